@@ -1,0 +1,276 @@
+"""The typed, frozen configuration tree that mirrors params.yaml.
+
+params.yaml is the single source of truth. It is parsed once at the entry point
+(CLI or flow) into :class:`Config`, and typed sub-configs are passed down. Unknown
+keys are rejected (``extra="forbid"``) so a typo never silently falls back to a
+default.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+log = logging.getLogger(__name__)
+
+PARAMS_FILE = "params.yaml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseCfg(_Frozen):
+    seed: int = Field(42, ge=0, description="root seed; every generator derives from it")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
+            return v
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {v!r}")
+
+
+class SyntheticCfg(_Frozen):
+    n_users: int = Field(5000, ge=2)
+    n_items: int = Field(2000, ge=2)
+    n_interactions: int = Field(200_000, ge=10)
+    n_tastes: int = Field(8, ge=1, description="latent taste clusters")
+    tastes_per_user: int = Field(2, ge=1)
+    taste_strength: float = Field(0.8, ge=0.0, le=1.0)
+    zipf_exponent: float = Field(1.0, ge=0.0)
+    activity_sigma: float = Field(1.2, ge=0.0, description="lognormal sigma of user activity")
+    days: int = Field(365, ge=1)
+    start: str = Field("2025-01-01")
+    drift: float = Field(0.0, ge=0.0, le=1.0, description="0 = stationary; 1 = strong drift")
+    new_item_share: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+class ColumnsCfg(_Frozen):
+    user: str = "user"
+    item: str = "item"
+    rating: str | None = "rating"
+    timestamp: str | None = "timestamp"
+
+
+DataSource = Literal[
+    "synthetic", "movielens-100k", "movielens-1m", "movielens-csv", "csv", "tsv", "parquet"
+]
+
+
+class DataCfg(_Frozen):
+    source: DataSource = "synthetic"
+    path: str = "data/raw/synthetic.parquet"
+    columns: ColumnsCfg = ColumnsCfg()
+    rating_threshold: float | None = None
+    synthetic: SyntheticCfg = SyntheticCfg()
+
+
+class ValidateCfg(_Frozen):
+    min_interactions_per_user: int = Field(3, ge=1)
+    min_timestamp: str = "1970-01-02"
+    max_timestamp: str = "2100-01-01"
+    failure_examples: int = Field(5, ge=1, le=100)
+
+
+class SplitCfg(_Frozen):
+    method: Literal["leave_one_out", "temporal"] = "leave_one_out"
+    validation: bool = True
+    temporal_cutoff: float = Field(0.8, gt=0.0, lt=1.0)
+    min_interactions: int = Field(3, ge=2)
+
+
+class _SamplerCommon(_Frozen):
+    n_neg: int = Field(4, ge=1)
+    pool_epochs: int = Field(5, ge=1)
+
+
+class UniformSamplerCfg(_SamplerCommon):
+    name: Literal["uniform"] = "uniform"
+
+
+class PopularitySamplerCfg(_SamplerCommon):
+    name: Literal["popularity"] = "popularity"
+    alpha: float = Field(0.75, ge=0.0, le=1.0)
+
+
+SamplerCfg = Annotated[UniformSamplerCfg | PopularitySamplerCfg, Field(discriminator="name")]
+
+
+class BPRCfg(_Frozen):
+    name: Literal["bpr"] = "bpr"
+    factors: int = Field(64, ge=1)
+    item_bias: bool = True
+    init_std: float = Field(0.01, gt=0.0)
+
+
+ModelCfg = Annotated[BPRCfg, Field(discriminator="name")]
+
+
+class TrainCfg(_Frozen):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(4096, ge=1)
+    lr: float = Field(0.005, gt=0.0)
+    l2: float = Field(1e-5, ge=0.0)
+    optimizer: Literal["adam", "sgd"] = "adam"
+
+
+class EvaluateCfg(_Frozen):
+    ks: tuple[int, ...] = (1, 5, 10, 20)
+    n_eval_neg: int = Field(99, ge=1)
+    batch_size: int = Field(1024, ge=1)
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(k < 1 for k in v):
+            raise ValueError("ks must be a non-empty list of positive integers")
+        return tuple(sorted(set(v)))
+
+
+class RegistryCfg(_Frozen):
+    model_name: str = "negsamp"
+    experiment: str = "negsamp"
+    metric: str = "sampled_ndcg_10"
+    greater_is_better: bool = True
+
+
+class Config(_Frozen):
+    base: BaseCfg = BaseCfg()
+    data: DataCfg = DataCfg()
+    validate_: ValidateCfg = Field(ValidateCfg(), alias="validate")
+    split: SplitCfg = SplitCfg()
+    sampler: SamplerCfg = UniformSamplerCfg()
+    model: ModelCfg = BPRCfg()
+    train: TrainCfg = TrainCfg()
+    evaluate: EvaluateCfg = EvaluateCfg()
+    registry: RegistryCfg = RegistryCfg()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _metric_known(self) -> Config:
+        from negsamp.metrics_names import headline_names
+
+        known = headline_names(self.evaluate.ks)
+        if self.registry.metric not in known:
+            raise ValueError(
+                f"registry.metric={self.registry.metric!r} is not computed; "
+                f"choose one of {sorted(known)} (evaluate.ks decides which K exist)"
+            )
+        return self
+
+
+class ConfigError(ValueError):
+    """params.yaml (after overrides) is not a valid configuration."""
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).endswith("Cfg"))
+        loc = loc.replace("validate_", "validate")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (typo? see params.yaml for the keys this section takes)"
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def from_dict(raw: dict[str, Any], source: str = PARAMS_FILE) -> Config:
+    try:
+        return Config.model_validate(raw or {})
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def load(path: str | Path = PARAMS_FILE, overrides: list[str] | None = None) -> Config:
+    """Parse params.yaml, apply ``key=value`` overrides in memory, validate."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run from the project root or pass --params")
+    raw = yaml.safe_load(path.read_text()) or {}
+    for ov in overrides or []:
+        key, value = parse_override(ov)
+        _set_in(raw, key, value)
+    return from_dict(raw, str(path))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``sampler.alpha=0.5`` -> (["sampler", "alpha"], 0.5); values parse as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.path=value")
+    key, _, value = text.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {text!r} has an empty key")
+    return parts, yaml.safe_load(value) if value != "" else ""
+
+
+def _set_in(tree: dict[str, Any], parts: list[str], value: Any) -> None:
+    node = tree
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"cannot set {'.'.join(parts)}: {p} is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def write_overrides(path: str | Path, overrides: list[str]) -> list[str]:
+    """Persist overrides into params.yaml, keeping its comments (as ``dvc exp run -S`` does).
+
+    Validates the merged result first, so a bad override never reaches the file.
+    Returns the overrides that changed the file.
+    """
+    from ruamel.yaml import YAML
+
+    path = Path(path)
+    load(path, overrides)  # raises ConfigError before anything is written
+    ry = YAML()
+    ry.preserve_quotes = True
+    doc = ry.load(path.read_text())
+    changed = []
+    for ov in overrides:
+        parts, value = parse_override(ov)
+        node = doc
+        for p in parts[:-1]:
+            if p not in node or node[p] is None:
+                node[p] = {}
+            node = node[p]
+        if node.get(parts[-1]) != value:
+            node[parts[-1]] = value
+            changed.append(ov)
+    if changed:
+        from negsamp.io import atomic_write
+
+        import io as _io
+
+        buf = _io.StringIO()
+        ry.dump(doc, buf)
+        atomic_write(path, buf.getvalue().encode())
+    return changed
+
+
+def dump(cfg: Config) -> dict[str, Any]:
+    """The config as plain data, with the public key names (``validate``, not ``validate_``)."""
+    return cfg.model_dump(mode="json", by_alias=True)
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (for MLflow params)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out

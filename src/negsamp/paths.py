@@ -1,0 +1,95 @@
+"""Where every artifact lives, relative to the project root. dvc.yaml declares the same paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path = Path(".")
+
+    def _p(self, *parts: str) -> Path:
+        return self.root.joinpath("data", *parts)
+
+    # ingest
+    @property
+    def interactions(self) -> Path:
+        return self._p("interim", "interactions.parquet")
+
+    @property
+    def user_ids(self) -> Path:
+        return self._p("interim", "user_ids.parquet")
+
+    @property
+    def item_ids(self) -> Path:
+        return self._p("interim", "item_ids.parquet")
+
+    @property
+    def ingest_report(self) -> Path:
+        return self._p("interim", "ingest.json")
+
+    # validate
+    @property
+    def validation_dir(self) -> Path:
+        return self._p("validation")
+
+    @property
+    def validation_result(self) -> Path:
+        return self._p("validation", "result.json")
+
+    # split
+    @property
+    def train(self) -> Path:
+        return self._p("split", "train.parquet")
+
+    @property
+    def valid(self) -> Path:
+        return self._p("split", "valid.parquet")
+
+    @property
+    def test(self) -> Path:
+        return self._p("split", "test.parquet")
+
+    @property
+    def split_report(self) -> Path:
+        return self._p("split", "split.json")
+
+    # negative pools
+    @property
+    def train_pool(self) -> Path:
+        return self._p("pools", "train_pool.parquet")
+
+    @property
+    def train_pool_manifest(self) -> Path:
+        return self._p("pools", "train_pool.manifest.json")
+
+    @property
+    def eval_candidates(self) -> Path:
+        return self._p("pools", "eval_candidates.parquet")
+
+    @property
+    def eval_candidates_manifest(self) -> Path:
+        return self._p("pools", "eval_candidates.manifest.json")
+
+    # train / evaluate / register
+    @property
+    def model_dir(self) -> Path:
+        return self._p("models", "model")
+
+    @property
+    def train_history(self) -> Path:
+        return self._p("models", "history.json")
+
+    @property
+    def metrics(self) -> Path:
+        return self._p("metrics", "metrics.json")
+
+    @property
+    def per_user(self) -> Path:
+        return self._p("metrics", "per_user.parquet")
+
+    @property
+    def registration(self) -> Path:
+        return self._p("registry", "registration.json")
