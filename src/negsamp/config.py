@@ -76,6 +76,12 @@ class ValidateCfg(_Frozen):
     min_timestamp: str = "1970-01-02"
     max_timestamp: str = "2100-01-01"
     failure_examples: int = Field(5, ge=1, le=100)
+    min_eligible_user_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="share of users that must have >= split.min_interactions rows",
+    )
 
 
 class SplitCfg(_Frozen):
@@ -249,9 +255,9 @@ def write_overrides(path: str | Path, overrides: list[str]) -> list[str]:
             node[parts[-1]] = value
             changed.append(ov)
     if changed:
-        from negsamp.io import atomic_write
-
         import io as _io
+
+        from negsamp.io import atomic_write
 
         buf = _io.StringIO()
         ry.dump(doc, buf)

@@ -1,0 +1,48 @@
+# The few verbs people type. `make run` and `make test` work on a fresh machine.
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+PYTHON ?= python3
+# stage commands in dvc.yaml call `negsamp`: make the venv's the one on PATH
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: venv run test test-fast lint format bench ui clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first: 2.13.0 is a CPU build here (an unpinned torch pulls a ~5 GB CUDA build);
+	# on a machine with an NVIDIA GPU the same pin installs the CUDA build from PyPI.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv  ## set up and run the whole pipeline on the synthetic default
+	negsamp run
+
+test: venv  ## install what tests need and run the whole suite
+	pytest -q
+
+test-fast: venv
+	pytest -q -m "not slow"
+
+lint: venv
+	ruff check src flows tests bench
+	ruff format --check src flows tests bench
+
+format: venv
+	ruff format src flows tests bench
+	ruff check --fix src flows tests bench
+
+bench: venv
+	python bench/sampler.py
+
+ui: venv  ## MLflow UI on 127.0.0.1:5000
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+
+clean:
+	rm -rf data/raw/*.parquet data/interim data/validation data/split data/pools data/models data/metrics data/registry

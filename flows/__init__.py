@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only. The business logic lives in negsamp.stages."""

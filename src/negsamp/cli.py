@@ -1,0 +1,148 @@
+"""The ``negsamp`` command line: one command per stage, plus ``run``.
+
+Heavy libraries are imported inside the commands so ``negsamp --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+stage_app = typer.Typer(no_args_is_help=True, help="Run one pipeline stage (what dvc.yaml calls).")
+app.add_typer(stage_app, name="stage")
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="the params file")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-S",
+        help="override a parameter, e.g. --set sampler.n_neg=8 (written to params.yaml)",
+    ),
+]
+
+
+def _setup(verbose: bool = False) -> None:
+    from negsamp.env import set_defaults
+
+    set_defaults()
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _fail(err: Exception) -> None:
+    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _apply_overrides(params: Path, overrides: list[str] | None) -> None:
+    """Write --set overrides into params.yaml (as `dvc exp run -S` does) and say so."""
+    from negsamp.config import write_overrides
+
+    if not overrides:
+        return
+    changed = write_overrides(params, overrides)
+    for ov in changed:
+        typer.echo(f"params.yaml updated: {ov} (DVC lineage and MLflow record this value)")
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from negsamp.config import ConfigError
+
+    return (ConfigError, ValueError, FileNotFoundError, RuntimeError)
+
+
+def _make_stage_command(name: str) -> None:
+    def command(params: ParamsOpt = Path("params.yaml"), verbose: bool = False) -> None:
+        _setup(verbose)
+        from negsamp import config
+        from negsamp.stages import module
+
+        try:
+            cfg = config.load(params)
+            module(name).run(cfg)
+        except _user_errors() as err:
+            _fail(err)
+
+    command.__doc__ = f"Run the `{name}` stage."
+    stage_app.command(name)(command)
+
+
+def _register_stage_commands() -> None:
+    from negsamp.stages import ORDER
+
+    for name in ORDER:
+        _make_stage_command(name)
+
+
+_register_stage_commands()
+
+
+@app.command()
+def run(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    record: Annotated[
+        bool, typer.Option(help="record outputs with `dvc commit` (and push)")
+    ] = True,
+    verbose: bool = False,
+) -> None:
+    """Run the whole pipeline as a Prefect flow, then print the metrics and the registered model."""
+    _setup(verbose)
+    try:
+        _apply_overrides(params, set_)
+        sys.path.insert(0, str(Path.cwd()))
+        from flows.pipeline import pipeline
+
+        result = pipeline(params=str(params), record_outputs=record)
+    except _user_errors() as err:
+        _fail(err)
+    _print_result(result)
+
+
+def _print_result(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metrics, reg = result["metrics"], result["registration"]
+    table = Table(title="negsamp: test metrics")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console = Console()
+    console.print(table)
+    console.print(
+        f"registered [bold]{reg['model_name']}[/] version {reg['version']} as "
+        f"[bold]{reg['alias']}[/] ({reg['metric']} = {reg['value']:.4f}; {reg['reason']})"
+    )
+    console.print("next: `mlflow ui --backend-store-uri sqlite:///mlflow.db`, `dvc metrics show`")
+
+
+@app.command()
+def show(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Print the validated configuration (after defaults)."""
+    import json
+
+    from negsamp import config
+
+    try:
+        typer.echo(json.dumps(config.dump(config.load(params)), indent=2))
+    except config.ConfigError as err:
+        _fail(err)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Pipeline stages: ``stages.<name>.run(cfg, paths) -> summary``.
+
+Stages are the only code that reads or writes files. dvc.yaml calls each one
+through the CLI (``negsamp stage <name>``); the Prefect flow calls the same
+functions as tasks. ``ORDER`` is the pipeline order both runners follow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+ORDER = (
+    "synthesize",
+    "ingest",
+    "validate",
+    "split",
+    "candidates",
+    "sample-negatives",
+    "train",
+    "evaluate",
+    "register",
+)
+
+
+def module(name: str) -> ModuleType:
+    """The stage module for ``name`` (imported lazily: the CLI's --help stays instant)."""
+    if name not in ORDER:
+        raise ValueError(f"unknown stage {name!r}; stages: {', '.join(ORDER)}")
+    return importlib.import_module("negsamp.stages." + name.replace("-", "_"))

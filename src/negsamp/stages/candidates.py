@@ -1,0 +1,50 @@
+"""Stage ``candidates``: the evaluation candidates, drawn once per split.
+
+``n_eval_neg`` distinct items per test row that the user never interacted with
+(train, validation or test), shared by every sampler configuration so that
+comparisons are fair.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import polars as pl
+
+from negsamp.config import Config
+from negsamp.io import md5_file, write_json, write_parquet
+from negsamp.paths import Paths
+from negsamp.samplers.pool import eval_candidates, pool_statistics
+from negsamp.stages.common import positives, require
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
+    require(paths.train, paths.valid, paths.test)
+    known = positives(paths, paths.train, paths.valid, paths.test)
+    test = pl.read_parquet(paths.test, columns=["user", "item"])
+    cands = eval_candidates(known, test, cfg.evaluate.n_eval_neg, cfg.base.seed)
+    write_parquet(paths.eval_candidates, cands)
+    negs = cands["candidates"].to_numpy()
+    train = positives(paths, paths.train)
+    manifest = {
+        "kind": "eval_candidates",
+        "sampler": {"name": "uniform", "replace": False, "exclude": "train+valid+test"},
+        "seed": cfg.base.seed,
+        "n_eval_neg": cfg.evaluate.n_eval_neg,
+        "rows": cands.height,
+        "users": int(test["user"].n_unique()),
+        "content_md5": md5_file(paths.eval_candidates),
+        "data_md5": {
+            "train": md5_file(paths.train),
+            "valid": md5_file(paths.valid),
+            "test": md5_file(paths.test),
+        },
+        "rejected_fraction": 0.0,
+        "statistics": pool_statistics(negs, train),
+    }
+    write_json(paths.eval_candidates_manifest, manifest)
+    log.info("evaluation candidates: %d rows x %d", cands.height, cfg.evaluate.n_eval_neg)
+    return manifest
