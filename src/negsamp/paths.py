@@ -13,6 +13,11 @@ class Paths:
     def _p(self, *parts: str) -> Path:
         return self.root.joinpath("data", *parts)
 
+    # synthesize
+    @property
+    def raw_synthetic(self) -> Path:
+        return self._p("raw", "synthetic.parquet")
+
     # ingest
     @property
     def interactions(self) -> Path:

@@ -38,8 +38,13 @@ def split(df: pl.DataFrame, cfg: SplitCfg) -> Split:
     return _temporal(df, cfg)
 
 
+def min_needed(cfg: SplitCfg) -> int:
+    """Interactions a user needs to get a test (and, when asked, a validation) item."""
+    return max(cfg.min_interactions, 3 if cfg.validation else 2)
+
+
 def _leave_one_out(df: pl.DataFrame, cfg: SplitCfg) -> Split:
-    need = max(cfg.min_interactions, 3 if cfg.validation else 2)
+    need = min_needed(cfg)
     from_end = pl.len().over("user") - 1 - pl.int_range(pl.len()).over("user")
     tagged = df.with_columns(
         _from_end=from_end,

@@ -1,0 +1,297 @@
+"""Read a raw interaction log (MovieLens, CSV/TSV/Parquet, synthetic) into one schema.
+
+Every source becomes the same frame, so nothing downstream knows where data came from:
+``user`` and ``item`` (the raw ids: Int64 when the ids are integers, else String),
+``rating`` Float64 (null where the source has none), ``timestamp`` Int64 unix seconds
+(null where the source has none). Text is read lazily as strings and cast by us, so a
+row that does not parse is reported by its line number instead of a bare polars error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from negsamp.config import ColumnsCfg, DataCfg
+from negsamp.data.errors import DataError
+
+RAW_SCHEMA = ("user", "item", "rating", "timestamp")
+# what a file inside a downloaded MovieLens folder is called, so data.path may name the folder
+DEFAULT_FILES = {
+    "movielens-100k": "u.data",
+    "movielens-1m": "ratings.dat",
+    "movielens-csv": "ratings.csv",
+}
+MOVIELENS_CSV_COLUMNS = ColumnsCfg(
+    user="userId", item="movieId", rating="rating", timestamp="timestamp"
+)
+SYNTHETIC_COLUMNS = ColumnsCfg()
+_MAX_SHOWN = 5
+_LINE = "_line"  # 1-based line of the file a row came from (0-based row for Parquet)
+
+
+def resolve_path(cfg: DataCfg) -> Path:
+    """The file ``cfg.path`` names (a MovieLens folder resolves to its ratings file)."""
+    path = Path(cfg.path)
+    if path.is_dir() and cfg.source in DEFAULT_FILES:
+        path = path / DEFAULT_FILES[cfg.source]
+    if not path.exists():
+        hint = (
+            "run `negsamp stage synthesize` first, or point data.path at the generated file"
+            if cfg.source == "synthetic"
+            else f"set data.path in params.yaml to your {cfg.source} file"
+        )
+        raise DataError(f"{path}: file not found (data.source={cfg.source}); {hint}")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; set data.path to the {cfg.source} file inside it")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty (0 bytes); check data.path or re-download the file")
+    return path
+
+
+def load_raw(cfg: DataCfg) -> pl.DataFrame:
+    """Load ``cfg.path`` as ``cfg.source`` into the raw schema (see module docstring).
+
+    Rows keep file order. Raises :class:`DataError` naming the file when it is missing,
+    empty, lacks a column, or has rows that do not parse.
+    """
+    path = resolve_path(cfg)
+    source = cfg.source
+    sep = "\t" if source == "tsv" else ","
+    try:
+        if source == "movielens-100k":
+            lf, row_word = _scan_fixed(path, "\t"), "line"
+        elif source == "movielens-1m":
+            lf, row_word = _scan_fixed(path, "::"), "line"
+        elif source in ("movielens-csv", "csv", "tsv"):
+            columns = MOVIELENS_CSV_COLUMNS if source == "movielens-csv" else cfg.columns
+            lf = _scan_header(path, sep, columns, source=source)
+            row_word = "line"
+        elif source in ("parquet", "synthetic"):
+            columns = SYNTHETIC_COLUMNS if source == "synthetic" else cfg.columns
+            lf, row_word = _scan_parquet(path, columns, source=source), "row"
+        else:  # pragma: no cover - the config Literal rejects it first
+            raise DataError(f"unknown data.source {source!r}")
+        return _coerce(lf, path, source, row_word)
+    except pl.exceptions.PolarsError as err:
+        where = _ragged_lines(path, sep) if source in ("movielens-csv", "csv", "tsv") else ""
+        raise DataError(
+            f"{path} could not be read as {source} ({_first_line(err)}){where}; "
+            "check data.source matches the file's format (separator, header, columns)"
+        ) from None
+
+
+def _scan_fixed(path: Path, sep: str) -> pl.LazyFrame:
+    """Headerless ``user<sep>item<sep>rating<sep>timestamp`` lines, as strings.
+
+    Lines are split by us (polars' separator is a single byte, MovieLens-1M/10M use
+    ``::``); a line without exactly four fields keeps a ``_fields`` count to report.
+    """
+    lines = pl.scan_csv(
+        path,
+        has_header=False,
+        separator="\x1f",  # a byte no ratings file holds: one column per line
+        quote_char=None,
+        schema={"line": pl.String},
+    ).with_row_index(_LINE, offset=1)
+    parts = pl.col("line").str.split(sep)
+    return lines.filter(pl.col("line").str.strip_chars() != "").select(
+        pl.col(_LINE),
+        *(
+            parts.list.get(i, null_on_oob=True).str.strip_chars().alias(c)
+            for i, c in enumerate(RAW_SCHEMA)
+        ),
+        parts.list.len().alias("_fields"),
+        pl.col("line").alias("_text"),
+    )
+
+
+def _scan_header(path: Path, sep: str, columns: ColumnsCfg, *, source: str) -> pl.LazyFrame:
+    """A delimited file with a header row, as strings except (generic files) the id columns.
+
+    Generic files infer the id type over the whole file (integers or strings); MovieLens
+    ids are integers by definition, so nothing needs inferring.
+    """
+    wanted = _wanted(columns)
+    try:
+        header = pl.scan_csv(path, separator=sep, infer_schema=False).collect_schema().names()
+    except pl.exceptions.NoDataError:
+        raise DataError(f"{path} has no header row; check data.path") from None
+    _check_columns(path, header, wanted, source)
+    names = {src: dst for dst, src in wanted.items()}
+    schema: dict[str, pl.DataType] = dict.fromkeys(header, pl.String())
+    if source != "movielens-csv":  # one inference pass over the whole file, then fixed
+        ids = [wanted["user"], wanted["item"]]
+        others = {c: pl.String() for c in header if c not in ids}
+        inferred = pl.scan_csv(
+            path, separator=sep, infer_schema_length=None, schema_overrides=others
+        ).collect_schema()
+        schema.update({c: inferred[c] for c in ids})
+    lf = pl.scan_csv(path, separator=sep, schema=schema)
+    lf = lf.with_row_index(_LINE, offset=2)  # line 1 is the header
+    return lf.select(pl.col(_LINE), *(pl.col(src).alias(dst) for src, dst in names.items()))
+
+
+def _scan_parquet(path: Path, columns: ColumnsCfg, *, source: str) -> pl.LazyFrame:
+    wanted = _wanted(columns)
+    try:
+        lf = pl.scan_parquet(path)
+        header = lf.collect_schema().names()
+    except pl.exceptions.PolarsError as err:
+        raise DataError(
+            f"{path} is not a readable Parquet file ({_first_line(err)}); "
+            "check data.path and data.source"
+        ) from None
+    _check_columns(path, header, wanted, source)
+    return lf.with_row_index(_LINE).select(
+        pl.col(_LINE), *(pl.col(src).alias(dst) for dst, src in wanted.items())
+    )
+
+
+def _wanted(columns: ColumnsCfg) -> dict[str, str]:
+    """Raw-schema name -> column name in the file, for the columns the source has."""
+    wanted = {"user": columns.user, "item": columns.item}
+    if columns.rating is not None:
+        wanted["rating"] = columns.rating
+    if columns.timestamp is not None:
+        wanted["timestamp"] = columns.timestamp
+    if len(set(wanted.values())) < len(wanted):
+        raise DataError(f"data.columns maps two fields to the same column: {wanted}")
+    return wanted
+
+
+def _check_columns(path: Path, found: list[str], wanted: dict[str, str], source: str) -> None:
+    for key, name in wanted.items():
+        if name in found:
+            continue
+        if source in ("movielens-csv", "synthetic"):
+            todo = f"a {source} file always has it: check data.path and data.source"
+        else:
+            todo = f"set data.columns.{key} to the right name" + (
+                "" if key in ("user", "item") else " (or null if the data has none)"
+            )
+            todo += ", or check data.source (separator, header)"
+        raise DataError(
+            f"{path}: no column {name!r} (the {key} column); columns found: {found}; {todo}"
+        )
+
+
+def _ragged_lines(path: Path, sep: str) -> str:
+    """'; line 3 has 3 fields, the header 2' for lines whose field count is off, else ''.
+
+    Only used after polars failed, so the cost of a second pass does not matter; quoted
+    separators are not understood, which at worst makes this report nothing.
+    """
+    try:
+        counts = (
+            pl.scan_csv(
+                path, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String}
+            )
+            .with_row_index("n", offset=1)
+            .select("n", pl.col("l").str.count_matches(sep, literal=True).alias("k"))
+            .collect()
+        )
+    except pl.exceptions.PolarsError:
+        return ""
+    if counts.height < 2:
+        return ""
+    expected = counts["k"][0]
+    off = counts.filter((pl.col("k") != expected) & (pl.col("n") > 1)).head(_MAX_SHOWN)
+    if off.height == 0:
+        return ""
+    shown = ", ".join(f"line {n} has {k + 1}" for n, k in off.iter_rows())
+    return f"; field counts differ from the header's {expected + 1}: {shown}"
+
+
+def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.DataFrame:
+    """Cast to the raw schema; rows whose values do not parse raise a DataError."""
+    schema = lf.collect_schema()
+    casts: dict[str, pl.Expr] = {}
+    for name in ("user", "item"):
+        casts[name] = _id_expr(name, schema[name], strict_int=source.startswith("movielens"))
+    casts["rating"] = (
+        pl.col("rating").cast(pl.Float64, strict=False)
+        if "rating" in schema
+        else pl.lit(None, pl.Float64)
+    )
+    casts["timestamp"] = (
+        _timestamp_expr(lf, schema["timestamp"])
+        if "timestamp" in schema
+        else pl.lit(None, pl.Int64)
+    )
+    bad = [
+        (casts[c].is_null() & pl.col(c).is_not_null()).alias(f"_bad_{c}")
+        for c in RAW_SCHEMA
+        if c in schema
+    ]
+    if "_fields" in schema:
+        bad.append((pl.col("_fields") != len(RAW_SCHEMA)).alias("_bad_fields"))
+    out = lf.select(pl.col(_LINE), *(e.alias(c) for c, e in casts.items()), *bad).collect()
+    if out.height == 0:
+        raise DataError(f"{path} has no data rows; check data.path")
+    flags = [c for c in out.columns if c.startswith("_bad_")]
+    any_bad = pl.any_horizontal(flags) if flags else pl.lit(False)
+    n_bad = out.select(any_bad.sum()).item()
+    if n_bad:
+        message = _bad_rows_message(lf, out.filter(any_bad), path, source, row_word, n_bad)
+        if n_bad == out.height:
+            message += f"\nNo row parsed at all: is data.source={source!r} right for this file?"
+        raise DataError(message)
+    return out.select(RAW_SCHEMA)
+
+
+def _id_expr(name: str, dtype: pl.DataType, *, strict_int: bool) -> pl.Expr:
+    """Integer ids become Int64; other ids (strings, categoricals) become String."""
+    if strict_int or dtype.is_integer():
+        return pl.col(name).cast(pl.Int64, strict=False)
+    if dtype.is_float():  # 3.0 is id 3; 3.5 is no id and is reported as unparseable
+        integral = pl.col(name) == pl.col(name).floor()
+        return pl.when(integral).then(pl.col(name).cast(pl.Int64, strict=False))
+    return pl.col(name).cast(pl.String)
+
+
+def _timestamp_expr(lf: pl.LazyFrame, dtype: pl.DataType) -> pl.Expr:
+    """Any timestamp column -> Int64 unix seconds (naive datetimes are taken as UTC)."""
+    col = pl.col("timestamp")
+    if isinstance(dtype, pl.Datetime):
+        return col.dt.epoch("s")
+    if dtype == pl.Date:
+        return col.cast(pl.Datetime("us")).dt.epoch("s")
+    if dtype.is_numeric():
+        return col.cast(pl.Int64, strict=False)
+    # strings: numbers (unix seconds, maybe "964982703.0") or ISO datetimes, by a sample
+    sample = lf.select(col).drop_nulls().head(1000).collect().to_series()
+    if sample.cast(pl.Float64, strict=False).null_count() == 0:
+        return col.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+    return col.str.to_datetime(strict=False, time_unit="us").dt.epoch("s")
+
+
+def _bad_rows_message(
+    lf: pl.LazyFrame, bad: pl.DataFrame, path: Path, source: str, row_word: str, n_bad: int
+) -> str:
+    shown = bad.head(_MAX_SHOWN)
+    raw = lf.filter(pl.col(_LINE).is_in(shown[_LINE].to_list())).collect()
+    raw_by_line = {r[_LINE]: r for r in raw.iter_rows(named=True)}
+    lines = []
+    for row in shown.iter_rows(named=True):
+        values = raw_by_line.get(row[_LINE], {})
+        if row.get("_bad_fields"):
+            why = (
+                f"{values.get('_text')!r} has {values.get('_fields')} field(s), "
+                f"expected 4 ({' '.join(RAW_SCHEMA)})"
+            )
+        else:
+            why = ", ".join(
+                f"{c} {values.get(c)!r} does not parse" for c in RAW_SCHEMA if row.get(f"_bad_{c}")
+            )
+        lines.append(f"  {row_word} {row[_LINE]}: {why}")
+    return (
+        f"{path}: {n_bad} row(s) could not be parsed as {source}; first ones:\n"
+        + "\n".join(lines)
+        + "\nFix or remove those rows, or check data.source/data.columns match the file."
+    )
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
