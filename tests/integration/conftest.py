@@ -1,0 +1,74 @@
+"""A throwaway copy of the project in a temporary git + DVC repository, with small params."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+SMALL = {
+    "data": {"synthetic": {"n_users": 300, "n_items": 150, "n_interactions": 6000}},
+    "sampler": {"n_neg": 2, "pool_epochs": 2},
+    "model": {"factors": 8},
+    "train": {"epochs": 2, "batch_size": 1024},
+    "evaluate": {"n_eval_neg": 49},
+}
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    for k, v in extra.items():
+        base[k] = _merge(base.get(k) or {}, v) if isinstance(v, dict) else v
+    return base
+
+
+def sh(cwd: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def make_project(dest: Path, params: dict | None = None) -> Path:
+    """Copy the tracked project files to ``dest``, shrink params, commit to a fresh git repo."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for f in files:
+        src = REPO / f
+        if src.is_file() and not f.startswith(("data/", "tests/")):
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    p = dest / "params.yaml"
+    raw = _merge(yaml.safe_load(p.read_text()), _merge(copy.deepcopy(SMALL), params or {}))
+    p.write_text(yaml.safe_dump(raw, sort_keys=False))
+    sh(dest, "git", "init", "-q", "-b", "main")
+    sh(dest, "git", "config", "user.email", "ci@negsamp.local")
+    sh(dest, "git", "config", "user.name", "negsamp ci")
+    sh(dest, "git", "add", "-A")
+    sh(dest, "git", "commit", "-qm", "test project")
+    return dest
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    root = make_project(tmp_path / "proj")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    yield root

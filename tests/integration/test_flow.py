@@ -1,0 +1,88 @@
+"""The Prefect flow runs the same stages, records with DVC, and leaves `dvc repro` nothing to do."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integration.conftest import REPO, make_project, sh
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def prefect_harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def _run_flow(project: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.chdir(project)
+    monkeypatch.syspath_prepend(str(REPO))
+    from flows.pipeline import pipeline
+
+    return pipeline(params=str(project / "params.yaml"))
+
+
+def test_flow_runs_every_stage_and_dvc_has_nothing_left(
+    prefect_harness: None, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _run_flow(project, monkeypatch)
+    assert result["registration"]["alias"] == "champion"
+    assert result["metrics"]["sampled_hr_10"] > 0.1  # better than a constant scorer (0.0)
+    status = sh(project, "dvc", "status")
+    assert "up to date" in status.stdout, status.stdout
+    again = sh(project, "dvc", "repro")
+    assert "Data and pipelines are up to date" in again.stdout
+
+
+def test_bad_input_stops_before_anything_downstream_and_leaves_registry_alone(
+    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,rating,timestamp\n1,10,5,100\n1,,4,200\n2,11,3,300\n")
+    project = make_project(tmp_path / "proj", {"data": {"source": "csv", "path": str(bad)}})
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    with pytest.raises(Exception, match="item"):
+        _run_flow(project, monkeypatch)
+    assert not (project / "data/interim/interactions.parquet").exists()
+    assert not (project / "data/split").exists()
+    assert not (project / "data/registry").exists()
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    assert client.search_registered_models() == []
+
+
+def test_negsamp_run_writes_set_overrides_to_params_and_prints_metrics(project: Path) -> None:
+    res = sh(
+        project, str(Path(sys.executable).with_name("negsamp")), "run", "--set", "sampler.n_neg=3"
+    )
+    assert "params.yaml updated: sampler.n_neg=3" in res.stdout
+    assert "n_neg: 3" in (project / "params.yaml").read_text()
+    for name in ("sampled_hr_10", "sampled_ndcg_10", "full_recall_10"):
+        assert name in res.stdout
+    assert "registered negsamp version 1 as champion" in res.stdout
+    manifest = json.loads((project / "data/pools/train_pool.manifest.json").read_text())
+    assert manifest["n_neg"] == 3
+    assert "Data and pipelines are up to date" in sh(project, "dvc", "repro").stdout
+
+
+def test_a_bad_override_is_refused_and_params_yaml_is_untouched(project: Path) -> None:
+    before = (project / "params.yaml").read_text()
+    res = sh(
+        project,
+        str(Path(sys.executable).with_name("negsamp")),
+        "run",
+        "--set",
+        "sampler.n_negs=3",
+        check=False,
+    )
+    assert res.returncode == 1
+    assert "sampler.uniform.n_negs: unknown key" in res.stderr
+    assert (project / "params.yaml").read_text() == before
