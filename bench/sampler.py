@@ -21,7 +21,9 @@ from negsamp.samplers.exact import uniform_excluding, weighted_excluding
 from negsamp.samplers.popularity import popularity_weights
 
 
-def baseline_loop(pos: Interactions, users: np.ndarray, n_neg: int, rng: np.random.Generator) -> np.ndarray:
+def baseline_loop(
+    pos: Interactions, users: np.ndarray, n_neg: int, rng: np.random.Generator
+) -> np.ndarray:
     """The textbook loop: per positive, draw until the item is not one of the user's positives."""
     out = np.empty((users.size, n_neg), np.int32)
     sets: dict[int, set[int]] = {}
@@ -53,11 +55,15 @@ def main() -> None:
     ap.add_argument("--baseline-rows", type=int, default=50_000, help="rows the slow loop samples")
     a = ap.parse_args()
 
-    raw = generate(SyntheticCfg(n_users=a.users, n_items=a.items, n_interactions=a.interactions), seed=0)
+    raw = generate(
+        SyntheticCfg(n_users=a.users, n_items=a.items, n_interactions=a.interactions), seed=0
+    )
     inter, _, _ = encode(to_implicit(raw, None))
     pos = Interactions.from_frame(inter, int(inter["user"].max()) + 1, int(inter["item"].max()) + 1)
     users = pos.rows()
-    print(f"positives: {pos.nnz:,} ({pos.n_users:,} users x {pos.n_items:,} items), n_neg={a.n_neg}")
+    print(
+        f"positives: {pos.nnz:,} ({pos.n_users:,} users x {pos.n_items:,} items), n_neg={a.n_neg}"
+    )
 
     sub = users[: a.baseline_rows]
     t_base, _ = timed(baseline_loop, pos, sub, a.n_neg, np.random.default_rng(0))
@@ -66,8 +72,14 @@ def main() -> None:
 
     w = popularity_weights(pos, 0.75)
     for name, fn in (
-        ("uniform (exact, vectorized)", lambda: uniform_excluding(pos, users, a.n_neg, np.random.default_rng(0))),
-        ("popularity a=0.75", lambda: weighted_excluding(pos, users, a.n_neg, w, np.random.default_rng(0))),
+        (
+            "uniform (exact, vectorized)",
+            lambda: uniform_excluding(pos, users, a.n_neg, np.random.default_rng(0)),
+        ),
+        (
+            "popularity a=0.75",
+            lambda: weighted_excluding(pos, users, a.n_neg, w, np.random.default_rng(0)),
+        ),
     ):
         t, negs = timed(fn)
         assert not pos.contains(users[:, None], negs).any()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tests.integration.conftest import sh
 
 pytestmark = pytest.mark.slow
@@ -21,6 +22,11 @@ def test_dvc_repro_builds_everything_then_nothing_to_do(project: Path) -> None:
     assert "Data and pipelines are up to date" in again.stdout
     shown = sh(project, "dvc", "metrics", "show", "--json").stdout
     assert "sampled_hr_10" in shown
+    # same params, same seed: retraining on CPU gives byte-identical metrics
+    before = (project / "data/metrics/metrics.json").read_bytes()
+    sh(project, "dvc", "repro", "--force", "--single-item", "train")
+    sh(project, "dvc", "repro", "--force", "--single-item", "evaluate")
+    assert (project / "data/metrics/metrics.json").read_bytes() == before
 
 
 def test_dvc_exp_run_set_param_changes_the_pool(project: Path) -> None:
@@ -30,3 +36,20 @@ def test_dvc_exp_run_set_param_changes_the_pool(project: Path) -> None:
     second = json.loads((project / "data/pools/train_pool.manifest.json").read_text())
     assert first["n_neg"] == 2 and second["n_neg"] == 3
     assert second["content_md5"] != first["content_md5"]
+
+
+def test_failed_validation_stops_the_pipeline_and_never_registers(tmp_path: Path) -> None:
+    from tests.integration.conftest import make_project
+
+    bad = tmp_path / "future.csv"
+    rows = [f"{u},{i},5,{2_000_000_000 + u * 10 + i}" for u in range(1, 6) for i in range(1, 5)]
+    rows.append("1,9,5,7258118400")  # the year 2200
+    bad.write_text("user,item,rating,timestamp\n" + "\n".join(rows) + "\n")
+    project = make_project(tmp_path / "proj", {"data": {"source": "csv", "path": str(bad)}})
+    res = sh(project, "dvc", "repro", check=False)
+    assert res.returncode != 0
+    assert "timestamp" in res.stderr + res.stdout and "2200-01-01" in res.stderr + res.stdout
+    assert (project / "data/validation/failed.json").exists()
+    assert not (project / "data/validation/result.json").exists()
+    assert not (project / "data/split").exists() and not (project / "data/registry").exists()
+    assert not (project / "mlflow.db").exists()

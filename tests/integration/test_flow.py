@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.integration.conftest import REPO, make_project, sh
 
 pytestmark = pytest.mark.slow
