@@ -1,8 +1,9 @@
 """The pipeline flow: the same stage functions dvc.yaml calls, run as Prefect tasks.
 
-ingest -> validate -> split -> candidates -> sample-negatives -> train -> evaluate
--> register, then the outputs are recorded with DVC (`dvc commit`, `dvc push` where a
-remote is set) so that `dvc repro` afterwards finds nothing to do.
+synthesize -> ingest -> validate -> split -> candidates, then for every configuration in
+``sweep.configs`` (``sweep.concurrency`` at a time) sample-negatives -> train -> evaluate,
+then register the best one through the champion gate, and finally record the outputs with
+DVC (`dvc commit`, `dvc push` where a remote is set) so `dvc repro` finds nothing to do.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from prefect import flow, get_run_logger, task
 from negsamp import config, dvcops
 from negsamp.io import read_json
 from negsamp.paths import Paths
-from negsamp.stages import ORDER, module
+from negsamp.stages import ORDER, PER_VARIANT, module
 
 # Deterministic failures (a failed expectation, a registry decision) are not retried.
 RETRIES = {"validate": 0, "register": 0}
+
+
+def _task(name: str):  # noqa: ANN202 - a Prefect Task
+    return task(name=name, retries=RETRIES.get(name, 1), retry_delay_seconds=2)(module(name).run)
 
 
 @task(name="dvc-record")
@@ -28,16 +33,34 @@ def record(root: str) -> dict[str, bool]:
 
 @flow(name="negsamp-pipeline", log_prints=True)
 def pipeline(params: str = "params.yaml", record_outputs: bool = True) -> dict[str, Any]:
-    """Run every stage in order on ``params``; returns the metrics and the registration."""
+    """Run every stage on ``params``; returns the metrics of each configuration and the registration."""
     logger = get_run_logger()
     cfg = config.load(params)
     paths = Paths(Path(params).resolve().parent)
-    for name in ORDER:
-        stage = task(name=name, retries=RETRIES.get(name, 1), retry_delay_seconds=2)(
-            module(name).run
-        )
-        stage(cfg, paths)
+    shared = [n for n in ORDER if n not in PER_VARIANT and n != "register"]
+    chain = [n for n in ORDER if n in PER_VARIANT]
+    for name in shared:
+        _task(name)(cfg, paths)
+    tasks = {name: _task(name) for name in chain}
+    variants = cfg.variants
+    for lo in range(0, len(variants), cfg.sweep.concurrency):
+        last = []
+        for v in variants[lo : lo + cfg.sweep.concurrency]:
+            fut = None
+            for name in chain:
+                fut = (
+                    tasks[name]
+                    .with_options(task_run_name=f"{name}[{v}]")
+                    .submit(cfg, paths, v, wait_for=[fut] if fut else [])
+                )
+            last.append(fut)
+        for fut in last:
+            fut.result()
+    _task("register")(cfg, paths)
     if record_outputs:
         record(str(paths.root))
-    logger.info("pipeline finished")
-    return {"metrics": read_json(paths.metrics), "registration": read_json(paths.registration)}
+    logger.info("pipeline finished: %d configuration(s)", len(variants))
+    return {
+        "metrics": {v: read_json(paths.for_variant(v).metrics) for v in variants},
+        "registration": read_json(paths.registration),
+    }

@@ -61,14 +61,30 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def _make_stage_command(name: str) -> None:
-    def command(params: ParamsOpt = Path("params.yaml"), verbose: bool = False) -> None:
+    def command(
+        params: ParamsOpt = Path("params.yaml"),
+        config_name: Annotated[
+            str | None,
+            typer.Option(
+                "--config",
+                help="configuration of sweep.configs (per-configuration stages; default: all)",
+            ),
+        ] = None,
+        verbose: bool = False,
+    ) -> None:
         _setup(verbose)
         from negsamp import config
-        from negsamp.stages import module
+        from negsamp.paths import Paths
+        from negsamp.stages import PER_VARIANT, module
 
         try:
             cfg = config.load(params)
-            module(name).run(cfg)
+            stage = module(name)
+            if name not in PER_VARIANT:
+                stage.run(cfg)
+                return
+            for v in [config_name] if config_name else cfg.variants:
+                stage.run(cfg, Paths(), v)
         except _user_errors() as err:
             _fail(err)
 
@@ -108,23 +124,38 @@ def run(
     _print_result(result)
 
 
+def _metric_order(name: str) -> tuple[int, int, str]:
+    """sampled before full, then by K, then by metric: the order people read them in."""
+    family, _, rest = name.partition("_")
+    metric, _, k = rest.rpartition("_")
+    if family not in ("sampled", "full") or not k.isdigit():
+        return (2, 0, name)
+    return (0 if family == "sampled" else 1, int(k), metric)
+
+
 def _print_result(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    metrics, reg = result["metrics"], result["registration"]
+    per_config, reg = result["metrics"], result["registration"]
+    names = list(per_config)
     table = Table(title="negsamp: test metrics")
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    for k, v in metrics.items():
-        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    for n in names:
+        table.add_column(
+            n + (" *" if n == reg.get("config") and len(names) > 1 else ""), justify="right"
+        )
+    for key in sorted(per_config[names[0]], key=_metric_order):
+        cells = [per_config[n].get(key) for n in names]
+        table.add_row(key, *(f"{c:.4f}" if isinstance(c, float) else str(c) for c in cells))
     console = Console()
     console.print(table)
     console.print(
-        f"registered [bold]{reg['model_name']}[/] version {reg['version']} as "
-        f"[bold]{reg['alias']}[/] ({reg['metric']} = {reg['value']:.4f}; {reg['reason']})"
+        f"registered {reg['model_name']} version {reg['version']} as "
+        f"{reg['alias']} (configuration {reg.get('config')}: {reg['metric']} = {reg['value']:.4f}; "
+        f"{reg['reason']})"
     )
-    console.print("next: `mlflow ui --backend-store-uri sqlite:///mlflow.db`, `dvc metrics show`")
+    console.print("next: `make ui` (MLflow on 127.0.0.1:5000), `dvc metrics show`")
 
 
 @app.command()

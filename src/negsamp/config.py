@@ -146,6 +146,37 @@ class RegistryCfg(_Frozen):
     greater_is_better: bool = True
 
 
+_NAME_RE = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+
+
+class VariantCfg(_Frozen):
+    """One named configuration to compare: partial overrides of the shared sections."""
+
+    sampler: dict[str, Any] = Field(default_factory=dict)
+    model: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+
+
+class SweepCfg(_Frozen):
+    configs: dict[str, VariantCfg] = Field(
+        default_factory=lambda: {"default": VariantCfg()},
+        description="named configurations; each gets its own pool, model and metrics",
+    )
+    concurrency: int = Field(2, ge=1, description="configurations trained at once by the flow")
+
+    @field_validator("configs")
+    @classmethod
+    def _names(cls, v: dict[str, VariantCfg]) -> dict[str, VariantCfg]:
+        import re
+
+        if not v:
+            raise ValueError("sweep.configs needs at least one configuration (e.g. default: {})")
+        bad = [k for k in v if not re.match(_NAME_RE, k)]
+        if bad:
+            raise ValueError(f"configuration names must be letters, digits, _ . - : {bad}")
+        return v
+
+
 class Config(_Frozen):
     base: BaseCfg = BaseCfg()
     data: DataCfg = DataCfg()
@@ -156,8 +187,40 @@ class Config(_Frozen):
     train: TrainCfg = TrainCfg()
     evaluate: EvaluateCfg = EvaluateCfg()
     registry: RegistryCfg = RegistryCfg()
+    sweep: SweepCfg = SweepCfg()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def variants(self) -> list[str]:
+        return list(self.sweep.configs)
+
+    def variant(self, name: str) -> Config:
+        """This config with configuration ``name``'s overrides merged into its sections."""
+        if name not in self.sweep.configs:
+            raise ConfigError(f"unknown configuration {name!r}; sweep.configs has {self.variants}")
+        ov = self.sweep.configs[name]
+        raw = self.model_dump(mode="json", by_alias=True)
+        for section in ("sampler", "model", "train"):
+            patch = getattr(ov, section)
+            if not patch:
+                continue
+            base = raw[section]
+            if "name" in patch and patch["name"] != base.get("name"):
+                # a different plug-in: carry over only the keys its config also has
+                keep = _fields_of(section, patch["name"])
+                base = {k: v for k, v in base.items() if k in keep}
+            raw[section] = _deep_merge(base, patch)
+        # the resolved config is a sweep of one: itself, with nothing left to override
+        raw["sweep"] = {"configs": {name: {}}, "concurrency": self.sweep.concurrency}
+        return from_dict(raw, f"params.yaml (sweep.configs.{name})")
+
+    @model_validator(mode="after")
+    def _variants_valid(self) -> Config:
+        for name, ov in self.sweep.configs.items():
+            if ov.sampler or ov.model or ov.train:
+                self.variant(name)
+        return self
 
     @model_validator(mode="after")
     def _metric_known(self) -> Config:
@@ -176,6 +239,28 @@ class ConfigError(ValueError):
     """params.yaml (after overrides) is not a valid configuration."""
 
 
+def _fields_of(section: str, name: str) -> set[str]:
+    from typing import get_args
+
+    union = {"sampler": SamplerCfg, "model": ModelCfg}.get(section)
+    if union is None:
+        return set(TrainCfg.model_fields)
+    members = get_args(get_args(union)[0]) or (get_args(union)[0],)
+    for cls in members:
+        if cls.model_fields["name"].default == name:
+            return set(cls.model_fields)
+    return {"name"}
+
+
+def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in patch.items():
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
+
+
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for e in err.errors():
@@ -184,7 +269,8 @@ def _format_errors(err: ValidationError, source: str) -> str:
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (typo? see params.yaml for the keys this section takes)"
-        lines.append(f"  {loc}: {msg}")
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"  {loc}: {msg}" if loc else f"  {msg}")
     return "\n".join(lines)
 
 

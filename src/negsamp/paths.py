@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Paths:
+    """Artifact locations. Pools, models and metrics are per configuration (``variant``),
+    one folder per name in ``sweep.configs``; data, splits and candidates are shared."""
+
     root: Path = Path(".")
+    variant: str = "default"
+
+    def for_variant(self, name: str) -> Paths:
+        return replace(self, variant=name)
 
     def _p(self, *parts: str) -> Path:
         return self.root.joinpath("data", *parts)
@@ -64,11 +71,11 @@ class Paths:
     # negative pools
     @property
     def train_pool(self) -> Path:
-        return self._p("pools", "train_pool.parquet")
+        return self._p("pools", self.variant, "train_pool.parquet")
 
     @property
     def train_pool_manifest(self) -> Path:
-        return self._p("pools", "train_pool.manifest.json")
+        return self._p("pools", self.variant, "train_pool.manifest.json")
 
     @property
     def eval_candidates(self) -> Path:
@@ -81,19 +88,19 @@ class Paths:
     # train / evaluate / register
     @property
     def model_dir(self) -> Path:
-        return self._p("models", "model")
+        return self._p("models", self.variant, "model")
 
     @property
     def train_history(self) -> Path:
-        return self._p("models", "history.json")
+        return self._p("models", self.variant, "history.json")
 
     @property
     def metrics(self) -> Path:
-        return self._p("metrics", "metrics.json")
+        return self._p("metrics", self.variant, "metrics.json")
 
     @property
     def per_user(self) -> Path:
-        return self._p("metrics", "per_user.parquet")
+        return self._p("metrics", self.variant, "per_user.parquet")
 
     @property
     def registration(self) -> Path:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def test_dvc_repro_builds_everything_then_nothing_to_do(project: Path) -> None:
     sh(project, "dvc", "repro")
-    metrics = json.loads((project / "data/metrics/metrics.json").read_text())
+    metrics = json.loads((project / "data/metrics/default/metrics.json").read_text())
     assert {"sampled_hr_10", "sampled_ndcg_10", "full_recall_10", "full_ndcg_10"} <= metrics.keys()
     reg = json.loads((project / "data/registry/registration.json").read_text())
     assert reg["alias"] == "champion" and reg["version"] == 1
@@ -23,17 +23,17 @@ def test_dvc_repro_builds_everything_then_nothing_to_do(project: Path) -> None:
     shown = sh(project, "dvc", "metrics", "show", "--json").stdout
     assert "sampled_hr_10" in shown
     # same params, same seed: retraining on CPU gives byte-identical metrics
-    before = (project / "data/metrics/metrics.json").read_bytes()
+    before = (project / "data/metrics/default/metrics.json").read_bytes()
     sh(project, "dvc", "repro", "--force", "--single-item", "train")
     sh(project, "dvc", "repro", "--force", "--single-item", "evaluate")
-    assert (project / "data/metrics/metrics.json").read_bytes() == before
+    assert (project / "data/metrics/default/metrics.json").read_bytes() == before
 
 
 def test_dvc_exp_run_set_param_changes_the_pool(project: Path) -> None:
     sh(project, "dvc", "repro")
-    first = json.loads((project / "data/pools/train_pool.manifest.json").read_text())
+    first = json.loads((project / "data/pools/default/train_pool.manifest.json").read_text())
     sh(project, "dvc", "exp", "run", "-S", "sampler.n_neg=3")
-    second = json.loads((project / "data/pools/train_pool.manifest.json").read_text())
+    second = json.loads((project / "data/pools/default/train_pool.manifest.json").read_text())
     assert first["n_neg"] == 2 and second["n_neg"] == 3
     assert second["content_md5"] != first["content_md5"]
 
@@ -53,3 +53,27 @@ def test_failed_validation_stops_the_pipeline_and_never_registers(tmp_path: Path
     assert not (project / "data/validation/result.json").exists()
     assert not (project / "data/split").exists() and not (project / "data/registry").exists()
     assert not (project / "mlflow.db").exists()
+
+
+def test_each_configuration_gets_its_own_pool_and_only_a_changed_one_reruns(tmp_path: Path) -> None:
+    from tests.integration.conftest import make_project
+
+    configs = {
+        "default": {},  # the sections as they are: uniform
+        "pop": {"sampler": {"name": "popularity", "alpha": 0.75}},
+    }
+    project = make_project(tmp_path / "proj", {"sweep": {"configs": configs}})
+    sh(project, "dvc", "repro")
+    for name in configs:
+        manifest = json.loads((project / f"data/pools/{name}/train_pool.manifest.json").read_text())
+        assert manifest["sampler"]["name"] == ("popularity" if name == "pop" else "uniform")
+        assert (project / f"data/metrics/{name}/metrics.json").exists()
+    reg = json.loads((project / "data/registry/registration.json").read_text())
+    assert reg["config"] in configs and set(reg["candidates"]) == set(configs)
+    sh(project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.alpha=0.5")
+    out = sh(project, "dvc", "repro", "--dry").stdout  # nothing left after the experiment
+    assert "up to date" in out
+    log = sh(project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.alpha=0.25").stdout
+    assert "Running stage 'sample-negatives@pop'" in log
+    assert "Running stage 'sample-negatives@default'" not in log
+    assert "Running stage 'train@default'" not in log

@@ -35,7 +35,9 @@ def test_flow_runs_every_stage_and_dvc_has_nothing_left(
 ) -> None:
     result = _run_flow(project, monkeypatch)
     assert result["registration"]["alias"] == "champion"
-    assert result["metrics"]["sampled_hr_10"] > 0.1  # better than a constant scorer (0.0)
+    assert (
+        result["metrics"]["default"]["sampled_hr_10"] > 0.1
+    )  # better than a constant scorer (0.0)
     status = sh(project, "dvc", "status")
     assert "up to date" in status.stdout, status.stdout
     again = sh(project, "dvc", "repro")
@@ -69,7 +71,7 @@ def test_negsamp_run_writes_set_overrides_to_params_and_prints_metrics(project: 
     for name in ("sampled_hr_10", "sampled_ndcg_10", "full_recall_10"):
         assert name in res.stdout
     assert "registered negsamp version 1 as champion" in res.stdout
-    manifest = json.loads((project / "data/pools/train_pool.manifest.json").read_text())
+    manifest = json.loads((project / "data/pools/default/train_pool.manifest.json").read_text())
     assert manifest["n_neg"] == 3
     assert "Data and pipelines are up to date" in sh(project, "dvc", "repro").stdout
 

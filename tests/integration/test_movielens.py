@@ -28,7 +28,7 @@ def test_bpr_on_movielens_100k_beats_popularity_and_implicit(
     )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
     sh(project, "dvc", "repro", "evaluate")
-    m = json.loads((project / "data/metrics/metrics.json").read_text())
+    m = json.loads((project / "data/metrics/default/metrics.json").read_text())
     assert m["n_test_users"] == 943
     # popularity scores 0.31 and implicit's BPR 0.53 on this protocol (issue #2)
     assert m["sampled_hr_10"] >= 0.55, m

@@ -23,6 +23,10 @@ ORDER = (
 )
 
 
+# Stages run once per configuration in sweep.configs (DVC: foreach; Prefect: mapped).
+PER_VARIANT = frozenset({"sample-negatives", "train", "evaluate"})
+
+
 def module(name: str) -> ModuleType:
     """The stage module for ``name`` (imported lazily: the CLI's --help stays instant)."""
     if name not in ORDER:

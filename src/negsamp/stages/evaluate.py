@@ -19,7 +19,9 @@ from negsamp.train import resolve_device
 log = logging.getLogger(__name__)
 
 
-def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
+def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
+    """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
+    cfg, paths = cfg.variant(variant), paths.for_variant(variant)
     require(paths.model_dir, paths.test, paths.eval_candidates)
     device = resolve_device(cfg.base.device)
     model = load_model(paths.model_dir, device=str(device))

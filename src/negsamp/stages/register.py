@@ -8,22 +8,51 @@ its alias and the decision, so DVC and the flow can see what was registered.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from negsamp.config import Config
-from negsamp.io import write_json
+from negsamp.io import read_json, write_json
 from negsamp.paths import Paths
+from negsamp.stages.common import require
 
 log = logging.getLogger(__name__)
+
+
+def best_variant(cfg: Config, paths: Paths) -> tuple[str, dict[str, float]]:
+    """The configuration with the best ``registry.metric``, and every configuration's value."""
+    from negsamp.registry import RegistrationError
+
+    name = cfg.registry.metric
+    scores: dict[str, float] = {}
+    for v in cfg.variants:
+        f = paths.for_variant(v).metrics
+        require(f)
+        value = read_json(f).get(name)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise RegistrationError(
+                f"{f} has no finite {name!r} (registry.metric); re-run evaluate"
+            )
+        scores[v] = float(value)
+    pick = max if cfg.registry.greater_is_better else min
+    return pick(scores, key=lambda v: scores[v]), scores
 
 
 def run(
     cfg: Config, paths: Paths = Paths(), extra_tags: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Register the trained model; returns (and writes) the registration record."""
+    """Register the best configuration's model; returns (and writes) the registration record.
+
+    The best of ``sweep.configs`` by ``registry.metric`` is the candidate that goes through
+    the champion/challenger gate (with one configuration, that one).
+    """
     from negsamp.registry import log_and_register  # imports MLflow (about 1.3 s)
 
-    record = log_and_register(cfg, paths, extra_tags).to_dict()
+    best, scores = best_variant(cfg, paths)
+    tags = {"config": best, **(extra_tags or {})}
+    record = log_and_register(cfg.variant(best), paths.for_variant(best), tags).to_dict()
+    record["config"] = best
+    record["candidates"] = scores
     write_json(paths.registration, record)
     before = record["champion_value_before"]
     log.info(

@@ -15,7 +15,9 @@ from negsamp.stages.common import positives
 log = logging.getLogger(__name__)
 
 
-def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
+def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
+    """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
+    cfg, paths = cfg.variant(variant), paths.for_variant(variant)
     train = positives(paths, paths.train)
     sampler = build_sampler(cfg.sampler, train)
     s = cfg.sampler

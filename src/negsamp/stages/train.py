@@ -18,7 +18,9 @@ from negsamp.stages.common import catalog_size, require
 log = logging.getLogger(__name__)
 
 
-def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
+def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
+    """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
+    cfg, paths = cfg.variant(variant), paths.for_variant(variant)
     require(paths.train_pool)
     device = trainer.resolve_device(cfg.base.device)
     n_users, n_items = catalog_size(paths)
