@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv run test test-fast lint format bench ui clean
+.PHONY: venv run test test-system-deps test-fast lint format bench ui serve-model clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,23 @@ venv: $(VENV)/.installed
 run: venv  ## set up and run the whole pipeline on the synthetic default
 	negsamp run
 
-test: venv  ## install what tests need and run the whole suite
+test: venv test-system-deps  ## install what tests need and run the whole suite
 	pytest -q
+
+# Best effort, never fatal: Debian tools some tests use (they skip cleanly without them).
+# PostgreSQL's server (package postgresql) backs the real-PostgreSQL registry test;
+# docker-compose validates docker/compose.yaml.
+test-system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  missing=""; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing test tools:$$missing (best effort)"; \
+	    (timeout 120 apt-get update -qq && timeout 300 apt-get install -y -qq --no-install-recommends $$missing) >/dev/null 2>&1 \
+	      || echo "could not install$$missing: those tests will skip"; \
+	  fi; \
+	fi
 
 test-fast: venv
 	pytest -q -m "not slow"
@@ -43,6 +58,9 @@ bench: venv
 
 ui: venv  ## MLflow UI on 127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+
+serve-model: venv  ## top-K recommendations of the champion on 127.0.0.1:5001
+	negsamp serve
 
 clean:
 	rm -rf data/raw/*.parquet data/interim data/validation data/split data/pools data/models data/metrics data/registry

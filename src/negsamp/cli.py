@@ -159,6 +159,38 @@ def _print_result(result: dict) -> None:
 
 
 @app.command()
+def serve(
+    params: ParamsOpt = Path("params.yaml"),
+    alias: Annotated[str, typer.Option(help="registered model alias to serve")] = "champion",
+    host: Annotated[str, typer.Option(help="interface to bind (keep 127.0.0.1 outside a container)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 5001,
+    workers: Annotated[int, typer.Option(help="uvicorn workers")] = 1,
+) -> None:
+    """Serve top-K recommendations of `models:/<registry.model_name>@<alias>` over HTTP.
+
+    POST /invocations with {"dataframe_records": [{"user": <original id>}], "params": {"k": 10}}.
+    """
+    import os
+
+    from negsamp import config
+    from negsamp.registry import tracking_uri
+
+    _setup()
+    try:
+        cfg = config.load(params)
+    except config.ConfigError as err:
+        _fail(err)
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(Path.cwd())
+    bindir = Path(sys.executable).parent  # mlflow starts `uvicorn` from PATH
+    os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    mlflow = str(bindir / "mlflow")
+    uri = f"models:/{cfg.registry.model_name}@{alias}"
+    typer.echo(f"serving {uri} from {os.environ['MLFLOW_TRACKING_URI']} on http://{host}:{port}")
+    args = ["models", "serve", "-m", uri, "--host", host, "--port", str(port)]
+    os.execv(mlflow, [mlflow, *args, "--env-manager", "local", "--workers", str(workers)])
+
+
+@app.command()
 def show(params: ParamsOpt = Path("params.yaml")) -> None:
     """Print the validated configuration (after defaults)."""
     import json

@@ -72,3 +72,27 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
     yield root
+
+
+def run_stages(root: Path, upto: str = "evaluate") -> None:
+    """Run the pipeline's stages in-process in ``root`` (cwd must be ``root``)."""
+    from negsamp import config
+    from negsamp.paths import Paths
+    from negsamp.stages import ORDER, PER_VARIANT, module
+
+    cfg = config.load(root / "params.yaml")
+    paths = Paths(root)
+    for name in ORDER[: ORDER.index(upto) + 1]:
+        if name in PER_VARIANT:
+            for v in cfg.variants:
+                module(name).run(cfg, paths, v)
+        else:
+            module(name).run(cfg, paths)
+
+
+@pytest.fixture
+def trained_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small project with every stage up to evaluate done (nothing registered yet)."""
+    monkeypatch.chdir(project)
+    run_stages(project, "evaluate")
+    return project

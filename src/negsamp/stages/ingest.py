@@ -8,6 +8,7 @@ previous outputs untouched.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from negsamp.config import Config
@@ -23,10 +24,12 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     """Read ``data.path`` as ``data.source``, keep positives, encode ids, write outputs.
 
     Reads only ``data.source``, ``data.path``, ``data.columns``, ``data.rating_threshold``;
-    a relative ``data.path`` is relative to the working directory (the project root).
+    a relative ``data.path`` is relative to the project root (``paths.root``).
     Returns the ingest report (also written as JSON to ``paths.ingest_report``).
     """
     data = cfg.data
+    if not Path(data.path).is_absolute():
+        data = data.model_copy(update={"path": str(paths.root / data.path)})
     source_path = resolve_path(data)
     raw = load_raw(data)
     implicit = to_implicit(raw, data.rating_threshold)

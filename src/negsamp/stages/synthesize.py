@@ -38,7 +38,9 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         paths.raw_synthetic,
         time.perf_counter() - start,
     )
-    if cfg.data.source == "synthetic" and Path(cfg.data.path) != paths.raw_synthetic:
+    target = Path(cfg.data.path)
+    target = target if target.is_absolute() else paths.root / target
+    if cfg.data.source == "synthetic" and target.resolve() != paths.raw_synthetic.resolve():
         log.warning(
             "data.path=%s is not where synthesize writes (%s): ingest will not read this file",
             cfg.data.path,
