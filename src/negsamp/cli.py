@@ -159,10 +159,54 @@ def _print_result(result: dict) -> None:
 
 
 @app.command()
+def ingest(
+    params: ParamsOpt = Path("params.yaml"),
+    append: Annotated[
+        Path | None,
+        typer.Option(
+            "--append", help="add this file (same format as data.source) as a new data snapshot"
+        ),
+    ] = None,
+    verbose: bool = False,
+) -> None:
+    """Run the ingest stage, or with --append add a batch of new interactions.
+
+    An appended batch is validated with the rest of the log, stored under
+    data/raw/appends/, recorded in params.yaml (data.appends, with its md5) and versioned
+    with `dvc add`; existing users and items keep their ids, new ones get new ids.
+    """
+    import json
+
+    _setup(verbose)
+    from negsamp import config, dvcops
+    from negsamp.paths import Paths
+    from negsamp.stages import ingest as stage
+
+    try:
+        cfg = config.load(params)
+        if append is None:
+            stage.run(cfg)
+            return
+        entry = stage.append(cfg, append, Paths())
+        appends = [a.model_dump() for a in cfg.data.appends] + [entry]
+        config.write_overrides(params, [f"data.appends={json.dumps(appends)}"])
+        versioned = dvcops.add(Path.cwd(), entry["path"])
+    except _user_errors() as err:
+        _fail(err)
+    typer.echo(
+        f"appended {append} as {entry['path']} (snapshot {len(appends)}); params.yaml data.appends updated"
+    )
+    if versioned:
+        typer.echo(f"versioned with DVC: commit {entry['path']}.dvc and params.yaml to git")
+
+
+@app.command()
 def serve(
     params: ParamsOpt = Path("params.yaml"),
     alias: Annotated[str, typer.Option(help="registered model alias to serve")] = "champion",
-    host: Annotated[str, typer.Option(help="interface to bind (keep 127.0.0.1 outside a container)")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="interface to bind (keep 127.0.0.1 outside a container)")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 5001,
     workers: Annotated[int, typer.Option(help="uvicorn workers")] = 1,
 ) -> None:

@@ -63,11 +63,19 @@ DataSource = Literal[
 ]
 
 
+class AppendCfg(_Frozen):
+    """A batch added by ``negsamp ingest --append``: a raw-schema Parquet file and its md5."""
+
+    path: str
+    md5: str = Field(pattern=r"^[0-9a-f]{32}$")
+
+
 class DataCfg(_Frozen):
     source: DataSource = "synthetic"
     path: str = "data/raw/synthetic.parquet"
     columns: ColumnsCfg = ColumnsCfg()
     rating_threshold: float | None = None
+    appends: tuple[AppendCfg, ...] = ()
     synthetic: SyntheticCfg = SyntheticCfg()
 
 
@@ -91,9 +99,30 @@ class SplitCfg(_Frozen):
     min_interactions: int = Field(3, ge=2)
 
 
-class _SamplerCommon(_Frozen):
+class _PoolCommon(_Frozen):
+    """Options of every sampler configuration that writes a pool."""
+
+    pool_epochs: int = Field(
+        5, ge=1, description="epochs in the pool; epoch e reads e % pool_epochs"
+    )
+    replace: bool = Field(True, description="False: distinct negatives within a row")
+    exclude: Literal["train", "train+valid", "none"] = Field(
+        "train", description="whose positives are never negatives; none: positives may appear"
+    )
+
+
+class _SamplerCommon(_PoolCommon):
     n_neg: int = Field(4, ge=1)
-    pool_epochs: int = Field(5, ge=1)
+
+    @property
+    def side(self) -> str:
+        """data: the pool holds the negatives; batch: the trainer picks them per batch."""
+        return "data"
+
+    @property
+    def pool_width(self) -> int:
+        """Negatives per positive stored in the pool."""
+        return self.n_neg
 
 
 class UniformSamplerCfg(_SamplerCommon):
@@ -105,31 +134,265 @@ class PopularitySamplerCfg(_SamplerCommon):
     alpha: float = Field(0.75, ge=0.0, le=1.0)
 
 
-SamplerCfg = Annotated[UniformSamplerCfg | PopularitySamplerCfg, Field(discriminator="name")]
+class StratifiedSamplerCfg(_SamplerCommon):
+    name: Literal["stratified"] = "stratified"
+    bands: tuple[float, ...] = Field(
+        (0.2, 0.3, 0.5), description="share of negatives per popularity band, head first"
+    )
+    band_edges: tuple[float, ...] = Field(
+        (0.95, 0.8), description="item-count rank quantiles between the bands, head first"
+    )
+
+    @model_validator(mode="after")
+    def _bands(self) -> StratifiedSamplerCfg:
+        b, e = self.bands, self.band_edges
+        if len(e) != len(b) - 1:
+            raise ValueError(f"{len(b)} bands need {len(b) - 1} band_edges, got {len(e)}")
+        if any(s < 0 for s in b) or abs(sum(b) - 1.0) > 1e-6:
+            raise ValueError(f"bands are shares: each >= 0, summing to 1 (got {list(b)})")
+        if any(not 0.0 < x < 1.0 for x in e) or any(x <= y for x, y in zip(e, e[1:], strict=False)):
+            raise ValueError(f"band_edges must be strictly decreasing within (0, 1), got {list(e)}")
+        return self
 
 
-class BPRCfg(_Frozen):
+class TeacherHardSamplerCfg(_SamplerCommon):
+    name: Literal["teacher_hard"] = "teacher_hard"
+    teacher: str = Field("champion", description="champion | path to a saved model directory")
+    top_k: int = Field(50, ge=1, description="mined non-positives per user to draw from")
+    skip_top: int = Field(
+        0, ge=0, description="best-scored non-positives skipped (false negatives)"
+    )
+
+    @model_validator(mode="after")
+    def _top_k(self) -> TeacherHardSamplerCfg:
+        if not self.replace and self.top_k < self.n_neg:
+            raise ValueError(f"replace=false needs top_k >= n_neg ({self.top_k} < {self.n_neg})")
+        return self
+
+
+class InBatchSamplerCfg(_Frozen):
+    name: Literal["in_batch"] = "in_batch"
+    logq_correction: bool = Field(True, description="subtract log P(item in batch) (Yi et al.)")
+
+    @property
+    def side(self) -> str:
+        return "batch"
+
+    @property
+    def pool_width(self) -> int:
+        return 0
+
+
+class _BaseDrawn(_Frozen):
+    base: Literal["uniform", "popularity"] = "uniform"
+    alpha: float = Field(0.75, ge=0.0, le=1.0, description="popularity exponent of base")
+    candidates: int = Field(32, ge=1, description="base draws scored per positive")
+
+    @property
+    def side(self) -> str:
+        return "batch"
+
+    def base_cfg(self) -> UniformSamplerCfg | PopularitySamplerCfg:
+        """The data-side sampler that fills the pool (``pool_width`` base draws per positive)."""
+        common = {
+            "n_neg": self.pool_width,  # type: ignore[attr-defined]
+            "pool_epochs": self.pool_epochs,  # type: ignore[attr-defined]
+            "replace": self.replace,  # type: ignore[attr-defined]
+            "exclude": self.exclude,  # type: ignore[attr-defined]
+        }
+        if self.base == "popularity":
+            return PopularitySamplerCfg(alpha=self.alpha, **common)
+        return UniformSamplerCfg(**common)
+
+
+class HardSamplerCfg(_BaseDrawn, _PoolCommon):
+    name: Literal["hard"] = "hard"
+    k: int = Field(1, ge=1, description="negatives kept per positive (the hardest)")
+    temperature: float | None = Field(
+        None, gt=0.0, description="null: top-k; else softmax sampling"
+    )
+
+    @model_validator(mode="after")
+    def _k(self) -> HardSamplerCfg:
+        if self.k > self.candidates:
+            raise ValueError(f"k={self.k} exceeds candidates={self.candidates}")
+        return self
+
+    @property
+    def n_neg(self) -> int:
+        return self.k
+
+    @property
+    def pool_width(self) -> int:
+        return self.candidates
+
+
+class MixedSamplerCfg(_BaseDrawn, _SamplerCommon):
+    name: Literal["mixed"] = "mixed"
+    hard_fraction: float = Field(0.5, ge=0.0, le=1.0, description="share of n_neg that is hard")
+    max_item_share: float | None = Field(
+        None, gt=0.0, le=1.0, description="cap on one item's share of an epoch's negatives"
+    )
+
+    @model_validator(mode="after")
+    def _hard(self) -> MixedSamplerCfg:
+        if self.n_hard > self.candidates:
+            raise ValueError(f"{self.n_hard} hard negatives exceed candidates={self.candidates}")
+        return self
+
+    @property
+    def n_hard(self) -> int:
+        return int(round(self.hard_fraction * self.n_neg))
+
+    @property
+    def n_random(self) -> int:
+        return self.n_neg - self.n_hard
+
+    @property
+    def pool_width(self) -> int:
+        """Pool columns: ``candidates`` for the hard pick, then ``n_random`` random ones."""
+        return self.candidates + self.n_random
+
+
+SamplerCfg = Annotated[
+    UniformSamplerCfg
+    | PopularitySamplerCfg
+    | StratifiedSamplerCfg
+    | TeacherHardSamplerCfg
+    | InBatchSamplerCfg
+    | HardSamplerCfg
+    | MixedSamplerCfg,
+    Field(discriminator="name"),
+]
+
+
+Loss = Literal["bpr", "bce", "sampled_softmax", "full_softmax"]
+
+
+class _GradientModel(_Frozen):
+    """What every model trained by the shared gradient trainer has (defaults tuned per model)."""
+
+    loss: Loss = Field("bce", description="bpr | bce | sampled_softmax | full_softmax")
+    lr: float = Field(0.002, gt=0.0, description="tuned learning rate (train.lr overrides)")
+    l2: float = Field(1e-4, ge=0.0, description="tuned L2 penalty (train.l2 overrides)")
+    init_std: float = Field(0.01, gt=0.0, description="std of the normal initialisation")
+
+
+class BPRCfg(_GradientModel):
+    """Matrix factorisation with the pairwise BPR loss (Rendle et al. 2009)."""
+
     name: Literal["bpr"] = "bpr"
     factors: int = Field(64, ge=1)
     item_bias: bool = True
+    loss: Loss = "bpr"
+    lr: float = Field(0.005, gt=0.0)
+    l2: float = Field(1e-3, ge=0.0)
+
+
+class LMFCfg(_GradientModel):
+    """Logistic matrix factorisation: sigmoid(<p_u, q_i> + b_u + b_i), pointwise BCE."""
+
+    name: Literal["lmf"] = "lmf"
+    factors: int = Field(64, ge=1)
+    lr: float = Field(0.005, gt=0.0)
+    l2: float = Field(1e-3, ge=0.0)
+
+
+class GMFCfg(_GradientModel):
+    """NCF's generalized matrix factorisation: h . (p_u * q_i) (He et al. 2017)."""
+
+    name: Literal["gmf"] = "gmf"
+    factors: int = Field(64, ge=1)
+    lr: float = Field(0.002, gt=0.0)
+    l2: float = Field(1e-4, ge=0.0)
+
+
+class MLPCfg(_GradientModel):
+    """NCF's MLP tower over [p_u, q_i]; ``layers`` are the hidden sizes (the first is 2*factors
+    in the paper's tower shape)."""
+
+    name: Literal["mlp"] = "mlp"
+    factors: int = Field(32, ge=1, description="embedding size of each side")
+    layers: tuple[int, ...] = Field((64, 32, 16), min_length=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    lr: float = Field(0.002, gt=0.0)
+    l2: float = Field(1e-4, ge=0.0)
+
+
+class NeuMFCfg(_GradientModel):
+    """GMF and MLP side by side, joined by one output layer; optionally initialised from
+    pretrained GMF and MLP model folders (both or neither), blended with ``alpha``."""
+
+    name: Literal["neumf"] = "neumf"
+    factors: int = Field(32, ge=1, description="GMF embedding size")
+    mlp_factors: int = Field(32, ge=1, description="MLP embedding size of each side")
+    layers: tuple[int, ...] = Field((64, 32, 16), min_length=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    pretrained_gmf: str | None = Field(None, description="a saved gmf model folder")
+    pretrained_mlp: str | None = Field(None, description="a saved mlp model folder")
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of GMF's output layer")
+    lr: float = Field(0.002, gt=0.0)
+    l2: float = Field(1e-4, ge=0.0)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> NeuMFCfg:
+        if (self.pretrained_gmf is None) != (self.pretrained_mlp is None):
+            raise ValueError("set both pretrained_gmf and pretrained_mlp, or neither")
+        return self
+
+
+class IALSCfg(_Frozen):
+    """Implicit ALS / WMF (Hu, Koren, Volinsky 2008): confidence c = 1 + alpha * count on the
+    observed cells, weight 1 on every other cell, closed-form half-steps. No sampler."""
+
+    name: Literal["ials"] = "ials"
+    factors: int = Field(64, ge=1)
+    alpha: float = Field(10.0, ge=0.0, description="confidence slope: c = 1 + alpha * count")
+    reg: float = Field(10.0, ge=0.0, description="L2 regularisation lambda of each half-step")
+    iterations: int = Field(15, ge=1, description="full iterations (user then item half-step)")
+    solver: Literal["cg", "cholesky"] = "cg"
+    cg_steps: int = Field(3, ge=1, description="conjugate gradient steps per half-step (cg)")
     init_std: float = Field(0.01, gt=0.0)
 
 
-ModelCfg = Annotated[BPRCfg, Field(discriminator="name")]
+ModelCfg = Annotated[
+    BPRCfg | LMFCfg | GMFCfg | MLPCfg | NeuMFCfg | IALSCfg, Field(discriminator="name")
+]
+
+_MONITOR_RE = r"^(sampled_(hr|ndcg)|full_(recall|ndcg))_[1-9][0-9]*$"
 
 
 class TrainCfg(_Frozen):
-    epochs: int = Field(20, ge=1)
+    epochs: int = Field(50, ge=1, description="most epochs (early stopping may end sooner)")
     batch_size: int = Field(4096, ge=1)
-    lr: float = Field(0.005, gt=0.0)
-    l2: float = Field(1e-5, ge=0.0)
+    lr: float | None = Field(None, gt=0.0, description="null: the model's tuned lr")
+    l2: float | None = Field(None, ge=0.0, description="null: the model's tuned l2")
     optimizer: Literal["adam", "sgd"] = "adam"
+    patience: int = Field(5, ge=0, description="epochs without improvement before stopping")
+    monitor: str = Field("sampled_ndcg_10", pattern=_MONITOR_RE)
+    restore_best: bool = True
+    checkpoint: bool = True
+    resume: bool = False
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    logq_correction: bool = True
 
 
 class EvaluateCfg(_Frozen):
-    ks: tuple[int, ...] = (1, 5, 10, 20)
+    ks: tuple[int, ...] = (1, 5, 10, 20, 50, 100)
     n_eval_neg: int = Field(99, ge=1)
-    batch_size: int = Field(1024, ge=1)
+    batch_size: int = Field(1024, ge=1, description="users (full) or rows (sampled) per batch")
+    plot_k: int = Field(10, ge=1, description="the K the by-band and estimator plots show")
+    bootstrap: int = Field(1000, ge=10, description="bootstrap resamples of users for CIs")
+    ci_level: float = Field(0.95, gt=0.0, lt=1.0)
+    correction_gamma: float = Field(
+        0.1, ge=0.0, le=1.0, description="variance weight of the BV estimator (0 = CLS)"
+    )
+    user_bands: tuple[int, int] = Field(
+        (10, 50), description="training positives: cold < a <= medium < b <= heavy"
+    )
+    item_bands: tuple[float, float] = Field(
+        (0.2, 0.8), description="cumulative interaction shares ending the head and the torso"
+    )
 
     @field_validator("ks")
     @classmethod
@@ -137,6 +400,26 @@ class EvaluateCfg(_Frozen):
         if not v or any(k < 1 for k in v):
             raise ValueError("ks must be a non-empty list of positive integers")
         return tuple(sorted(set(v)))
+
+    @field_validator("user_bands")
+    @classmethod
+    def _user_bands(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= v[0] <= v[1]:
+            raise ValueError(f"user_bands must be [a, b] with 1 <= a <= b, got {list(v)}")
+        return v
+
+    @field_validator("item_bands")
+    @classmethod
+    def _item_bands(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 < v[0] <= v[1] < 1.0:
+            raise ValueError(f"item_bands must be [a, b] with 0 < a <= b < 1, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _plot_k_in_ks(self) -> EvaluateCfg:
+        if self.plot_k not in self.ks:
+            raise ValueError(f"plot_k={self.plot_k} must be one of ks {list(self.ks)}")
+        return self
 
 
 class RegistryCfg(_Frozen):

@@ -45,3 +45,13 @@ def record(root: Path) -> dict[str, bool]:
         pushed = True
     log.info("recorded outputs in dvc.lock%s", " and pushed them" if pushed else "")
     return {"committed": True, "pushed": pushed}
+
+
+def add(root: Path, path: str) -> bool:
+    """`dvc add` one file so it is versioned on arrival; False outside a DVC project."""
+    root = root.resolve()
+    if not is_dvc_repo(root):
+        log.warning("%s is not a DVC project: %s is not versioned", root, path)
+        return False
+    _call(root, "add", "--quiet", path)
+    return True

@@ -2,7 +2,10 @@
 
 Everything downstream (the CSR matrix, samplers, models) indexes arrays by user and
 item, so ids must be 0..n-1 with no gaps. Ids are assigned in the sort order of the
-original ids, so the same input always gives the same encoding.
+original ids, so the same input always gives the same encoding. When the log grows by
+appended batches (``_batch`` column: 0 for the base log, 1, 2, ... for each append), ids
+follow arrival order: every original keeps the id it had before, and originals first
+seen in a later batch get the next ids (sorted within their batch).
 """
 
 from __future__ import annotations
@@ -69,12 +72,14 @@ def to_implicit(raw: pl.DataFrame, rating_threshold: float | None) -> pl.DataFra
                 f"no row has rating >= data.rating_threshold={rating_threshold} (ratings "
                 f"range from {ratings.min()} to {ratings.max()}); lower the threshold"
             )
+    batch = [pl.col("_batch").min()] if "_batch" in kept.columns else []
     return (
         kept.lazy()  # one plan: polars fuses the group-by and the sort (~25% faster)
         .group_by("user", "item")
         .agg(
             pl.len().cast(pl.Int32).alias("count"),
             pl.col("timestamp").cast(pl.Int64).max().alias("timestamp"),
+            *batch,
         )
         .sort("user", "item")
         .collect()
@@ -107,16 +112,30 @@ def encode(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     elif n_null_ts:
         log.warning("%d interactions have no timestamp and get timestamp 0", n_null_ts)
 
-    def dense(col: str) -> pl.Expr:
-        return (pl.col(col).rank("dense") - 1).cast(pl.Int32)
+    if "_batch" not in df.columns:
+        df = df.with_columns(_batch=pl.lit(0, pl.Int32))
 
-    coded = df.select(
-        dense("user").alias("user"),
-        dense("item").alias("item"),
-        pl.col("count").cast(pl.Int32),
-        pl.col("timestamp").cast(pl.Int64).fill_null(0),
-        pl.col("user").alias("_user"),
-        pl.col("item").alias("_item"),
+    def arrival_ids(col: str) -> pl.DataFrame:
+        """original -> dense id, ordered by (first batch the original appears in, original)."""
+        return (
+            df.group_by(col)
+            .agg(pl.col("_batch").min())
+            .sort("_batch", col)
+            .select(pl.col(col).alias(f"_{col}"), pl.int_range(pl.len(), dtype=pl.Int32).alias(col))
+        )
+
+    coded = (
+        df.rename({"user": "_user", "item": "_item"})
+        .join(arrival_ids("user"), on="_user")
+        .join(arrival_ids("item"), on="_item")
+        .select(
+            "user",
+            "item",
+            pl.col("count").cast(pl.Int32),
+            pl.col("timestamp").cast(pl.Int64).fill_null(0),
+            "_user",
+            "_item",
+        )
     )
     user_ids = _id_map(coded, "user")
     item_ids = _id_map(coded, "item")

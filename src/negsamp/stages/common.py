@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from negsamp.interactions import Interactions
 from negsamp.paths import Paths
+
+if TYPE_CHECKING:
+    from negsamp.config import Config
 
 
 class MissingInput(FileNotFoundError):
@@ -37,3 +41,10 @@ def positives(paths: Paths, *files: Path) -> Interactions:
     n_users, n_items = catalog_size(paths)
     df = pl.concat([pl.read_parquet(f, columns=["user", "item", "count"]) for f in files])
     return Interactions.from_frame(df, n_users, n_items)
+
+
+def min_interactions_needed(cfg: "Config") -> int:  # noqa: UP037
+    """Interactions a user needs for the configured split (validation checks the same)."""
+    from negsamp.split import min_needed
+
+    return min_needed(cfg.split)

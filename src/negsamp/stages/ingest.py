@@ -11,13 +11,99 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from negsamp.config import Config
+import polars as pl
+
+from negsamp.config import AppendCfg, Config, DataCfg
 from negsamp.data.encode import encode, to_implicit
+from negsamp.data.errors import DataError
 from negsamp.data.loaders import load_raw, resolve_path
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
 
 log = logging.getLogger(__name__)
+
+
+def _rooted(data: DataCfg, paths: Paths) -> DataCfg:
+    """``data`` with a relative ``path`` made relative to the project root."""
+    if Path(data.path).is_absolute():
+        return data
+    return data.model_copy(update={"path": str(paths.root / data.path)})
+
+
+def read_snapshot(data: DataCfg, paths: Paths) -> pl.DataFrame:
+    """The base log plus every appended batch, in order, with a ``_batch`` column (0, 1, ...).
+
+    Each appended file must still have the md5 params.yaml recorded for it: the snapshot
+    that ran is exactly the one DVC and MLflow say ran.
+    """
+    frames = [load_raw(data).with_columns(_batch=pl.lit(0, pl.Int32))]
+    for i, a in enumerate(data.appends, start=1):
+        f = Path(a.path) if Path(a.path).is_absolute() else paths.root / a.path
+        if not f.exists():
+            raise DataError(f"{f}: appended batch {i} not found; `dvc pull` or `dvc checkout` it")
+        if md5_file(f) != a.md5:
+            raise DataError(
+                f"{f}: md5 differs from data.appends[{i - 1}].md5 in params.yaml; the batch "
+                "changed after it was appended (restore it with `dvc checkout`)"
+            )
+        frames.append(
+            _conform(pl.read_parquet(f), frames[0], f).with_columns(_batch=pl.lit(i, pl.Int32))
+        )
+    return pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+
+
+def _conform(batch: pl.DataFrame, base: pl.DataFrame, where: Path) -> pl.DataFrame:
+    cols = ["user", "item", "rating", "timestamp"]
+    missing = [c for c in cols if c not in batch.columns]
+    if missing:
+        raise DataError(f"{where}: appended batch lacks columns {missing} (has {batch.columns})")
+    try:
+        return batch.select(pl.col(c).cast(base.schema[c]) for c in cols)
+    except pl.exceptions.PolarsError as err:
+        raise DataError(
+            f"{where}: ids or values do not match the base log's types: {err}"
+        ) from None
+
+
+def append(cfg: Config, source: Path, paths: Paths = Paths()) -> dict[str, Any]:
+    """Add ``source`` (in the format of ``data.source``) as the next batch of the raw log.
+
+    The batch is written to ``data/raw/appends/NNNN.parquet`` in the raw schema, and the
+    whole new snapshot is encoded and run through the validation suite before anything
+    stays on disk; on any failure the batch file is removed. Returns ``{path, md5}`` for
+    ``data.appends`` (the caller records it in params.yaml and versions the file).
+    """
+    from negsamp.stages.common import min_interactions_needed
+    from negsamp.validate import ValidationFailed, validate_interactions
+
+    data = _rooted(cfg.data, paths)
+    batch = load_raw(data.model_copy(update={"path": str(source)}))
+    rel = Path("data", "raw", "appends", f"{len(data.appends) + 1:04d}.parquet")
+    target = paths.root / rel
+    write_parquet(target, batch.select("user", "item", "rating", "timestamp"))
+    entry = {"path": str(rel), "md5": md5_file(target)}
+    try:
+        grown = data.model_copy(update={"appends": (*data.appends, AppendCfg(**entry))})
+        interactions, user_ids, item_ids = encode(
+            to_implicit(read_snapshot(grown, paths), data.rating_threshold)
+        )
+        report = validate_interactions(
+            interactions,
+            user_ids.height,
+            item_ids.height,
+            cfg.validate_,
+            min_interactions_needed(cfg),
+            f"{source} appended to {data.path}",
+        )
+        if not report.success:
+            raise ValidationFailed(report)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    log.info(
+        "appended %s as %s: %d rows, snapshot %d", source, rel, batch.height, len(grown.appends)
+    )
+    return entry
 
 
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
@@ -27,11 +113,9 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     a relative ``data.path`` is relative to the project root (``paths.root``).
     Returns the ingest report (also written as JSON to ``paths.ingest_report``).
     """
-    data = cfg.data
-    if not Path(data.path).is_absolute():
-        data = data.model_copy(update={"path": str(paths.root / data.path)})
+    data = _rooted(cfg.data, paths)
     source_path = resolve_path(data)
-    raw = load_raw(data)
+    raw = read_snapshot(data, paths)
     implicit = to_implicit(raw, data.rating_threshold)
     interactions, user_ids, item_ids = encode(implicit)
 
@@ -49,6 +133,7 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         "n_interactions": interactions.height,
         "has_ratings": raw["rating"].null_count() < raw.height,
         "has_timestamps": raw["timestamp"].null_count() < raw.height,
+        "appends": [a.model_dump() for a in data.appends],
     }
     write_parquet(paths.interactions, interactions)
     write_parquet(paths.user_ids, user_ids)
