@@ -73,6 +73,7 @@ def test_ingest_csv_report_and_outputs(root: Path) -> None:
         "n_interactions": 2,
         "has_ratings": True,
         "has_timestamps": True,
+        "appends": [],
     }
     assert pl.read_parquet(paths.interactions).rows() == [(0, 0, 2, 30), (1, 1, 1, 40)]
     assert pl.read_parquet(paths.user_ids).rows() == [(0, 5), (1, 9)]
