@@ -15,6 +15,10 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 stage_app = typer.Typer(no_args_is_help=True, help="Run one pipeline stage (what dvc.yaml calls).")
 app.add_typer(stage_app, name="stage")
+registry_app = typer.Typer(
+    no_args_is_help=True, help="The MLflow model registry: aliases, rollback."
+)
+app.add_typer(registry_app, name="registry")
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="the params file")]
 SetOpt = Annotated[
@@ -234,6 +238,40 @@ def serve(
     os.execv(mlflow, [mlflow, *args, "--env-manager", "local", "--workers", str(workers)])
 
 
+@registry_app.command("rollback")
+def registry_rollback(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Make the previous champion the champion again (one command, reversible)."""
+    _setup()
+    from negsamp import config
+    from negsamp.registry import RegistrationError, rollback, tracking_uri
+
+    try:
+        cfg = config.load(params)
+        out = rollback(cfg.registry.model_name, tracking_uri(Path.cwd()))
+    except (config.ConfigError, RegistrationError) as err:
+        _fail(err)
+    typer.echo(out["reason"])
+
+
+@registry_app.command("show")
+def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
+    """List the registered versions with their aliases, metric and decision."""
+    _setup()
+    from mlflow import MlflowClient
+
+    from negsamp import config
+    from negsamp.registry import tracking_uri
+
+    cfg = config.load(params)
+    client = MlflowClient(tracking_uri(Path.cwd()))
+    name = cfg.registry.model_name
+    for mv in client.search_model_versions(f"name='{name}'"):
+        aliases = ",".join(mv.aliases) or "-"
+        typer.echo(
+            f"{name} v{mv.version}\t{aliases}\t{mv.tags.get('metric_value', '?')}\t{mv.tags.get('reason', '')}"
+        )
+
+
 @app.command()
 def show(params: ParamsOpt = Path("params.yaml")) -> None:
     """Print the validated configuration (after defaults)."""
@@ -245,6 +283,66 @@ def show(params: ParamsOpt = Path("params.yaml")) -> None:
         typer.echo(json.dumps(config.dump(config.load(params)), indent=2))
     except config.ConfigError as err:
         _fail(err)
+
+
+def _per_user_file(ref: str, scratch: Path) -> Path:
+    """A per_user.parquet path, its folder (data/metrics/<config>) or an MLflow run id."""
+    p = Path(ref)
+    if p.is_dir():
+        p = p / "per_user.parquet"
+    if p.is_file():
+        return p
+    if p.suffix or "/" in ref:
+        raise FileNotFoundError(f"{p} not found: give a per_user.parquet, its folder or a run id")
+    from negsamp.registry import download_per_user, tracking_uri
+
+    return download_per_user(ref, tracking_uri(Path.cwd()), scratch)
+
+
+@app.command()
+def compare(
+    a: Annotated[str, typer.Argument(help="run A: per_user.parquet, its folder or MLflow run id")],
+    b: Annotated[str, typer.Argument(help="run B, the same kinds")],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="metric to test (repeatable; default: all shared)"),
+    ] = None,
+    resamples: Annotated[int, typer.Option(help="bootstrap resamples and sign flips")] = 2000,
+    level: Annotated[float, typer.Option(help="confidence level of the interval")] = 0.95,
+    seed: Annotated[int, typer.Option(help="seed of the resampling")] = 0,
+    out: Annotated[Path | None, typer.Option(help="also write the table to this CSV")] = None,
+) -> None:
+    """Paired test of two runs on their common users: B - A, its bootstrap CI, a p-value.
+
+    The p-value is a two-sided sign-flip permutation test of "no difference" per metric.
+    """
+    _setup()
+    import tempfile
+
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    from negsamp.io import atomic_write
+    from negsamp.metrics.bootstrap import compare as paired
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            frames = [
+                pl.read_parquet(_per_user_file(r, Path(tmp) / n)) for r, n in ((a, "a"), (b, "b"))
+            ]
+        res = paired(frames[0], frames[1], metric, resamples, level, seed)
+    except (ValueError, FileNotFoundError) as err:
+        _fail(err)
+    table = Table(title=f"B - A on {res['n_users'][0]} common users ({level:.0%} CI)")
+    for col in ("metric", "A", "B", "B - A", "CI low", "CI high", "p"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in res.iter_rows(named=True):
+        nums = (r["a"], r["b"], r["diff"], r["ci_low"], r["ci_high"])
+        table.add_row(r["metric"], *(f"{x:.4f}" for x in nums), f"{r['p_value']:.4f}")
+    Console().print(table)
+    if out:
+        atomic_write(out, res.write_csv().encode())
 
 
 def main() -> None:

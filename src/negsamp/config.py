@@ -429,6 +429,27 @@ class RegistryCfg(_Frozen):
     greater_is_better: bool = True
 
 
+_Threshold = Annotated[float | None, Field(ge=0.0)]
+
+
+class DriftCfg(_Frozen):
+    """Drift-check thresholds: a signal fires when its value exceeds (>) its threshold; null = off.
+
+    Definitions are in :mod:`negsamp.drift`. PSI: 0.1 moderate, 0.25 significant shift
+    (the usual credit-scoring rule of thumb); JS divergences are in bits, within [0, 1].
+    """
+
+    item_popularity_psi: _Threshold = Field(0.2, description="PSI over reference-popularity bins")
+    item_js: _Threshold = Field(0.1, description="JS (bits) of the full item distribution")
+    cold_item_share: _Threshold = Field(0.05, description="new-window share on items unseen in ref")
+    new_user_share: _Threshold = Field(0.2, description="share of new-window users absent from ref")
+    user_activity_psi: _Threshold = Field(0.2, description="PSI of events per user, log2 bins")
+    negative_js: _Threshold = Field(0.05, description="JS (bits) of negatives' popularity deciles")
+    performance_drop: _Threshold = Field(0.1, description="largest relative drop of a metric")
+    popularity_bins: int = Field(10, ge=2, description="equal-reference-mass item popularity bins")
+    activity_bins: int = Field(10, ge=2, description="log2 bins of events per user: 1, 2-3, ...")
+
+
 _NAME_RE = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 
 
@@ -471,6 +492,7 @@ class Config(_Frozen):
     evaluate: EvaluateCfg = EvaluateCfg()
     registry: RegistryCfg = RegistryCfg()
     sweep: SweepCfg = SweepCfg()
+    drift: DriftCfg = DriftCfg()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
