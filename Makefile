@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv run test test-system-deps test-fast lint format bench ui serve-model clean
+.PHONY: venv run test test-system-deps test-fast lint format bench ui serve serve-model clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ bench: venv
 
 ui: venv  ## MLflow UI on 127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+
+serve: venv  ## Prefect server on 127.0.0.1:4200 serving the drift-check (cron) and retrain deployments
+	python -m flows.deployments --start-server
 
 serve-model: venv  ## top-K recommendations of the champion on 127.0.0.1:5001
 	negsamp serve

@@ -163,6 +163,48 @@ def _print_result(result: dict) -> None:
 
 
 @app.command()
+def drift(
+    params: ParamsOpt = Path("params.yaml"),
+    force: Annotated[bool, typer.Option(help="retrain even when no signal fires")] = False,
+    verbose: bool = False,
+) -> None:
+    """Check the new data against the champion's; retrain and gate when a signal fires."""
+    _setup(verbose)
+    try:
+        sys.path.insert(0, str(Path.cwd()))
+        from flows.drift import drift_check
+
+        out = drift_check(params=str(params), force=force)
+    except _user_errors() as err:
+        _fail(err)
+    typer.echo(f"drift: {out['drift']['summary']}")
+    if out["retrained"]:
+        reg = out["registration"]
+        typer.echo(
+            f"retrained ({out['reason']}): {reg['model_name']} v{reg['version']} is {reg['alias']} - {reg['reason']}"
+        )
+    else:
+        typer.echo("no retrain")
+
+
+@app.command("demo-drift")
+def demo_drift(params: ParamsOpt = Path("params.yaml"), verbose: bool = False) -> None:
+    """Ingest three simulated windows (no drift, mild, strong) and run the drift check on each."""
+    _setup(verbose)
+    try:
+        sys.path.insert(0, str(Path.cwd()))
+        from flows.demo import demo_drift as flow_
+
+        outcomes = flow_(params=str(params))
+    except _user_errors() as err:
+        _fail(err)
+    for o in outcomes:
+        typer.echo(
+            f"window {o['window']} (drift {o['level']:.1f}): {o['verdict']:<7} {o['summary']}"
+        )
+
+
+@app.command()
 def ingest(
     params: ParamsOpt = Path("params.yaml"),
     append: Annotated[

@@ -49,7 +49,8 @@ def run(
     from negsamp.registry import log_and_register  # imports MLflow (about 1.3 s)
 
     best, scores = best_variant(cfg, paths)
-    tags = {"config": best, **(extra_tags or {})}
+    # data_snapshot: how many appended batches the model saw (the drift check's reference)
+    tags = {"config": best, "data_snapshot": str(len(cfg.data.appends)), **(extra_tags or {})}
     record = log_and_register(cfg.variant(best), paths.for_variant(best), tags).to_dict()
     record["config"] = best
     record["candidates"] = scores

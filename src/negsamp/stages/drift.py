@@ -1,0 +1,177 @@
+"""Drift check (not a DVC stage: it decides whether the pipeline runs again).
+
+Reference window: the interactions the champion was trained on, i.e. the snapshot
+recorded in its lineage tag ``data_snapshot`` (how many appended batches it saw).
+New window: every batch appended since. Writes ``data/drift/`` (JSON, Markdown,
+HTML, plots) and logs the report to MLflow in the ``<experiment>-drift`` experiment.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from negsamp import drift
+from negsamp.config import Config
+from negsamp.data.encode import encode, to_implicit
+from negsamp.paths import Paths
+from negsamp.stages.ingest import _rooted, read_snapshot
+
+log = logging.getLogger(__name__)
+
+PERFORMANCE_METRICS = ("sampled_hr_10", "sampled_ndcg_10", "full_recall_10")
+
+
+def windows(cfg: Config, paths: Paths, snapshot: int) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """(reference, new, n_items): interactions of batches <= ``snapshot`` and > it, in the
+    current snapshot's dense ids (stable across snapshots, so old ids mean the same)."""
+    raw = read_snapshot(_rooted(cfg.data, paths), paths)
+    thr = cfg.data.rating_threshold
+    _, users, items = encode(to_implicit(raw, thr))
+
+    def window(rows: pl.DataFrame) -> pl.DataFrame:
+        if rows.height == 0:
+            return pl.DataFrame(
+                schema={
+                    "user": pl.Int32,
+                    "item": pl.Int32,
+                    "count": pl.Int32,
+                    "timestamp": pl.Int64,
+                }
+            )
+        imp = to_implicit(rows.drop("_batch"), thr)
+        return (
+            imp.rename({"user": "original"})
+            .join(users, on="original")
+            .drop("original")
+            .rename({"item": "original"})
+            .join(items, on="original")
+            .select("user", "item", "count", pl.col("timestamp").fill_null(0))
+        )
+
+    ref = window(raw.filter(pl.col("_batch") <= snapshot))
+    new = window(raw.filter(pl.col("_batch") > snapshot))
+    return ref, new, items.height
+
+
+def _champion_run(cfg: Config, uri: str) -> tuple[Any, Any] | None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(uri)
+    try:
+        mv = client.get_model_version_by_alias(cfg.registry.model_name, "champion")
+    except MlflowException:
+        return None
+    return mv, client.get_run(mv.run_id)
+
+
+def _negative_bands(cfg: Config, run: Any, uri: str, ref: pl.DataFrame, n_items: int) -> Any:
+    """(manifest histogram, histogram the configured sampler would draw now) or None."""
+    import json
+
+    from mlflow.artifacts import download_artifacts
+
+    alpha = {"uniform": 0.0, "popularity": getattr(cfg.sampler, "alpha", None)}.get(
+        cfg.sampler.name
+    )
+    if alpha is None:
+        return None  # batch-side or learned samplers have no closed-form target here
+    try:
+        f = download_artifacts(
+            run_id=run.info.run_id, artifact_path="pools/train_pool.manifest.json", tracking_uri=uri
+        )
+        manifest = json.loads(Path(f).read_text())
+        ref_hist = manifest["statistics"]["popularity_deciles"]["negatives"]
+    except Exception as err:  # noqa: BLE001 - an old manifest without bands: skip the signal
+        log.warning("champion pool manifest has no popularity bands (%s): negative_js skipped", err)
+        return None
+    counts = np.bincount(ref["item"].to_numpy(), minlength=n_items)
+    return np.asarray(ref_hist, float), drift.expected_negative_band_hist(
+        counts, alpha, len(ref_hist)
+    )
+
+
+def run(cfg: Config, paths: Paths = Paths(), performance: Any = None) -> dict[str, Any]:
+    """Compute every drift signal; returns {fired, summary, values, report folder, ...}.
+
+    ``performance`` optionally maps (cfg, paths, champion run, ref, new) to
+    (registered metrics, current metrics) for the performance-decay signal.
+    """
+    import mlflow
+
+    from negsamp.registry import tracking_uri
+
+    uri = tracking_uri(paths.root)
+    champ = _champion_run(cfg, uri)
+    out_dir = paths.root / "data" / "drift"
+    if champ is None:
+        return {
+            "fired": ["no_champion"],
+            "summary": "no champion registered yet",
+            "values": {},
+            "report": None,
+        }
+    mv, run_ = champ
+    snapshot = int(run_.data.tags.get("data_snapshot", "0"))
+    ref, new, n_items = windows(cfg, paths, snapshot)
+    if new.height == 0:
+        summary = f"no data since champion v{mv.version}'s snapshot {snapshot}"
+        return {
+            "fired": [],
+            "summary": summary,
+            "values": {},
+            "report": None,
+            "champion": int(mv.version),
+        }
+    window = drift.compare_windows(
+        ref,
+        new,
+        n_items,
+        popularity_bins=cfg.drift.popularity_bins,
+        activity_bins=cfg.drift.activity_bins,
+    )
+    bands = _negative_bands(cfg, run_, uri, pl.concat([ref, new]), n_items)
+    perf = performance(cfg, paths, run_, ref, new) if performance else None
+    report = drift.make_report(window, cfg.drift, negative_bands=bands, performance=perf)
+    files = drift.write_report(report, out_dir)
+    summary = "fired: " + ", ".join(report.fired) if report.any_fired else "no signal fired"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(f"{cfg.registry.experiment}-drift")
+    with mlflow.start_run(
+        run_name=f"drift-vs-v{mv.version}",
+        tags={
+            "champion_version": mv.version,
+            "fired": ",".join(report.fired) or "none",
+            "data_snapshot_reference": str(snapshot),
+            "data_snapshot_now": str(len(cfg.data.appends)),
+        },
+    ):
+        mlflow.log_metrics(
+            {
+                k: float(v)
+                for k, v in report.values.items()
+                if isinstance(v, int | float) and math.isfinite(v)
+            }
+        )
+        for f in files.values():
+            mlflow.log_artifact(str(f), artifact_path="drift")
+    log.info(
+        "drift vs champion v%s (snapshot %d -> %d): %s",
+        mv.version,
+        snapshot,
+        len(cfg.data.appends),
+        summary,
+    )
+    return {
+        "fired": list(report.fired),
+        "summary": summary,
+        "values": {k: v for k, v in report.values.items() if isinstance(v, int | float)},
+        "report": str(files.get("json", out_dir)),
+        "champion": int(mv.version),
+    }
