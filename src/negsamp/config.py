@@ -481,6 +481,12 @@ class SweepCfg(_Frozen):
         return v
 
 
+class ScheduleCfg(_Frozen):
+    cron: str = Field("0 3 * * *", description="when the drift-check deployment runs")
+    timezone: str = "UTC"
+    work_pool: str = Field("negsamp", description="work pool of the prefect.yaml deployments")
+
+
 class Config(_Frozen):
     base: BaseCfg = BaseCfg()
     data: DataCfg = DataCfg()
@@ -493,6 +499,7 @@ class Config(_Frozen):
     registry: RegistryCfg = RegistryCfg()
     sweep: SweepCfg = SweepCfg()
     drift: DriftCfg = DriftCfg()
+    schedule: ScheduleCfg = ScheduleCfg()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
