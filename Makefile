@@ -54,7 +54,9 @@ format: venv
 	ruff check --fix src flows tests bench
 
 bench: venv
-	python bench/sampler.py
+	python bench/samplers.py
+	python bench/train.py
+	python bench/evaluate.py
 
 ui: venv  ## MLflow UI on 127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1

@@ -427,6 +427,12 @@ class RegistryCfg(_Frozen):
     experiment: str = "negsamp"
     metric: str = "sampled_ndcg_10"
     greater_is_better: bool = True
+    margin: float = Field(0.0, ge=0.0, description="improvement the challenger needs over the champion")
+    require_significance: bool = Field(
+        False, description="also require the paired test's p-value below `significance`"
+    )
+    significance: float = Field(0.05, gt=0.0, lt=1.0)
+    n_resamples: int = Field(2000, ge=100, description="paired bootstrap / permutation draws")
 
 
 _Threshold = Annotated[float | None, Field(ge=0.0)]

@@ -1,9 +1,16 @@
 """Negative samplers: an explicit registry of plug-ins keyed by ``name``.
 
-A data-side sampler is built from its typed config and the training positives,
-then asked for ``int32 [batch, n_neg]`` negatives for a batch of (user, positive
-item) pairs with a seeded generator. It never returns one of the user's
-positives, and it is vectorized: no Python loop per user or per positive.
+A *data-side* sampler is built from its typed config and the training positives, then
+asked for ``int32 [batch, n_neg]`` negatives for a batch of (user, positive item) pairs
+with a seeded generator. It never returns an item of the ``exclude`` CSR it is handed
+for that user (the stage resolves ``exclude: train | train+valid | none`` into that CSR;
+for ``none`` it hands :func:`no_exclusions`, an empty CSR, and the sampler may then
+return positives). It is vectorized (no Python loop per user or per positive) and a pure
+function of its inputs, so pools can be sharded by user range.
+
+*Batch-side* negatives (``in_batch``, ``hard``, ``mixed``) act on the training batch and
+live in :mod:`negsamp.samplers.batch`. ``hard`` and ``mixed`` still read a pool: the
+candidates drawn by their ``base`` sampler, which :func:`build_sampler` returns for them.
 """
 
 from __future__ import annotations
@@ -14,9 +21,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from negsamp.interactions import Interactions
-from negsamp.samplers.exact import DrawStats, SamplingError
+from negsamp.samplers.exact import DrawStats, SamplingError, no_exclusions
 
-__all__ = ["Sampler", "SamplingError", "build_sampler", "register_sampler", "registered"]
+__all__ = [
+    "BATCH_SIDE",
+    "Sampler",
+    "SamplingError",
+    "build_sampler",
+    "no_exclusions",
+    "register_sampler",
+    "registered",
+]
+
+BATCH_SIDE = ("in_batch", "hard", "mixed")
 
 
 class Sampler(Protocol):
@@ -30,7 +47,16 @@ class Sampler(Protocol):
         n_neg: int,
         rng: np.random.Generator,
     ) -> np.ndarray:
-        """int32 [len(users), n_neg]; never an item of ``exclude`` for that user."""
+        """int32 [len(users), n_neg]; never an item of ``exclude`` for that user.
+
+        users, pos_items: int [B]. ``exclude`` may be empty (``no_exclusions``); rows are
+        cheapest when sorted by user over a narrow id range (the pool's user blocks).
+        """
+        ...
+
+    def target(self, exclude: Interactions, users: np.ndarray) -> np.ndarray:
+        """float64 [n_items]: the distribution of a negative drawn for a row of ``users``
+        (averaged over the rows), which the pool statistics compare the draws against."""
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -52,17 +78,34 @@ def register_sampler(name: str) -> Callable[[Callable[..., Sampler]], Callable[.
 
 
 def registered() -> list[str]:
+    """The data-side samplers (each writes a pool of its own negatives)."""
     return sorted(_REGISTRY)
 
 
-def build_sampler(cfg: Any, train: Interactions) -> Sampler:
-    """Instantiate the sampler named by ``cfg.name`` for these training positives."""
+def build_sampler(cfg: Any, train: Interactions, **deps: Any) -> Sampler:
+    """Instantiate the data-side sampler for ``cfg`` and these training positives.
+
+    ``hard`` / ``mixed`` get their base sampler (the pool holds their candidates);
+    ``in_batch`` has no pool. ``deps`` carries what a plug-in cannot build from params,
+    e.g. ``score_all`` for ``teacher_hard`` (the stage loads the teacher model).
+    """
+    name = cfg.name
+    if name == "in_batch":
+        raise ValueError(
+            "sampler 'in_batch' is batch-side: it has no pool; the trainer uses "
+            "negsamp.samplers.batch.in_batch_logits"
+        )
+    if name in ("hard", "mixed"):
+        cfg, name = cfg.base_cfg(), cfg.base
     try:
-        factory = _REGISTRY[cfg.name]
+        factory = _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown sampler {cfg.name!r}; known samplers: {registered()}") from None
-    return factory(cfg, train)
+        raise ValueError(
+            f"unknown sampler {name!r}; known samplers: {registered()} "
+            f"(batch-side: {list(BATCH_SIDE)})"
+        ) from None
+    return factory(cfg, train, **deps)
 
 
 # Plug-ins register themselves on import; the list is explicit (no module scanning).
-from negsamp.samplers import popularity, uniform  # noqa: E402, F401
+from negsamp.samplers import popularity, stratified, teacher, uniform  # noqa: E402, F401

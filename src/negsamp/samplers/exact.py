@@ -1,27 +1,35 @@
 """Exact, vectorized draws of items a user has not interacted with.
 
-Two primitives, both free of any Python loop per user or per draw:
+Every data-side sampler is a *proposal* (uniform over the catalog, a weighted table, a
+popularity band, ...) run through one engine, :func:`resolve`:
 
-* :func:`uniform_excluding` maps a uniform rank ``r`` in ``[0, n_items - deg(u))``
-  to the ``r``-th non-positive item of ``u`` with one ``searchsorted`` (the
-  "skip the positives below" trick), so no draw is ever rejected.
-* :func:`weighted_excluding` draws from ``w`` restricted to the user's
-  non-positives: a few rounds of rejection (cheap while positives hold little of
-  the mass), then an exact vectorized bisection on the user's cumulative
-  non-positive weight for whatever is left, so it terminates for every user.
+1. draw a proposal for every cell ``[B, n_neg]`` at once;
+2. reject the cells that hold a positive (one gather from the block's packed bitmap,
+   see :mod:`negsamp.samplers._local`) and redraw only those, for a few rounds;
+3. finish whatever is left with the proposal's *exact* draw (a rank mapping or a
+   bisection over the user's non-positives), so it terminates for every user. Rounds
+   stop early once a round resolves less than half of what is left (cells of users
+   whose positives hold most of the proposal's mass): those go exact at once.
 
-Without replacement (distinct items within a row), duplicates are redrawn a few
-rounds and the remaining rows are finished with Floyd's algorithm, vectorized
-over rows and looping only over the ``n_neg`` columns.
+Rejection from the proposal is exact: a redrawn cell is distributed as the proposal
+restricted to the user's non-positives, and so is the exact draw, whenever it takes over. Without replacement the columns are resolved in
+order, each also rejecting the items already in its row, which is successive sampling
+(the distribution Efraimidis-Spirakis keys give) and for uniform a uniform random subset.
+No Python loop runs per user or per positive; loops run over rounds and columns only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from negsamp.interactions import Interactions
+from negsamp.samplers._local import LocalPositives
+from negsamp.samplers.cdf import DiscreteTable
+
+ROUNDS = 16  # redraw rounds before the exact fallback
 
 
 class SamplingError(ValueError):
@@ -30,57 +38,194 @@ class SamplingError(ValueError):
 
 @dataclass
 class DrawStats:
-    draws: int = 0
-    rejected: int = 0
+    """Counters a sampler accumulates over its calls (reported in the pool manifest)."""
+
+    draws: int = 0  # proposals drawn, first draws and redraws
+    rejected: int = 0  # proposals rejected as a positive (or, without replacement, a repeat)
+    exact: int = 0  # cells finished by the exact fallback after ROUNDS redraws
 
     @property
     def rejected_fraction(self) -> float:
         return self.rejected / self.draws if self.draws else 0.0
 
 
-def _skip_keys(pos: Interactions) -> np.ndarray:
-    """int64 [nnz]: u * (n_items + 1) + (p_k - k), non-decreasing over the whole CSR."""
-    k = np.arange(pos.nnz, dtype=np.int64) - np.repeat(pos.indptr[:-1], pos.user_degrees())
-    return pos.rows().astype(np.int64) * (pos.n_items + 1) + pos.indices.astype(np.int64) - k
+def no_exclusions(n_users: int, n_items: int) -> Interactions:
+    """An empty CSR: what a sampler is handed for ``exclude: none`` (it may return positives)."""
+    e = np.zeros(0, np.int64)
+    return Interactions.from_arrays(e, e, n_users, n_items)
 
 
 def available(pos: Interactions, users: np.ndarray) -> np.ndarray:
     """int64 [B]: how many items each user has not interacted with."""
-    return pos.n_items - pos.user_degrees()[users]
+    users = np.asarray(users, np.int64)
+    return pos.n_items - (pos.indptr[users + 1] - pos.indptr[users])
+
+
+def capacity_error(
+    users: np.ndarray, avail: np.ndarray, need: int, n_items: int, what: str
+) -> None:
+    """Raise :class:`SamplingError` naming the users whose ``avail`` is below ``need``."""
+    bad = np.flatnonzero(avail < need)
+    if bad.size:
+        raise SamplingError(
+            f"{what}: {np.unique(users[bad]).size} user(s) have fewer than {need} items they have "
+            f"not interacted with (first: user {int(users[bad[0]])} has {int(avail[bad[0]])} of "
+            f"{n_items}); lower n_neg, sample with replacement, or drop users who have "
+            "seen (almost) every item"
+        )
 
 
 def check_capacity(
     pos: Interactions, users: np.ndarray, n_neg: int, replace: bool, what: str
 ) -> None:
     """Raise a clear error when some user cannot get ``n_neg`` negatives."""
-    avail = available(pos, users)
-    need = 1 if replace else n_neg
-    bad = np.flatnonzero(avail < need)
-    if bad.size:
-        u = int(users[bad[0]])
-        raise SamplingError(
-            f"{what}: {np.unique(users[bad]).size} user(s) have fewer than {need} items they have "
-            f"not interacted with (first: user {u} has {int(avail[bad[0]])} of "
-            f"{pos.n_items}); lower n_neg, sample with replacement, or drop users who have "
-            "seen (almost) every item"
-        )
+    users = np.asarray(users, np.int64)
+    capacity_error(users, available(pos, users), 1 if replace else n_neg, pos.n_items, what)
 
 
-def uniform_ranks_to_items(pos: Interactions, users: np.ndarray, ranks: np.ndarray) -> np.ndarray:
-    """int32 like ``ranks``: the ``ranks``-th (0-based) non-positive item of each user."""
-    keys = _skip_keys(pos)
-    u = users.astype(np.int64).reshape(users.shape + (1,) * (ranks.ndim - users.ndim))
-    q = u * (pos.n_items + 1) + ranks
-    below = np.searchsorted(keys, q, side="right") - pos.indptr[u]
-    return (ranks + below).astype(np.int32)
+class Proposal(Protocol):
+    """A distribution to draw cells from, and its exact restriction to a user's non-positives."""
+
+    def first(self, rng: np.random.Generator, n_rows: int, n_neg: int) -> np.ndarray:
+        """int32 [n_rows, n_neg]: the first draw of every cell."""
+        ...
+
+    def redraw(self, rng: np.random.Generator, last: np.ndarray) -> np.ndarray:
+        """int32 [k]: fresh proposals for cells whose last (rejected) draw was ``last``."""
+        ...
+
+    def exact(
+        self,
+        rng: np.random.Generator,
+        local: LocalPositives,
+        rows: np.ndarray,
+        last: np.ndarray,
+        taken: np.ndarray | None,
+    ) -> np.ndarray:
+        """int [k]: a draw from the proposal restricted to non-positive, non-``taken`` items.
+
+        rows: int [k] batch rows; last: int32 [k] the cells' last rejected draws;
+        taken: int [k, t] the row's earlier columns (without replacement) or None.
+        """
+        ...
 
 
-def _draw_uniform_ranks(
-    avail: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator
+def resolve(
+    local: LocalPositives,
+    prop: Proposal,
+    n_neg: int,
+    rng: np.random.Generator,
+    replace: bool,
+    stats: DrawStats | None = None,
+    rounds: int = ROUNDS,
 ) -> np.ndarray:
-    return np.floor(rng.random(shape) * avail.reshape(-1, *([1] * (len(shape) - 1)))).astype(
-        np.int64
-    )
+    """int32 [B, n_neg]: draws from ``prop`` restricted to each row's non-positives (see module)."""
+    b = local.lu.size
+    out = prop.first(rng, b, n_neg)
+    hit = local.hit_rows(None, out)
+    st = DrawStats(draws=out.size)
+    flat_out = out.reshape(-1)
+    if replace:
+        flat = np.flatnonzero(hit)
+        st.rejected += flat.size
+        for r in range(rounds):
+            if not flat.size:
+                break
+            new = prop.redraw(rng, flat_out[flat])
+            flat_out[flat] = new
+            flat = flat[local.hit_rows(flat // n_neg, new)]
+            st.draws += new.size
+            st.rejected += flat.size
+            if r and 2 * flat.size > new.size:  # mostly hopeless cells left: go exact
+                break
+        if flat.size:
+            flat_out[flat] = prop.exact(rng, local, flat // n_neg, flat_out[flat], None)
+            st.exact += flat.size
+    else:
+        for j in range(n_neg):
+            bad = hit[:, j] | (out[:, :j] == out[:, j : j + 1]).any(axis=1)
+            rows = np.flatnonzero(bad)
+            st.rejected += rows.size
+            for r in range(rounds):
+                if not rows.size:
+                    break
+                new = prop.redraw(rng, out[rows, j])
+                out[rows, j] = new
+                again = local.hit_rows(rows, new) | (out[rows, :j] == new[:, None]).any(1)
+                st.draws += rows.size
+                rows = rows[again]
+                st.rejected += rows.size
+                if r and 2 * rows.size > new.size:  # mostly hopeless cells left: go exact
+                    break
+            if rows.size:
+                out[rows, j] = prop.exact(rng, local, rows, out[rows, j], out[rows, :j])
+                st.exact += rows.size
+    if stats is not None:
+        stats.draws += st.draws
+        stats.rejected += st.rejected
+        stats.exact += st.exact
+    return out
+
+
+class UniformProposal:
+    """Uniform over the catalog; exact draws map a uniform rank over the non-positives."""
+
+    def __init__(self, n_items: int) -> None:
+        self.n_items = n_items
+
+    def first(self, rng: np.random.Generator, n_rows: int, n_neg: int) -> np.ndarray:
+        return rng.integers(0, self.n_items, (n_rows, n_neg), dtype=np.int32)
+
+    def redraw(self, rng: np.random.Generator, last: np.ndarray) -> np.ndarray:
+        return rng.integers(0, self.n_items, last.size, dtype=np.int32)
+
+    def exact(self, rng, local, rows, last, taken):  # noqa: ANN001, ANN201 - see Proposal
+        t = 0 if taken is None else taken.shape[1]
+        avail = self.n_items - local.deg[rows] - t
+        ranks = (rng.random(rows.size) * avail).astype(np.int64)
+        return local.select(local.lu[rows], ranks, taken)
+
+
+class WeightedProposal:
+    """P(i) proportional to ``table`` weights; exact draws bisect the user's non-positive mass."""
+
+    def __init__(self, table: DiscreteTable) -> None:
+        self.table = table
+
+    def first(self, rng: np.random.Generator, n_rows: int, n_neg: int) -> np.ndarray:
+        return self.table.draw(rng, (n_rows, n_neg))
+
+    def redraw(self, rng: np.random.Generator, last: np.ndarray) -> np.ndarray:
+        return self.table.draw(rng, last.size)
+
+    def exact(self, rng, local, rows, last, taken):  # noqa: ANN001, ANN201 - see Proposal
+        t, w = self.table, self.table.weights
+        lu = local.lu[rows]
+        left = local.remaining_weight(lu, w, t.total)
+        if taken is not None and taken.shape[1]:
+            left = left - w[taken].sum(axis=1)
+        empty = np.flatnonzero(left <= t.total * 1e-12)
+        if empty.size:  # only users whose rejection rounds all failed can get here
+            u = int(local.lu[rows[empty[0]]] + local.lo)
+            raise SamplingError(
+                f"user {u} has no item of non-zero sampling weight left (every such item is a "
+                "positive" + ("" if taken is None else " or already in the row") + "); use a "
+                "sampler with full support (uniform, or popularity with alpha=0), or sample "
+                "with replacement"
+            )
+        out = np.empty(rows.size, np.int64)
+        todo = np.arange(rows.size)
+        for _ in range(8):  # redo the (measure-zero) draws rounding puts on an excluded item
+            tk = None if taken is None else taken[todo]
+            got = local.select_weighted(lu[todo], rng.random(todo.size) * left[todo], w, t.cum, tk)
+            out[todo] = got
+            bad = local.hit(lu[todo], got) | (w[got] == 0)
+            if tk is not None and tk.shape[1]:
+                bad |= (tk == got[:, None]).any(axis=1)
+            todo = todo[bad]
+            if not todo.size:
+                return out
+        raise RuntimeError("weighted bisection kept landing on excluded items (rounding)")
 
 
 def uniform_excluding(
@@ -91,45 +236,51 @@ def uniform_excluding(
     replace: bool = True,
     stats: DrawStats | None = None,
 ) -> np.ndarray:
-    """int32 [B, n_neg]: items drawn uniformly from each user's non-positives."""
+    """int32 [B, n_neg]: items drawn uniformly from each user's non-positives.
+
+    Without replacement the items of a row are distinct (a uniform random subset).
+    """
     users = np.asarray(users, np.int64)
-    avail = available(pos, users)
-    ranks = _draw_uniform_ranks(avail, (users.size, n_neg), rng)
-    if not replace:
-        ranks = _dedupe_ranks(ranks, avail, rng)
-    if stats is not None:
-        stats.draws += ranks.size
-    return uniform_ranks_to_items(pos, users, ranks)
+    check_capacity(pos, users, n_neg, replace, "uniform sampling")
+    local = LocalPositives(pos, users)
+    return resolve(local, UniformProposal(pos.n_items), n_neg, rng, replace, stats)
 
 
-def _dedupe_ranks(
-    ranks: np.ndarray, avail: np.ndarray, rng: np.random.Generator, rounds: int = 8
+def weighted_excluding(
+    pos: Interactions,
+    users: np.ndarray,
+    n_neg: int,
+    weights: np.ndarray | DiscreteTable,
+    rng: np.random.Generator,
+    stats: DrawStats | None = None,
+    rejection_rounds: int = ROUNDS,
+    replace: bool = True,
 ) -> np.ndarray:
-    """Make each row's ranks distinct: redraw duplicates, then Floyd for stubborn rows."""
-    for _ in range(rounds):
-        dup = _duplicate_mask(ranks)
-        if not dup.any():
-            return ranks
-        rows = np.nonzero(dup)[0]
-        ranks[dup] = np.floor(rng.random(rows.size) * avail[rows]).astype(np.int64)
-    bad_rows = np.flatnonzero(_duplicate_mask(ranks).any(axis=1))
-    if bad_rows.size:
-        ranks[bad_rows] = _floyd(avail[bad_rows], ranks.shape[1], rng)
-    return ranks
+    """int32 [B, n_neg]: P(i | u) proportional to ``weights[i]`` over u's non-positives.
+
+    weights: float64 [n_items] >= 0, or a prebuilt :class:`DiscreteTable` (build it once
+    per sampler: it is O(n_items)). Without replacement: successive sampling within a row.
+    A user left with no non-positive of non-zero weight raises :class:`SamplingError`
+    (checked where it can only show up: in the exact fallback).
+    """
+    users = np.asarray(users, np.int64)
+    table = weights if isinstance(weights, DiscreteTable) else DiscreteTable(weights)
+    local = LocalPositives(pos, users)
+    need = 1 if replace else n_neg
+    capacity_error(users, pos.n_items - local.deg, need, pos.n_items, "weighted sampling")
+    return resolve(local, WeightedProposal(table), n_neg, rng, replace, stats, rejection_rounds)
 
 
-def _duplicate_mask(ranks: np.ndarray) -> np.ndarray:
-    """bool [B, n]: True for every occurrence of a value after its first in the row."""
-    order = np.argsort(ranks, axis=1, kind="stable")
-    srt = np.take_along_axis(ranks, order, axis=1)
-    dup_sorted = np.zeros_like(srt, dtype=bool)
-    dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
-    out = np.zeros_like(dup_sorted)
-    np.put_along_axis(out, order, dup_sorted, axis=1)
-    return out
+def uniform_ranks_to_items(pos: Interactions, users: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """int32 like ``ranks`` [B, k]: the ``ranks``-th (0-based) non-positive item of each user."""
+    users = np.asarray(users, np.int64)
+    local = LocalPositives(pos, users)
+    ranks = np.asarray(ranks, np.int64)
+    lu = np.broadcast_to(local.lu.reshape(-1, *([1] * (ranks.ndim - 1))), ranks.shape)
+    return local.select(lu.reshape(-1), ranks.reshape(-1)).reshape(ranks.shape).astype(np.int32)
 
 
-def _floyd(avail: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def floyd(avail: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """int64 [B, n]: n distinct values in [0, avail[b]) per row (Floyd), looping over n only."""
     b = avail.size
     out = np.empty((b, n), np.int64)
@@ -139,69 +290,3 @@ def _floyd(avail: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         seen = (out[:, :j] == t[:, None]).any(axis=1) if j else np.zeros(b, bool)
         out[:, j] = np.where(seen, hi, t)
     return out
-
-
-def weighted_excluding(
-    pos: Interactions,
-    users: np.ndarray,
-    n_neg: int,
-    weights: np.ndarray,
-    rng: np.random.Generator,
-    stats: DrawStats | None = None,
-    rejection_rounds: int = 4,
-) -> np.ndarray:
-    """int32 [B, n_neg]: items drawn with P(i | u) proportional to ``weights[i]`` over u's non-positives.
-
-    weights: float64 [n_items], non-negative. With replacement within a row.
-    """
-    users = np.asarray(users, np.int64)
-    w = np.asarray(weights, np.float64)
-    cum = np.concatenate([[0.0], np.cumsum(w)])
-    pos_w = np.concatenate([[0.0], np.cumsum(w[pos.indices])])
-    remaining = cum[-1] - (pos_w[pos.indptr[users + 1]] - pos_w[pos.indptr[users]])
-    empty = np.flatnonzero(remaining <= cum[-1] * 1e-12)
-    if empty.size:
-        raise SamplingError(
-            f"user {int(users[empty[0]])} has interacted with every item of non-zero sampling "
-            "weight; use a sampler with full support (uniform, or popularity with alpha=0)"
-        )
-    b = users.size
-    out = np.searchsorted(cum, rng.random((b, n_neg)) * cum[-1], side="right") - 1
-    out = np.minimum(out, pos.n_items - 1)
-    hit = pos.contains(users[:, None], out)
-    n_draws, n_rej = out.size, int(hit.sum())
-    for _ in range(rejection_rounds):
-        if not hit.any():
-            break
-        r, c = np.nonzero(hit)
-        out[r, c] = np.minimum(
-            np.searchsorted(cum, rng.random(r.size) * cum[-1], side="right") - 1, pos.n_items - 1
-        )
-        hit[r, c] = pos.contains(users[r], out[r, c])
-        n_draws += r.size
-        n_rej += int(hit[r, c].sum())
-    if hit.any():
-        r, c = np.nonzero(hit)
-        out[r, c] = _bisect_weighted(pos, users[r], rng.random(r.size) * remaining[r], cum, pos_w)
-        n_draws += r.size
-    if stats is not None:
-        stats.draws += n_draws
-        stats.rejected += n_rej
-    return out.astype(np.int32)
-
-
-def _bisect_weighted(
-    pos: Interactions, users: np.ndarray, target: np.ndarray, cum: np.ndarray, pos_w: np.ndarray
-) -> np.ndarray:
-    """Smallest item i with C_u(i) > target, where C_u(i) = weight of u's non-positives <= i."""
-    lo = np.zeros(users.size, np.int64)
-    hi = np.full(users.size, pos.n_items - 1, np.int64)
-    start = pos_w[pos.indptr[users]]
-    while (lo < hi).any():
-        mid = (lo + hi) // 2
-        idx = np.searchsorted(pos._keys, users * pos.n_items + mid, side="right")
-        c = cum[mid + 1] - (pos_w[idx] - start)
-        go_left = c > target
-        hi = np.where(go_left, mid, hi)
-        lo = np.where(go_left, lo, mid + 1)
-    return lo

@@ -12,7 +12,9 @@ import numpy as np
 
 from negsamp.interactions import Interactions
 from negsamp.samplers import register_sampler
-from negsamp.samplers.exact import DrawStats, weighted_excluding
+from negsamp.samplers.cdf import DiscreteTable
+from negsamp.samplers.exact import DrawStats, SamplingError, weighted_excluding
+from negsamp.samplers.stats import restricted_target
 
 
 def popularity_weights(train: Interactions, alpha: float) -> np.ndarray:
@@ -22,9 +24,16 @@ def popularity_weights(train: Interactions, alpha: float) -> np.ndarray:
 
 @register_sampler("popularity")
 class PopularitySampler:
-    def __init__(self, cfg: Any, train: Interactions) -> None:
+    def __init__(self, cfg: Any, train: Interactions, **_: Any) -> None:
         self.cfg = cfg
+        self.replace = bool(getattr(cfg, "replace", True))
         self.weights = popularity_weights(train, cfg.alpha)
+        if not self.weights.any():
+            raise SamplingError(
+                "popularity: no item has non-zero sampling weight (no training counts); "
+                "use uniform, or popularity with alpha=0"
+            )
+        self.table = DiscreteTable(self.weights)
         self.stats = DrawStats()
 
     def sample(
@@ -35,14 +44,20 @@ class PopularitySampler:
         n_neg: int,
         rng: np.random.Generator,
     ) -> np.ndarray:
-        """int32 [B, n_neg], with replacement within a row."""
-        return weighted_excluding(exclude, users, n_neg, self.weights, rng, stats=self.stats)
+        """int32 [B, n_neg]: guide-table draws, rejection, exact bisection for stragglers."""
+        return weighted_excluding(
+            exclude, users, n_neg, self.table, rng, stats=self.stats, replace=self.replace
+        )
+
+    def target(self, exclude: Interactions, users: np.ndarray) -> np.ndarray:
+        return restricted_target(self.weights, exclude, users)
 
     def describe(self) -> dict[str, Any]:
-        p = self.weights / self.weights.sum()
+        p = self.table.probabilities()
         return {
-            "method": "rejection, then exact bisection over non-positives",
+            "method": "guide-table inverse CDF, rejection, then exact bisection over non-positives",
             "alpha": self.cfg.alpha,
+            "replace": self.replace,
             "target_entropy": float(-(p[p > 0] * np.log(p[p > 0])).sum()),
             "items_with_zero_weight": int((self.weights == 0).sum()),
         }

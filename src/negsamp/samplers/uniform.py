@@ -9,12 +9,14 @@ import numpy as np
 from negsamp.interactions import Interactions
 from negsamp.samplers import register_sampler
 from negsamp.samplers.exact import DrawStats, uniform_excluding
+from negsamp.samplers.stats import restricted_target
 
 
 @register_sampler("uniform")
 class UniformSampler:
-    def __init__(self, cfg: Any, train: Interactions) -> None:
+    def __init__(self, cfg: Any, train: Interactions, **_: Any) -> None:
         self.cfg = cfg
+        self.replace = bool(getattr(cfg, "replace", True))
         self.stats = DrawStats()
 
     def sample(
@@ -25,8 +27,14 @@ class UniformSampler:
         n_neg: int,
         rng: np.random.Generator,
     ) -> np.ndarray:
-        """int32 [B, n_neg], exact (no draw is rejected), with replacement within a row."""
-        return uniform_excluding(exclude, users, n_neg, rng, replace=True, stats=self.stats)
+        """int32 [B, n_neg]: rejection from the catalog, exact rank mapping for stragglers."""
+        return uniform_excluding(exclude, users, n_neg, rng, replace=self.replace, stats=self.stats)
+
+    def target(self, exclude: Interactions, users: np.ndarray) -> np.ndarray:
+        return restricted_target(np.ones(exclude.n_items), exclude, users)
 
     def describe(self) -> dict[str, Any]:
-        return {"method": "exact rank mapping over non-positives"}
+        return {
+            "method": "rejection from the catalog, then exact rank mapping over non-positives",
+            "replace": self.replace,
+        }

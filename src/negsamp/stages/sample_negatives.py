@@ -1,51 +1,161 @@
-"""Stage ``sample-negatives``: the training pool of one sampler configuration, plus its manifest."""
+"""Stage ``sample-negatives``: the training pool of one sampler configuration, plus its manifest.
+
+Data-side samplers write ``pool_width`` negatives per training positive for each of
+``pool_epochs`` epochs (for ``hard`` / ``mixed`` these are the base sampler's candidates
+the trainer re-ranks with the model each batch). ``in_batch`` takes its negatives from
+the batch: its pool is empty and its manifest says so. Every pool is audited before it
+is written: a negative that is one of its user's excluded positives fails the stage.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import numpy as np
+import polars as pl
+
 from negsamp.config import Config
+from negsamp.interactions import Interactions
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
 from negsamp.samplers import build_sampler
-from negsamp.samplers.pool import pool_statistics, training_pool
-from negsamp.stages.common import positives
+from negsamp.samplers.exact import no_exclusions
+from negsamp.samplers.pool import (
+    audit_pool,
+    plot_negative_popularity,
+    pool_statistics,
+    training_pool,
+)
+from negsamp.stages.common import catalog_size, positives
 
 log = logging.getLogger(__name__)
+
+
+def _exclude(cfg: Config, paths: Paths, train: Interactions) -> Interactions:
+    """The positives a negative may never be (``sampler.exclude``)."""
+    how = cfg.sampler.exclude
+    if how == "train":
+        return train
+    if how == "train+valid":
+        return positives(paths, paths.train, paths.valid)
+    log.warning("sampler.exclude=none: negatives may be the user's own positives")
+    return no_exclusions(train.n_users, train.n_items)
+
+
+def _teacher_score_all(cfg: Config, paths: Paths) -> Any:
+    """score_all of the teacher (the registered champion, or a saved model folder), in current ids."""
+    from negsamp.champion import RemappedScorer, load_champion_parts
+    from negsamp.models import load_model
+    from negsamp.registry import tracking_uri
+    from negsamp.train import resolve_device
+
+    device = resolve_device(cfg.base.device)
+    teacher = cfg.sampler.teacher
+    if teacher == "champion":
+        parts = load_champion_parts(cfg.registry.model_name, tracking_uri(paths.root))
+        if parts is None:
+            raise ValueError(
+                "sampler teacher_hard: no champion is registered yet; train one first "
+                "(e.g. with a uniform sampler) or set sampler.teacher to a saved model folder"
+            )
+        _, _, model, users, items = parts
+        scorer = RemappedScorer.build(
+            model,
+            users,
+            items,
+            pl.read_parquet(paths.user_ids),
+            pl.read_parquet(paths.item_ids),
+            device,
+        )
+    else:
+        scorer = load_model(
+            paths.root / teacher if not str(teacher).startswith("/") else teacher, str(device)
+        )
+
+    def score_all(users: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            s = scorer.score_all(torch.as_tensor(users, dtype=torch.int64, device=device))
+        return s.float().cpu().numpy()
+
+    return score_all
+
+
+def _empty_pool() -> pl.DataFrame:
+    schema = {
+        "user": pl.Int32,
+        "pos_item": pl.Int32,
+        "epoch": pl.Int16,
+        "neg_items": pl.Array(pl.Int32, 1),
+    }
+    return pl.DataFrame(schema=schema)
 
 
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)
-    train = positives(paths, paths.train)
-    sampler = build_sampler(cfg.sampler, train)
     s = cfg.sampler
-    pool = training_pool(sampler, train, s.n_neg, s.pool_epochs, cfg.base.seed)
-    write_parquet(paths.train_pool, pool)
-    manifest = {
-        "kind": "train_pool",
+    train = positives(paths, paths.train)
+    common = {
         "sampler": s.model_dump(mode="json"),
         "seed": cfg.base.seed,
-        "rows": pool.height,
         "positives": train.nnz,
         "users": int((train.user_degrees() > 0).sum()),
-        "n_neg": s.n_neg,
         "pool_epochs": s.pool_epochs,
-        "negatives": pool.height * s.n_neg,
-        "content_md5": md5_file(paths.train_pool),
         "data_md5": {"train": md5_file(paths.train)},
+    }
+    if s.name == "in_batch":
+        write_parquet(paths.train_pool, _empty_pool())
+        manifest = {
+            **common,
+            "kind": "train_pool",
+            "side": "batch",
+            "rows": 0,
+            "negatives": 0,
+            "n_neg": 0,
+            "note": "in_batch draws its negatives from each mini-batch: no pool",
+        }
+        manifest["content_md5"] = md5_file(paths.train_pool)
+        write_json(paths.train_pool_manifest, manifest)
+        log.info("in_batch: negatives come from the batch, no pool written")
+        return manifest
+
+    exclude = _exclude(cfg, paths, train)
+    deps = {"score_all": _teacher_score_all(cfg, paths)} if s.name == "teacher_hard" else {}
+    sampler = build_sampler(s, train, **deps)
+    width = s.pool_width
+    pool = training_pool(sampler, train, width, s.pool_epochs, cfg.base.seed, exclude=exclude)
+    audit_pool(pool, exclude)
+    write_parquet(paths.train_pool, pool)
+    negs = pool["neg_items"].to_numpy()
+    target = sampler.target(exclude, train.rows()) if hasattr(sampler, "target") else None
+    stats = pool_statistics(negs, train, target=target)
+    n_users, n_items = catalog_size(paths)
+    manifest = {
+        **common,
+        "kind": "train_pool",
+        "side": s.side,
+        "rows": pool.height,
+        "n_neg": s.n_neg,
+        "pool_width": width,
+        "negatives": pool.height * width,
+        "catalog": {"users": n_users, "items": n_items},
+        "exclude": s.exclude,
+        "content_md5": md5_file(paths.train_pool),
         "draws": sampler.stats.draws,
         "rejected_fraction": sampler.stats.rejected_fraction,
         "sampler_statistics": sampler.describe(),
-        "statistics": pool_statistics(pool["neg_items"].to_numpy(), train),
+        "statistics": stats,
     }
     write_json(paths.train_pool_manifest, manifest)
+    plot_negative_popularity(stats, paths.train_pool_manifest.with_name("negative_popularity.png"))
     log.info(
         "%s pool: %d positives x %d negatives x %d epochs, %.4f%% of draws rejected",
         s.name,
         train.nnz,
-        s.n_neg,
+        width,
         s.pool_epochs,
         100 * sampler.stats.rejected_fraction,
     )

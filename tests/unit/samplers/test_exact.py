@@ -6,63 +6,59 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from negsamp.interactions import Interactions
+from negsamp.samplers._local import LocalPositives
+from negsamp.samplers.cdf import DiscreteTable
 from negsamp.samplers.exact import (
     SamplingError,
     check_capacity,
+    no_exclusions,
     uniform_excluding,
     uniform_ranks_to_items,
     weighted_excluding,
 )
+from tests.unit.samplers.helpers import csr
 
 
-@st.composite
-def csr(draw: st.DrawFn) -> Interactions:
-    n_users = draw(st.integers(1, 12))
-    n_items = draw(st.integers(2, 40))
-    dense = draw(
-        st.lists(
-            st.lists(st.booleans(), min_size=n_items, max_size=n_items),
-            min_size=n_users,
-            max_size=n_users,
-        )
-    )
-    m = np.array(dense, bool)
-    m[np.arange(n_users), np.arange(n_users) % n_items] = False  # every user has >= 1 candidate
-    u, i = np.nonzero(m)
-    return Interactions.from_arrays(u, i, n_users, n_items)
-
-
-@settings(max_examples=200, deadline=None)
-@given(pos=csr(), seed=st.integers(0, 2**32 - 1), n_neg=st.integers(1, 8))
-def test_uniform_never_returns_a_positive(pos: Interactions, seed: int, n_neg: int) -> None:
+@settings(max_examples=150, deadline=None)
+@given(pos=csr(), seed=st.integers(0, 2**32 - 1), n_neg=st.integers(1, 8), replace=st.booleans())
+def test_uniform_never_returns_a_positive(
+    pos: Interactions, seed: int, n_neg: int, replace: bool
+) -> None:
     users = np.arange(pos.n_users)
-    negs = uniform_excluding(pos, users, n_neg, np.random.default_rng(seed))
+    if not replace:
+        n_neg = min(n_neg, int((pos.n_items - pos.user_degrees()).min()))
+    negs = uniform_excluding(pos, users, n_neg, np.random.default_rng(seed), replace=replace)
     assert negs.shape == (pos.n_users, n_neg) and negs.dtype == np.int32
     assert (negs >= 0).all() and (negs < pos.n_items).all()
     assert not pos.contains(users[:, None], negs).any()
+    if not replace:
+        assert all(len(set(row)) == n_neg for row in negs.tolist())
 
 
-@settings(max_examples=200, deadline=None)
-@given(pos=csr(), seed=st.integers(0, 2**32 - 1), n_neg=st.integers(1, 8), alpha=st.floats(0, 1))
+@settings(max_examples=150, deadline=None)
+@given(
+    pos=csr(),
+    seed=st.integers(0, 2**32 - 1),
+    n_neg=st.integers(1, 8),
+    alpha=st.floats(0, 1),
+    rounds=st.integers(0, 2),
+    replace=st.booleans(),
+)
 def test_weighted_never_returns_a_positive(
-    pos: Interactions, seed: int, n_neg: int, alpha: float
+    pos: Interactions, seed: int, n_neg: int, alpha: float, rounds: int, replace: bool
 ) -> None:
     users = np.arange(pos.n_users)
+    if not replace:
+        n_neg = min(n_neg, int((pos.n_items - pos.user_degrees()).min()))
     w = np.power(np.arange(1, pos.n_items + 1, dtype=np.float64), alpha)
-    negs = weighted_excluding(pos, users, n_neg, w, np.random.default_rng(seed), rejection_rounds=1)
+    rng = np.random.default_rng(seed)
+    negs = weighted_excluding(pos, users, n_neg, w, rng, rejection_rounds=rounds, replace=replace)
     assert not pos.contains(users[:, None], negs).any()
-
-
-@settings(max_examples=100, deadline=None)
-@given(pos=csr(), seed=st.integers(0, 2**32 - 1))
-def test_without_replacement_rows_are_distinct(pos: Interactions, seed: int) -> None:
-    users = np.arange(pos.n_users)
-    n_neg = int((pos.n_items - pos.user_degrees()).min())
-    negs = uniform_excluding(pos, users, n_neg, np.random.default_rng(seed), replace=False)
-    assert not pos.contains(users[:, None], negs).any()
-    assert all(len(set(row)) == n_neg for row in negs.tolist())
+    if not replace:
+        assert all(len(set(row)) == n_neg for row in negs.tolist())
 
 
 def test_rank_mapping_enumerates_the_non_positives_in_order() -> None:
@@ -70,6 +66,14 @@ def test_rank_mapping_enumerates_the_non_positives_in_order() -> None:
     ranks = np.array([[0, 1, 2], [0, 3, 4]])
     got = uniform_ranks_to_items(pos, np.array([0, 1]), ranks)
     assert got.tolist() == [[1, 4, 5], [0, 3, 5]]
+
+
+def test_select_also_skips_the_taken_items() -> None:
+    # non-positives of user 0: 1 4 5 6 7; with 4 and 6 taken: 1 5 7
+    pos = Interactions.from_arrays([0, 0, 0], [0, 2, 3], n_users=1, n_items=8)
+    local = LocalPositives(pos, np.zeros(3, np.int64))
+    taken = np.array([[6, 4]] * 3)
+    assert local.select(local.lu, np.array([0, 1, 2]), taken).tolist() == [1, 5, 7]
 
 
 def test_uniform_is_uniform_over_non_positives() -> None:
@@ -80,8 +84,16 @@ def test_uniform_is_uniform_over_non_positives() -> None:
     assert freq[[0, 2, 4, 5]] == pytest.approx([0.25] * 4, abs=0.01)
 
 
+def test_uniform_exact_fallback_is_uniform_too() -> None:
+    # rounds=0 in spirit: a user who holds 9 of 10 items rejects almost every proposal
+    pos = Interactions.from_arrays([0] * 7, [0, 1, 2, 4, 5, 6, 8], n_users=1, n_items=10)
+    negs = uniform_excluding(pos, np.zeros(20_000, np.int64), 1, np.random.default_rng(1))
+    counts = np.bincount(negs.ravel(), minlength=10)[[3, 7, 9]]
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
 def test_weighted_matches_the_restricted_target_even_through_bisection() -> None:
-    # user 0 holds the two heaviest items: most draws are rejected and fall back to bisection
+    # user 0 holds the two heaviest items: with no redraw round every hit goes to bisection
     w = np.array([100.0, 50.0, 1.0, 2.0, 3.0])
     pos = Interactions.from_arrays([0, 0], [0, 1], n_users=1, n_items=5)
     negs = weighted_excluding(
@@ -91,20 +103,95 @@ def test_weighted_matches_the_restricted_target_even_through_bisection() -> None
     assert freq == pytest.approx([0, 0, 1 / 6, 2 / 6, 3 / 6], abs=0.01)
 
 
+def test_weighted_without_replacement_is_successive_sampling() -> None:
+    # P(first = i) = w_i / 6; P(second = j | first = i) = w_j / (6 - w_i)
+    w = np.array([1.0, 2.0, 3.0])
+    pos = no_exclusions(1, 3)
+    negs = weighted_excluding(
+        pos, np.zeros(60_000, np.int64), 2, w, np.random.default_rng(2), replace=False
+    )
+    pairs = np.bincount(negs[:, 0] * 3 + negs[:, 1], minlength=9) / negs.shape[0]
+    expected = np.array(
+        [w[i] / 6 * w[j] / (6 - w[i]) if i != j else 0 for i in range(3) for j in range(3)]
+    )
+    assert pairs == pytest.approx(expected, abs=0.01)
+
+
+def test_empty_exclude_may_return_anything() -> None:
+    pos = no_exclusions(3, 4)
+    negs = uniform_excluding(pos, np.array([0, 1, 2]), 500, np.random.default_rng(0))
+    assert set(np.unique(negs).tolist()) == {0, 1, 2, 3}
+
+
 def test_user_who_has_seen_every_item_gets_a_clear_error() -> None:
     pos = Interactions.from_arrays([0, 0, 0], [0, 1, 2], n_users=1, n_items=3)
     with pytest.raises(SamplingError, match="user 0 has 0 of 3"):
         check_capacity(pos, np.array([0]), 1, replace=True, what="training pool")
+    with pytest.raises(SamplingError, match="user 0 has 0 of 3"):
+        uniform_excluding(pos, np.array([0]), 1, np.random.default_rng(0))
 
 
 def test_n_neg_larger_than_candidates_without_replacement() -> None:
     pos = Interactions.from_arrays([0], [0], n_users=1, n_items=5)
     with pytest.raises(SamplingError, match="fewer than 10 items"):
-        check_capacity(pos, np.array([0]), 10, replace=False, what="evaluation candidates")
+        uniform_excluding(pos, np.array([0]), 10, np.random.default_rng(0), replace=False)
 
 
 def test_weighted_errors_when_no_weight_is_left() -> None:
     w = np.array([1.0, 1.0, 0.0])
     pos = Interactions.from_arrays([0, 0], [0, 1], n_users=1, n_items=3)
-    with pytest.raises(SamplingError, match="every item of non-zero sampling weight"):
+    with pytest.raises(SamplingError, match="no item of non-zero sampling weight"):
         weighted_excluding(pos, np.zeros(1), 2, w, np.random.default_rng(0))
+
+
+def test_weighted_without_replacement_errors_when_the_row_runs_out_of_weight() -> None:
+    w = np.array([1.0, 1.0, 0.0, 5.0])
+    pos = Interactions.from_arrays([0], [3], n_users=1, n_items=4)
+    with pytest.raises(SamplingError, match="or already in the row"):
+        weighted_excluding(pos, np.zeros(1), 3, w, np.random.default_rng(0), replace=False)
+
+
+@pytest.mark.parametrize(
+    "w",
+    [
+        np.ones(1000),
+        1 / np.arange(1, 5001) ** 0.75,
+        np.repeat([100.0, 10.0, 1.0, 0.0, 1.0], 400),
+        np.array([0.0, 3.0, 0.0, 1.0, 0.0]),
+        np.random.default_rng(3).pareto(1.0, 3000),
+    ],
+    ids=["uniform", "zipf", "ties-and-zeros", "tiny", "pareto"],
+)
+def test_guide_table_equals_searchsorted_exactly(w: np.ndarray) -> None:
+    table = DiscreteTable(w)
+    f = np.random.default_rng(0).random(200_000)
+    f[:2] = [0.0, np.nextafter(1.0, 0.0)]
+    got = table.from_uniform(f)
+    last = int(np.flatnonzero(w > 0)[-1])
+    want = np.minimum(np.searchsorted(table.cum, f * table.total, side="right") - 1, last)
+    assert np.array_equal(got, want)
+    assert (w[got] > 0).all()
+
+
+def test_membership_is_right_in_every_tier_and_after_the_workspace_moves_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import negsamp.samplers._local as lp
+
+    rng = np.random.default_rng(0)
+    pos = Interactions.from_arrays(rng.integers(0, 60, 900), rng.integers(0, 50, 900), 60, 50)
+    users = np.sort(rng.integers(0, 60, 300))
+    items = rng.integers(0, 50, (300, 6))
+    want = pos.contains(users[:, None], items)
+    first = LocalPositives(pos, users)  # takes the thread's mask workspace
+    other = LocalPositives(pos, np.arange(40, 60))  # ... which this one then takes over
+    assert np.array_equal(
+        other.hit_rows(None, items[:20]), pos.contains(np.arange(40, 60)[:, None], items[:20])
+    )
+    assert np.array_equal(first.hit_rows(None, items), want)  # rebuilt its own mask
+    monkeypatch.setattr(lp, "MAX_MASK_CELLS", 0)  # packed bitmap tier
+    assert np.array_equal(LocalPositives(pos, users).hit_rows(None, items), want)
+    monkeypatch.setattr(lp, "MAX_BITMAP_BITS", 0)  # searchsorted tier
+    assert np.array_equal(LocalPositives(pos, users).hit_rows(None, items), want)
+    negs = uniform_excluding(pos, users, 6, np.random.default_rng(1))
+    assert not pos.contains(users[:, None], negs).any()

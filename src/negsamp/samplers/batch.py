@@ -1,0 +1,178 @@
+"""Batch-side negatives: pure torch functions on a training batch (CPU or CUDA).
+
+They never see the model or the data loader, only tensors and a ``score(users, items)``
+callable (as TensorFlow Recommenders' retrieval task separates them):
+
+* ``in_batch``: :func:`in_batch_logits` turns the batch score matrix into logits whose
+  row ``i`` ranges over the batch's positive items, masking accidental hits and
+  subtracting ``log Q`` (Yi et al., RecSys 2019) with :func:`item_log_q`;
+* ``hard``: :func:`hard_negatives` keeps the top-``k`` scored of a row's candidates (the
+  base sampler's pool columns), or samples ``k`` by softmax(score / temperature);
+* ``mixed``: :func:`mix_negatives` joins hard and random negatives, and :class:`ItemCap`
+  caps one item's share of an epoch's negatives.
+
+The exact torch draws and positive lookup live in :mod:`negsamp.samplers.torch_exact`
+and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from negsamp.samplers.torch_exact import (
+    TorchPositives,
+    uniform_excluding_torch,
+    weighted_excluding_torch,
+)
+
+__all__ = [
+    "ItemCap",
+    "TorchPositives",
+    "hard_negatives",
+    "in_batch_logits",
+    "item_log_q",
+    "mix_negatives",
+    "uniform_excluding_torch",
+    "weighted_excluding_torch",
+]
+
+Score = Callable[[Tensor, Tensor], Tensor]  # (users, items) same shape -> float scores
+
+
+def item_log_q(
+    item_counts: Tensor | np.ndarray, device: torch.device | str | None = None
+) -> Tensor:
+    """float32 [n_items]: log of the probability that a batch positive is item ``i``.
+
+    Batches are drawn uniformly from the training positives, so P(i) = count_i / nnz (the
+    constant log(batch size) of "appears in the batch" cancels in the softmax). Items with
+    count 0 never appear as batch positives; they get log(1 / nnz) only to stay finite.
+    """
+    c = torch.as_tensor(
+        np.asarray(item_counts) if not torch.is_tensor(item_counts) else item_counts
+    )
+    c = c.to(device=device or c.device, dtype=torch.float64)
+    return (c.clamp_min(1.0) / c.sum().clamp_min(1.0)).log().float()
+
+
+def in_batch_logits(
+    scores: Tensor,
+    users: Tensor,
+    pos_items: Tensor,
+    is_positive: Callable[[Tensor, Tensor], Tensor],
+    log_q: Tensor | None = None,
+) -> Tensor:
+    """float [B, B]: logits of row ``i`` over the batch's positive items (label: the diagonal).
+
+    scores: float [B, B], scores[i, j] = score(users[i], pos_items[j]).
+    users, pos_items: int64 [B]. is_positive(users, items) -> bool, same shape (e.g.
+    ``TorchPositives.contains``). Off the diagonal, column ``j`` is masked to -inf when
+    ``pos_items[j]`` is a positive of ``users[i]`` or the same item as ``pos_items[i]``
+    (an accidental hit). log_q: float [n_items] from :func:`item_log_q`; when given,
+    ``log_q[pos_items[j]]`` is subtracted from every entry of column ``j`` (the
+    diagonal too, as TFRS does), correcting the popularity bias of in-batch negatives.
+    """
+    b = scores.shape[0]
+    if scores.shape != (b, b):
+        raise ValueError(f"scores must be [B, B], got {tuple(scores.shape)}")
+    uu = users[:, None].expand(b, b)
+    ii = pos_items[None, :].expand(b, b)
+    with torch.no_grad():
+        hits = is_positive(uu, ii) | (ii == pos_items[:, None])
+        hits &= ~torch.eye(b, dtype=torch.bool, device=scores.device)
+    logits = scores if log_q is None else scores - log_q[pos_items].to(scores.dtype)[None, :]
+    return logits.masked_fill(hits, float("-inf"))
+
+
+def hard_negatives(
+    score: Score,
+    users: Tensor,
+    candidates: Tensor,
+    k: int,
+    temperature: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """int64 [B, k]: the hardest ``k`` of each row's candidates.
+
+    candidates: int64 [B, C] (never positives: the base sampler's pool columns).
+    temperature None: the top-``k`` by score (ties: torch.topk's order). Else ``k``
+    distinct columns sampled without replacement with P proportional to
+    softmax(score / temperature), by Gumbel top-k with ``generator`` (on the scores' device).
+    Scoring runs under ``no_grad``: selection is not differentiated.
+    """
+    if not 1 <= k <= candidates.shape[1]:
+        raise ValueError(f"k={k} must be in [1, candidates={candidates.shape[1]}]")
+    with torch.no_grad():
+        s = score(users[:, None].expand_as(candidates), candidates).float()
+        if temperature is not None:
+            u = torch.rand(s.shape, generator=generator, device=s.device)
+            u = u.clamp_(torch.finfo(u.dtype).tiny, 1.0 - torch.finfo(u.dtype).eps)
+            s = s / temperature - torch.log(-torch.log(u))
+        idx = torch.topk(s, k, dim=1, sorted=True).indices
+    return candidates.gather(1, idx)
+
+
+def mix_negatives(hard: Tensor, random: Tensor) -> Tensor:
+    """int64 [B, h + r]: hard negatives first, then random ones (exploration never stops)."""
+    if hard.shape[0] != random.shape[0]:
+        raise ValueError(f"batch sizes differ: {hard.shape[0]} hard vs {random.shape[0]} random")
+    return torch.cat([hard, random.to(hard.dtype)], dim=1)
+
+
+class ItemCap:
+    """At most ``max_share`` of an epoch's negatives may be any one item.
+
+    cap = max(1, floor(max_share * epoch_negatives)) uses per item per epoch. The first
+    ``cap`` uses in batch order (row-major within a batch) are kept; later ones are
+    replaced by ``redraw`` (the random base sampler) for up to ``rounds`` rounds;
+    replacements still over the cap after that are kept and counted in ``overflow``.
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        max_share: float,
+        epoch_negatives: int,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.cap = max(1, math.floor(max_share * epoch_negatives))
+        self.used = torch.zeros(n_items, dtype=torch.long, device=device)
+        self.replaced = 0
+        self.overflow = 0
+
+    def reset(self) -> None:
+        """Start a new epoch."""
+        self.used.zero_()
+
+    def _over(self, flat: Tensor) -> Tensor:
+        vals, perm = torch.sort(flat, stable=True)
+        new = torch.ones_like(vals, dtype=torch.bool)
+        new[1:] = vals[1:] != vals[:-1]
+        starts = new.nonzero().squeeze(1)
+        pos = torch.arange(flat.numel(), device=flat.device)
+        rank = torch.empty_like(pos)
+        rank[perm] = pos - starts[new.cumsum(0) - 1]
+        return self.used[flat] + rank >= self.cap
+
+    def apply(self, negs: Tensor, redraw: Callable[[Tensor], Tensor], rounds: int = 3) -> Tensor:
+        """int64 [B, n]: ``negs`` with over-cap uses replaced, and the usage counted.
+
+        redraw(rows int64 [m]) -> int64 [m]: fresh base negatives for those batch rows.
+        """
+        b, n = negs.shape
+        flat = negs.reshape(-1).long().clone()
+        rows = torch.arange(b, device=negs.device).repeat_interleave(n)
+        for _ in range(rounds):
+            idx = self._over(flat).nonzero().squeeze(1)
+            if idx.numel() == 0:
+                break
+            flat[idx] = redraw(rows[idx]).to(flat.dtype)
+            self.replaced += idx.numel()
+        self.overflow += int(self._over(flat).sum())
+        self.used += torch.bincount(flat, minlength=self.used.numel())
+        return flat.view(b, n)

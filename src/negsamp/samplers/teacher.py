@@ -1,0 +1,158 @@
+"""``teacher_hard``: a hard-negative pool mined offline from a previous model.
+
+For each user the teacher scores the whole catalog; the user's positives (of the
+``exclude`` CSR) are removed, the ``skip_top`` best-scored non-positives are skipped as
+likely false negatives, and the next ``top_k`` form the user's mined list. A row then
+draws ``n_neg`` items uniformly from its user's list (distinct without replacement).
+
+The teacher is only a callable ``score_all(users) -> [len(users), n_items]`` (numpy or
+torch); the stage resolves ``teacher: champion | <model dir>`` into it. Users are mined
+in fixed, id-aligned chunks, so the scores (and the pool) do not depend on how the
+rows were batched or sharded. Ties in score are broken by item id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from negsamp.interactions import Interactions
+from negsamp.samplers import register_sampler
+from negsamp.samplers.exact import DrawStats, capacity_error, floyd
+
+ScoreAll = Callable[[np.ndarray], Any]  # int64 [U] -> float [U, n_items] (numpy or torch)
+MINE_CELLS = 1 << 22  # scores held at once while mining (part of the format: the chunking)
+
+
+def _numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # a torch tensor
+        x = x.detach().float().cpu().numpy()
+    return np.array(x, copy=True)
+
+
+def _top_m(s: np.ndarray, m: int) -> np.ndarray:
+    """int64 [U, m]: per row the m best-scored columns, ties at the cut going to smaller ids."""
+    import torch  # lazily: importing the samplers should not pay for torch
+
+    top = torch.topk(torch.from_numpy(s), m, dim=1, sorted=False)  # O(U * m) memory
+    part, cut = top.indices.numpy(), top.values.numpy().min(axis=1, keepdims=True)
+    tied = np.flatnonzero((s >= cut).sum(axis=1) > m)  # more items reach the cut than fit
+    if tied.size:
+        st, c = s[tied], cut[tied]
+        eq = st == c
+        keep = (st > c) | (eq & (np.cumsum(eq, axis=1) <= m - (st > c).sum(1, keepdims=True)))
+        part[tied] = np.nonzero(keep)[1].reshape(tied.size, m)
+    return part
+
+
+def mine_hard_negatives(
+    score_all: ScoreAll, exclude: Interactions, users: np.ndarray, top_k: int, skip_top: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mined lists of ``users`` (scored in one call to ``score_all``).
+
+    Returns mined int32 [U, top_k] (best first; entries past ``valid`` are padding) and
+    valid int64 [U] = min(top_k, non-positives - skip_top), clipped at 0.
+    """
+    users = np.asarray(users, np.int64)
+    n = exclude.n_items
+    s = _numpy(score_all(users))
+    if s.shape != (users.size, n):
+        raise ValueError(f"score_all returned shape {s.shape}, expected {(users.size, n)}")
+    s = s.astype(np.float64 if s.dtype == np.float64 else np.float32, copy=False)
+    low = np.finfo(s.dtype).max
+    np.nan_to_num(s, copy=False, nan=-low, posinf=low, neginf=-low)
+    deg = exclude.indptr[users + 1] - exclude.indptr[users]
+    row = np.repeat(np.arange(users.size), deg)
+    at = (
+        np.arange(row.size)
+        - np.repeat(np.cumsum(deg) - deg, deg)
+        + np.repeat(exclude.indptr[users], deg)
+    )
+    s[row, exclude.indices[at]] = -np.inf  # strictly below every non-positive
+    m = min(skip_top + top_k, n)
+    part = _top_m(s, m)
+    order = np.lexsort((part, -np.take_along_axis(s, part, axis=1)))  # score desc, then id
+    ranked = np.take_along_axis(part, order, axis=1)[:, skip_top:]
+    mined = np.zeros((users.size, top_k), np.int32)
+    mined[:, : ranked.shape[1]] = ranked
+    valid = np.clip(n - deg - skip_top, 0, top_k)
+    return mined, valid
+
+
+@register_sampler("teacher_hard")
+class TeacherHardSampler:
+    def __init__(
+        self, cfg: Any, train: Interactions, score_all: ScoreAll | None = None, **_: Any
+    ) -> None:
+        if score_all is None:
+            raise ValueError(
+                f"sampler teacher_hard needs the teacher's score_all: the stage must load "
+                f"teacher={cfg.teacher!r} (champion or a saved model dir) and pass "
+                "build_sampler(cfg, train, score_all=model_score_all)"
+            )
+        self.cfg, self.score_all = cfg, score_all
+        self.replace = bool(getattr(cfg, "replace", True))
+        self.chunk = max(1, min(256, MINE_CELLS // train.n_items))
+        self.stats = DrawStats()
+        self._store: dict[int, tuple[Interactions, np.ndarray, np.ndarray]] = {}
+
+    def mined(self, exclude: Interactions, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mined lists of ``users`` (int32 [B, top_k], valid int64 [B]), mined once per chunk."""
+        users = np.asarray(users, np.int64)
+        ref, lists, valid = self._store.get(id(exclude), (None, None, None))
+        if ref is not exclude:
+            lists = np.zeros((exclude.n_users, self.cfg.top_k), np.int32)
+            valid = np.full(exclude.n_users, -1, np.int64)
+            self._store[id(exclude)] = (exclude, lists, valid)
+        need = np.unique(users[valid[users] < 0] // self.chunk)
+        for c in need.tolist():  # one call per chunk of `chunk` users, never per user
+            uu = np.arange(c * self.chunk, min((c + 1) * self.chunk, exclude.n_users))
+            lists[uu], valid[uu] = mine_hard_negatives(
+                self.score_all, exclude, uu, self.cfg.top_k, self.cfg.skip_top
+            )
+        return lists[users], valid[users]
+
+    def sample(
+        self,
+        exclude: Interactions,
+        users: np.ndarray,
+        pos_items: np.ndarray,
+        n_neg: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """int32 [B, n_neg]: uniform draws from each user's mined list (never a positive)."""
+        users = np.asarray(users, np.int64)
+        lists, valid = self.mined(exclude, users)
+        need = 1 if self.replace else n_neg
+        if (valid < need).any():
+            capacity_error(users, valid, need, exclude.n_items, "teacher_hard")
+        if self.replace:
+            idx = (rng.random((users.size, n_neg)) * valid[:, None]).astype(np.int64)
+        else:
+            idx = floyd(valid, n_neg, rng)
+        self.stats.draws += idx.size
+        return np.take_along_axis(lists, idx, axis=1)
+
+    def target(self, exclude: Interactions, users: np.ndarray) -> np.ndarray:
+        users = np.asarray(users, np.int64)
+        uu, m = np.unique(users, return_counts=True)
+        lists, valid = self.mined(exclude, uu)
+        keep = np.arange(lists.shape[1])[None, :] < valid[:, None]
+        w = np.broadcast_to((m / np.maximum(valid, 1))[:, None], lists.shape)
+        q = np.bincount(lists[keep], weights=w[keep], minlength=exclude.n_items)
+        return q / q.sum()
+
+    def describe(self) -> dict[str, Any]:
+        mined = [v[v >= 0] for _, _, v in self._store.values()]
+        v = np.concatenate(mined) if mined else np.zeros(0)
+        return {
+            "method": "teacher top-k non-positives after skipping skip_top, uniform within",
+            "teacher": self.cfg.teacher,
+            "top_k": self.cfg.top_k,
+            "skip_top": self.cfg.skip_top,
+            "replace": self.replace,
+            "users_mined": int(v.size),
+            "mean_list_length": float(v.mean()) if v.size else 0.0,
+        }

@@ -1,0 +1,147 @@
+"""Exact negative draws in torch (CPU or CUDA), mirroring :mod:`negsamp.samplers.exact`.
+
+For on-the-fly negatives in the trainer and for GPU speed. Pools are still written by the
+numpy samplers on CPU (their bytes are the reference); torch draws come from a
+``torch.Generator`` and are reproducible per device, not across devices.
+
+* :class:`TorchPositives` holds the sorted keys ``u * n_items + i`` on the device:
+  membership is one ``torch.searchsorted``;
+* :func:`uniform_excluding_torch` maps a uniform rank over the user's non-positives to
+  an item with the "skip the positives below" keys (no rejection at all);
+* :func:`weighted_excluding_torch` draws by inverse CDF, rejects positives for a few
+  rounds, then bisects the user's cumulative non-positive weight for what is left.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from negsamp.interactions import Interactions
+from negsamp.samplers.exact import SamplingError
+
+
+class TorchPositives:
+    """The positives of an :class:`Interactions` on ``device``.
+
+    keys: int64 [nnz] sorted u * n_items + i; skip: int64 [nnz] u * (n_items + 1) + p_k - k;
+    indptr: int64 [n_users + 1].
+    """
+
+    def __init__(self, inter: Interactions, device: torch.device | str = "cpu") -> None:
+        self.n_users, self.n_items, self.device = inter.n_users, inter.n_items, torch.device(device)
+        deg = inter.user_degrees()
+        k = np.arange(inter.nnz, dtype=np.int64) - np.repeat(inter.indptr[:-1], deg)
+        skip = inter.rows().astype(np.int64) * (inter.n_items + 1) + inter.indices - k
+        self.keys = torch.as_tensor(inter._keys, device=self.device)
+        self.skip = torch.as_tensor(skip, device=self.device)
+        self.indptr = torch.as_tensor(inter.indptr, device=self.device)
+        self.indices = torch.as_tensor(inter.indices.astype(np.int64), device=self.device)
+        self._pos_w: tuple[int, torch.Tensor] | None = None
+
+    @property
+    def nnz(self) -> int:
+        return int(self.keys.numel())
+
+    def degrees(self, users: torch.Tensor) -> torch.Tensor:
+        """int64, shape of ``users``: positives per user."""
+        return self.indptr[users + 1] - self.indptr[users]
+
+    def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """bool, broadcast shape of (users, items): is (u, i) a positive?"""
+        q = users.long() * self.n_items + items.long()
+        if self.nnz == 0:
+            return torch.zeros(q.shape, dtype=torch.bool, device=q.device)
+        at = torch.searchsorted(self.keys, q).clamp_max_(self.nnz - 1)
+        return self.keys[at] == q
+
+    def positive_weight(self, weights: torch.Tensor) -> torch.Tensor:
+        """float64 [nnz + 1]: cumulative ``weights`` over the stored positives (cached)."""
+        if self._pos_w is None or self._pos_w[0] != id(weights):
+            zero = torch.zeros(1, dtype=torch.float64, device=self.device)
+            self._pos_w = (id(weights), torch.cat([zero, weights[self.indices].cumsum(0)]))
+        return self._pos_w[1]
+
+
+def uniform_excluding_torch(
+    pos: TorchPositives, users: torch.Tensor, n_neg: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """int64 [B, n_neg] on ``pos.device``: uniform over each user's non-positives, with replacement."""
+    users = users.to(pos.device).long()
+    avail = pos.n_items - pos.degrees(users)
+    if bool((avail < 1).any()):
+        u = int(users[avail < 1][0])
+        raise SamplingError(f"user {u} has interacted with every item: no negative exists")
+    f = torch.rand(
+        (users.numel(), n_neg), generator=generator, device=pos.device, dtype=torch.float64
+    )
+    ranks = (f * avail[:, None]).long()
+    q = users[:, None] * (pos.n_items + 1) + ranks
+    below = torch.searchsorted(pos.skip, q, right=True) - pos.indptr[users][:, None]
+    return ranks + below
+
+
+def weighted_excluding_torch(
+    pos: TorchPositives,
+    users: torch.Tensor,
+    n_neg: int,
+    weights: torch.Tensor,
+    generator: torch.Generator | None = None,
+    rounds: int = 8,
+) -> torch.Tensor:
+    """int64 [B, n_neg]: P(i | u) proportional to ``weights[i]`` over u's non-positives.
+
+    weights: float64 [n_items] >= 0 on ``pos.device`` (keep the same tensor across calls:
+    the positives' cumulative weight is cached per tensor).
+    """
+    users = users.to(pos.device).long()
+    w = weights.to(device=pos.device, dtype=torch.float64)
+    cum = torch.cat([torch.zeros(1, dtype=torch.float64, device=pos.device), w.cumsum(0)])
+    total = cum[-1]
+    pw = pos.positive_weight(weights if weights.dtype == torch.float64 else w)
+    left = total - (pw[pos.indptr[users + 1]] - pw[pos.indptr[users]])
+    if bool((left <= total * 1e-12).any()):
+        u = int(users[left <= total * 1e-12][0])
+        raise SamplingError(f"user {u} has interacted with every item of non-zero sampling weight")
+    b = users.numel()
+
+    def draw(shape: tuple[int, ...]) -> torch.Tensor:
+        t = torch.rand(shape, generator=generator, device=pos.device, dtype=torch.float64) * total
+        return (torch.searchsorted(cum, t, right=True) - 1).clamp_(0, pos.n_items - 1)
+
+    out = draw((b, n_neg))
+    hit = pos.contains(users[:, None], out)
+    for _ in range(rounds):
+        r, c = hit.nonzero(as_tuple=True)
+        if r.numel() == 0:
+            break
+        new = draw((r.numel(),))
+        out[r, c] = new
+        hit[r, c] = pos.contains(users[r], new)
+    r, c = hit.nonzero(as_tuple=True)
+    for _ in range(8):  # exact bisection; redo the (measure-zero) rounding hits on excluded items
+        if r.numel() == 0:
+            return out
+        t = torch.rand(r.numel(), generator=generator, device=pos.device, dtype=torch.float64)
+        got = _bisect(pos, users[r], t * left[r], cum, pw)
+        out[r, c] = got
+        bad = pos.contains(users[r], got) | (w[got] == 0)
+        r, c = r[bad], c[bad]
+    raise RuntimeError("weighted bisection kept landing on excluded items (rounding)")
+
+
+def _bisect(
+    pos: TorchPositives, u: torch.Tensor, target: torch.Tensor, cum: torch.Tensor, pw: torch.Tensor
+) -> torch.Tensor:
+    """Smallest item i with C_u(i) > target, C_u(i) = weight of u's non-positives <= i."""
+    lo = torch.zeros_like(u)
+    hi = torch.full_like(u, pos.n_items - 1)
+    start = pw[pos.indptr[u]]
+    while bool((lo < hi).any()):
+        mid = (lo + hi) // 2
+        idx = torch.searchsorted(pos.keys, u * pos.n_items + mid, right=True)
+        c = cum[mid + 1] - (pw[idx] - start)
+        go_left = c > target
+        hi = torch.where(go_left, mid, hi)
+        lo = torch.where(go_left, lo, mid + 1)
+    return lo

@@ -1,0 +1,179 @@
+"""Batch-side negatives and the torch draws: masking, logQ, hard picks, caps, exactness."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from negsamp.interactions import Interactions
+from negsamp.samplers.batch import (
+    ItemCap,
+    TorchPositives,
+    hard_negatives,
+    in_batch_logits,
+    item_log_q,
+    mix_negatives,
+    uniform_excluding_torch,
+    weighted_excluding_torch,
+)
+from negsamp.samplers.exact import SamplingError
+from tests.unit.samplers.helpers import csr
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _positives() -> Interactions:
+    # user 0: items 1, 3; user 1: item 2; user 2: items 0, 3
+    return Interactions.from_arrays([0, 0, 1, 2, 2], [1, 3, 2, 0, 3], n_users=3, n_items=5)
+
+
+def test_item_log_q_is_the_log_share_of_batch_positives() -> None:
+    got = item_log_q(np.array([3, 1, 0, 4]))
+    assert got.dtype == torch.float32
+    assert got.tolist() == pytest.approx(
+        [math.log(3 / 8), math.log(1 / 8), math.log(1 / 8), math.log(4 / 8)]
+    )
+
+
+def test_in_batch_masks_accidental_hits_and_applies_log_q() -> None:
+    pos = TorchPositives(_positives())
+    users = torch.tensor([0, 1, 2, 0])
+    items = torch.tensor([1, 2, 3, 3])  # row 3 repeats user 0; item 3 is also user 2's
+    scores = torch.arange(16.0).reshape(4, 4)
+    logits = in_batch_logits(scores, users, items, pos.contains)
+    inf = float("-inf")
+    # row 0 (user 0): item 3 (cols 2, 3) is its positive; row 2 (user 2): col 3 holds item 3 again
+    assert logits.tolist() == [
+        [0, 1, inf, inf],
+        [4, 5, 6, 7],
+        [8, 9, 10, inf],
+        [inf, 13, inf, 15],
+    ]
+    log_q = torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5]))
+    corrected = in_batch_logits(scores, users, items, pos.contains, log_q)
+    finite = torch.isfinite(logits)
+    want = scores - log_q[items][None, :]
+    assert torch.allclose(corrected[finite], want[finite])
+    assert torch.equal(torch.isfinite(corrected), finite)
+
+
+def test_in_batch_keeps_gradients() -> None:
+    pos = TorchPositives(_positives())
+    scores = torch.zeros(2, 2, requires_grad=True)
+    out = in_batch_logits(scores, torch.tensor([0, 1]), torch.tensor([1, 4]), pos.contains)
+    torch.log_softmax(out, 1).diagonal().sum().backward()
+    assert scores.grad is not None and torch.isfinite(scores.grad).all()
+
+
+def test_hard_picks_the_top_scored_candidates() -> None:
+    def score(u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return (i * (u + 1)).float() % 7  # per-user scores
+
+    users = torch.tensor([0, 1])
+    cands = torch.tensor([[5, 2, 6, 1], [3, 4, 0, 6]])
+    got = hard_negatives(score, users, cands, 2)
+    # user 0 scores 5, 2, 6, 1; user 1 scores 6, 1, 0, 5
+    assert got.tolist() == [[6, 5], [3, 6]]
+
+
+def test_hard_with_temperature_is_seeded_and_follows_the_softmax() -> None:
+    def score(u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        return i.float()
+
+    users = torch.zeros(40_000, dtype=torch.long)
+    cands = torch.arange(4).repeat(40_000, 1)
+    a = hard_negatives(score, users, cands, 1, 2.0, torch.Generator().manual_seed(0))
+    b = hard_negatives(score, users, cands, 1, 2.0, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    p = torch.softmax(torch.arange(4.0) / 2.0, 0).numpy()
+    counts = np.bincount(a.numpy().ravel(), minlength=4)
+    assert stats.chisquare(counts, p * counts.sum()).pvalue > 1e-3
+    two = hard_negatives(score, users[:100], cands[:100], 2, 2.0, torch.Generator().manual_seed(1))
+    assert (two[:, 0] != two[:, 1]).all()  # without replacement
+
+
+def test_mix_negatives_puts_hard_first() -> None:
+    got = mix_negatives(torch.tensor([[1], [2]]), torch.tensor([[7, 8], [9, 10]]))
+    assert got.tolist() == [[1, 7, 8], [2, 9, 10]]
+
+
+def test_item_cap_replaces_over_cap_uses_and_counts_them() -> None:
+    cap = ItemCap(n_items=10, max_share=0.25, epoch_negatives=12)  # cap = 3 uses per epoch
+    negs = torch.tensor([[4, 4], [4, 4], [5, 4]])
+    fresh = iter(range(100))
+
+    def redraw(rows: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([6 + next(fresh) % 3 for _ in rows.tolist()])
+
+    out = cap.apply(negs, redraw)
+    assert (out == 4).sum() == 3 and out[2, 0] == 5  # the first three uses of 4 stay
+    assert cap.replaced == 2 and cap.overflow == 0
+    out2 = cap.apply(torch.tensor([[4, 5]]), lambda rows: torch.full_like(rows, 9))
+    assert out2.tolist() == [[9, 5]]
+    cap.reset()
+    assert cap.apply(torch.tensor([[4, 4]]), redraw).tolist() == [[4, 4]]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_positives_contains(device: str) -> None:
+    inter = _positives()
+    pos = TorchPositives(inter, device)
+    u = torch.arange(3, device=device)[:, None].expand(3, 5)
+    i = torch.arange(5, device=device)[None, :].expand(3, 5)
+    want = inter.contains(np.arange(3)[:, None], np.arange(5)[None, :])
+    assert pos.contains(u, i).cpu().numpy().tolist() == want.tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(pos=csr(), seed=st.integers(0, 2**31 - 1), n_neg=st.integers(1, 6), alpha=st.floats(0, 1))
+def test_torch_draws_never_return_a_positive(
+    pos: Interactions, seed: int, n_neg: int, alpha: float
+) -> None:
+    tp = TorchPositives(pos)
+    users = torch.arange(pos.n_users).repeat(3)
+    g = torch.Generator().manual_seed(seed)
+    u = uniform_excluding_torch(tp, users, n_neg, g)
+    assert u.shape == (users.numel(), n_neg) and u.dtype == torch.int64
+    assert not tp.contains(users[:, None], u).any()
+    w = torch.arange(1, pos.n_items + 1, dtype=torch.float64).pow(alpha)
+    v = weighted_excluding_torch(tp, users, n_neg, w, g, rounds=1)
+    assert not tp.contains(users[:, None], v).any()
+    assert ((v >= 0) & (v < pos.n_items)).all()
+
+
+def test_torch_weighted_matches_the_restricted_target() -> None:
+    pos = Interactions.from_arrays([0, 0], [0, 1], n_users=1, n_items=5)
+    w = torch.tensor([100.0, 50.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    negs = weighted_excluding_torch(
+        TorchPositives(pos), torch.zeros(1, dtype=torch.long), 60_000, w, g, rounds=0
+    )
+    freq = np.bincount(negs.numpy().ravel(), minlength=5) / negs.numel()
+    assert freq == pytest.approx([0, 0, 1 / 6, 2 / 6, 3 / 6], abs=0.01)
+
+
+def test_torch_uniform_errors_for_a_user_with_no_negative() -> None:
+    pos = Interactions.from_arrays([0, 0], [0, 1], n_users=1, n_items=2)
+    with pytest.raises(SamplingError, match="user 0"):
+        uniform_excluding_torch(TorchPositives(pos), torch.zeros(1, dtype=torch.long), 1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_draws_are_exact() -> None:
+    rng = np.random.default_rng(0)
+    inter = Interactions.from_arrays(
+        rng.integers(0, 500, 20_000), rng.integers(0, 300, 20_000), 500, 300
+    )
+    tp = TorchPositives(inter, "cuda")
+    users = torch.arange(500, device="cuda").repeat(20)
+    g = torch.Generator(device="cuda").manual_seed(0)
+    assert not tp.contains(users[:, None], uniform_excluding_torch(tp, users, 8, g)).any()
+    w = torch.as_tensor(inter.item_counts(), dtype=torch.float64, device="cuda").pow(0.75)
+    assert not tp.contains(users[:, None], weighted_excluding_torch(tp, users, 8, w, g)).any()
