@@ -40,6 +40,8 @@ def _setup(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for noisy in ("httpx", "httpcore", "alembic", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _fail(err: Exception) -> None:
