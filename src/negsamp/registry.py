@@ -31,6 +31,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from negsamp.config import Config, dump, flatten
 from negsamp.io import md5_file, read_json
+from negsamp.metrics.artifacts import EvalFiles
 from negsamp.models import CONFIG_FILE, WEIGHTS_FILE
 from negsamp.paths import Paths
 
@@ -311,7 +312,7 @@ def _log_run(
     params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(dump(cfg)).items()}
     mlflow.log_params(params)
     now = int(time.time() * 1000)
-    batch = [Metric(k, v, now, 0) for k, v in metrics.items()]
+    batch = [Metric(k, v, now, 0) for k, v in (metrics | evaluation_reports(paths)).items()]
     for h in history:
         for src, key in (("loss", "train_loss"), ("seconds", "train_epoch_seconds")):
             if isinstance(h.get(src), int | float) and math.isfinite(h[src]):
@@ -331,6 +332,49 @@ def _log_run(
     ):
         if p.is_file():
             mlflow.log_artifact(str(p), artifact_path=folder)
+    for p in EvalFiles(paths).reports():  # CIs, corrected estimates, segments, plot tables
+        if p.is_file():
+            folder = "metrics/plots" if p.parent.name == "plots" else "metrics"
+            mlflow.log_artifact(str(p), artifact_path=folder)
+
+
+def evaluation_reports(paths: Paths) -> dict[str, float]:
+    """The numbers of ci.json and corrected.json as ``<metric>.<field>`` MLflow metrics.
+
+    The same keys ``dvc metrics show`` prints for those files, e.g. ``full_recall_10.ci_low``
+    and ``full_recall_10.bv_error``; absent or unreadable files give nothing.
+    """
+    out: dict[str, float] = {}
+    files = EvalFiles(paths)
+    for f in (files.ci, files.corrected):
+        try:
+            raw = read_json(f) if f.is_file() else {}
+        except ValueError:
+            log.warning("%s is not valid JSON: its numbers are not logged", f)
+            continue
+        for name, fields in raw.items() if isinstance(raw, dict) else ():
+            for field, v in fields.items() if isinstance(fields, dict) else ():
+                if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+                    out[f"{name}.{field}"] = float(v)
+    return out
+
+
+def download_per_user(run_id: str, uri: str, dst: Path) -> Path:
+    """Fetch run ``run_id``'s per-user metrics (``metrics/per_user.parquet``) into ``dst``."""
+    from mlflow.artifacts import download_artifacts
+
+    try:
+        got = download_artifacts(
+            run_id=run_id,
+            artifact_path="metrics/per_user.parquet",
+            dst_path=str(dst),
+            tracking_uri=uri,
+        )
+    except MlflowException as err:
+        raise RegistrationError(
+            f"MLflow run {run_id!r} at {uri} has no metrics/per_user.parquet: {err.message}"
+        ) from None
+    return Path(got)
 
 
 class _DropCloudpickleNotice(logging.Filter):

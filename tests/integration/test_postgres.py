@@ -76,7 +76,7 @@ def test_register_against_postgres_and_read_the_champion_back(
 
     client = mlflow.MlflowClient(postgres)
     mv = client.get_model_version_by_alias("negsamp", "champion")
-    assert mv.version == "1"
+    assert str(mv.version) == "1"
     import pandas as pd
     import polars as pl
 

@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 PERFORMANCE_METRICS = ("sampled_hr_10", "sampled_ndcg_10", "full_recall_10")
 
 
-def windows(cfg: Config, paths: Paths, snapshot: int) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """(reference, new, n_items): interactions of batches <= ``snapshot`` and > it, in the
-    current snapshot's dense ids (stable across snapshots, so old ids mean the same)."""
+def windows(cfg: Config, paths: Paths, snapshot: int) -> tuple[pl.DataFrame, ...]:
+    """(reference, new, user ids, item ids): interactions of batches <= ``snapshot`` and
+    > it, in the current snapshot's dense ids (stable across snapshots, so old ids mean
+    the same), with the id maps of the whole current snapshot (read from the raw log: the
+    interim files may predate the latest append)."""
     raw = read_snapshot(_rooted(cfg.data, paths), paths)
     thr = cfg.data.rating_threshold
     _, users, items = encode(to_implicit(raw, thr))
@@ -56,7 +58,7 @@ def windows(cfg: Config, paths: Paths, snapshot: int) -> tuple[pl.DataFrame, pl.
 
     ref = window(raw.filter(pl.col("_batch") <= snapshot))
     new = window(raw.filter(pl.col("_batch") > snapshot))
-    return ref, new, items.height
+    return ref, new, users, items
 
 
 def _champion_run(cfg: Config, uri: str) -> tuple[Any, Any] | None:
@@ -97,11 +99,67 @@ def _negative_bands(cfg: Config, run: Any, uri: str, ref: pl.DataFrame, n_items:
     )
 
 
-def run(cfg: Config, paths: Paths = Paths(), performance: Any = None) -> dict[str, Any]:
+def champion_performance(
+    cfg: Config,
+    paths: Paths,
+    run_: Any,
+    ref: pl.DataFrame,
+    new: pl.DataFrame,
+    ids: tuple[pl.DataFrame, pl.DataFrame],
+) -> tuple[dict[str, float], dict[str, float]] | None:
+    """(registered metrics, metrics now): the champion on the new window's held-out items.
+
+    Each user of the new window holds out their latest new interaction (ties by item);
+    everything else they did is masked, and the held-out item is ranked among
+    ``evaluate.n_eval_neg`` uniform candidates and against the full catalog.
+    """
+    from negsamp.champion import RemappedScorer, load_champion_parts
+    from negsamp.interactions import Interactions
+    from negsamp.promotion import evaluate_scorer
+    from negsamp.registry import tracking_uri
+    from negsamp.samplers.pool import eval_candidates
+    from negsamp.train import resolve_device
+
+    parts = load_champion_parts(cfg.registry.model_name, tracking_uri(paths.root))
+    if parts is None:
+        return None
+    _, _, model, champ_users, champ_items = parts
+    held = new.sort("user", "timestamp", "item").group_by("user", maintain_order=True).last()
+    rest = pl.concat([ref, new]).join(held.select("user", "item"), on=["user", "item"], how="anti")
+    held = held.join(rest.select("user").unique(), on="user", how="semi")  # needs some history
+    if held.height == 0:
+        return None
+    users, items = ids
+    n_users, n_items = users.height, items.height
+    seen = Interactions.from_frame(rest, n_users, n_items)
+    known = Interactions.from_frame(pl.concat([ref, new]), n_users, n_items)
+    test = held.select("user", "item")
+    cands = eval_candidates(known, test, cfg.evaluate.n_eval_neg, cfg.base.seed)
+    device = resolve_device(cfg.base.device)
+    scorer = RemappedScorer.build(
+        model,
+        champ_users,
+        champ_items,
+        pl.read_parquet(paths.user_ids),
+        pl.read_parquet(paths.item_ids),
+        device,
+    )
+    result = evaluate_scorer(scorer, cands, test, seen, seen, cfg.evaluate, cfg.base.seed, device)
+    registered = {
+        m: float(run_.data.metrics[m]) for m in PERFORMANCE_METRICS if m in run_.data.metrics
+    }
+    return registered, {
+        m: float(result.metrics[m]) for m in PERFORMANCE_METRICS if m in result.metrics
+    }
+
+
+def run(
+    cfg: Config, paths: Paths = Paths(), performance: Any = champion_performance
+) -> dict[str, Any]:
     """Compute every drift signal; returns {fired, summary, values, report folder, ...}.
 
-    ``performance`` optionally maps (cfg, paths, champion run, ref, new) to
-    (registered metrics, current metrics) for the performance-decay signal.
+    ``performance`` maps (cfg, paths, champion run, ref, new, id maps) to (registered metrics,
+    current metrics) for the performance-decay signal (None skips it).
     """
     import mlflow
 
@@ -119,7 +177,8 @@ def run(cfg: Config, paths: Paths = Paths(), performance: Any = None) -> dict[st
         }
     mv, run_ = champ
     snapshot = int(run_.data.tags.get("data_snapshot", "0"))
-    ref, new, n_items = windows(cfg, paths, snapshot)
+    ref, new, users, items = windows(cfg, paths, snapshot)
+    n_items = items.height
     if new.height == 0:
         summary = f"no data since champion v{mv.version}'s snapshot {snapshot}"
         return {
@@ -137,7 +196,7 @@ def run(cfg: Config, paths: Paths = Paths(), performance: Any = None) -> dict[st
         activity_bins=cfg.drift.activity_bins,
     )
     bands = _negative_bands(cfg, run_, uri, pl.concat([ref, new]), n_items)
-    perf = performance(cfg, paths, run_, ref, new) if performance else None
+    perf = performance(cfg, paths, run_, ref, new, (users, items)) if performance else None
     report = drift.make_report(window, cfg.drift, negative_bands=bands, performance=perf)
     files = drift.write_report(report, out_dir)
     summary = "fired: " + ", ".join(report.fired) if report.any_fired else "no signal fired"

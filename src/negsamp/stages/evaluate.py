@@ -1,4 +1,10 @@
-"""Stage ``evaluate``: sampled and full-ranking metrics -> metrics.json + per-user Parquet."""
+"""Stage ``evaluate``: sampled, corrected and full-ranking metrics of one configuration.
+
+Writes under data/metrics/<configuration>/ (see :class:`negsamp.metrics.artifacts.EvalFiles`):
+metrics.json (flat headline metrics, for ``dvc metrics show/diff``), ci.json (bootstrap
+CIs), corrected.json (sampled vs corrected vs exact, with errors), per_user.parquet,
+segments.csv (every metric by user activity and item popularity band) and plots/*.csv.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,9 @@ import polars as pl
 
 from negsamp import evaluate as ev
 from negsamp.config import Config
-from negsamp.io import write_json, write_parquet
-from negsamp.metrics_names import headline_names
+from negsamp.io import atomic_write, write_json, write_parquet
+from negsamp.metrics import report
+from negsamp.metrics.artifacts import PLOTS, EvalFiles
 from negsamp.models import load_model
 from negsamp.paths import Paths
 from negsamp.stages.common import positives, require
@@ -22,25 +29,36 @@ log = logging.getLogger(__name__)
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)
-    require(paths.model_dir, paths.test, paths.eval_candidates)
+    require(paths.model_dir, paths.train, paths.test, paths.eval_candidates)
     device = resolve_device(cfg.base.device)
     model = load_model(paths.model_dir, device=str(device))
     e = cfg.evaluate
     cands = pl.read_parquet(paths.eval_candidates)
     test = pl.read_parquet(paths.test, columns=["user", "item"])
+    train = positives(paths, paths.train)
     seen = positives(paths, paths.train, paths.valid)
     s_ranks = ev.sampled_ranks(model.score, cands, device, e.batch_size)
-    f_ranks = ev.full_ranks(model.score_all, seen, test, device, e.batch_size)
-    per_user = ev.sampled_metrics(s_ranks, cands["user"].to_numpy(), e.ks).join(
-        ev.full_metrics(f_ranks, test["user"].to_numpy(), e.ks),
-        on="user",
-        how="full",
-        coalesce=True,
+    full = ev.full_ranking(model.score_all, seen, test, max(e.ks), device, e.batch_size)
+    result = report.build(cands, s_ranks, full, train, e, cfg.base.seed)
+
+    out = EvalFiles(paths)
+    write_parquet(out.per_user, result.per_user)
+    write_json(out.ci, result.ci)
+    write_json(out.corrected, result.corrected)
+    atomic_write(out.segments, result.segments.write_csv().encode())
+    for name in PLOTS:
+        atomic_write(out.plot(name), result.plots[name].write_csv().encode())
+    write_json(out.metrics, result.metrics)  # last: its presence says the rest is complete
+    k = e.plot_k
+    log.info(
+        "%s: sampled HR@%d %.4f | full Recall@%d %.4f (BV estimate %.4f) | coverage@%d %.3f",
+        variant,
+        k,
+        result.metrics[f"sampled_hr_{k}"],
+        k,
+        result.metrics[f"full_recall_{k}"],
+        result.metrics[f"bv_recall_{k}"],
+        k,
+        result.metrics[f"coverage_{k}"],
     )
-    summary = ev.summarize(per_user)
-    metrics = {name: summary[name] for name in headline_names(e.ks)}
-    metrics["n_test_users"] = per_user.height
-    write_parquet(paths.per_user, per_user)
-    write_json(paths.metrics, metrics)
-    log.info("metrics: %s", {k: round(v, 4) for k, v in metrics.items() if "_10" in k})
-    return metrics
+    return result.metrics

@@ -51,7 +51,9 @@ def test_synthesize_then_ingest(root: Path) -> None:
 def test_ingest_csv_report_and_outputs(root: Path) -> None:
     # a relative data.path is relative to the project root (paths.root)
     (root / "out").mkdir()
-    (root / "out" / "log.csv").write_text("u,i,r,t\n5,1,5,10\n5,1,4,30\n5,2,2,20\n9,2,4,40\n9,3,1,50\n")
+    (root / "out" / "log.csv").write_text(
+        "u,i,r,t\n5,1,5,10\n5,1,4,30\n5,2,2,20\n9,2,4,40\n9,3,1,50\n"
+    )
     data = DataCfg(
         source="csv",
         path="log.csv",

@@ -1,0 +1,55 @@
+"""Where the evaluate stage's outputs live: data/metrics/<configuration>/ (dvc.yaml agrees).
+
+metrics.json (flat headline, name -> number) and per_user.parquet are the ones
+:class:`negsamp.paths.Paths` names; the rest sit beside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from negsamp.paths import Paths
+
+PLOTS = ("at_k", "by_item_popularity", "by_user_activity", "estimators")
+
+
+@dataclass(frozen=True)
+class EvalFiles:
+    paths: Paths
+
+    @property
+    def metrics(self) -> Path:
+        return self.paths.metrics
+
+    @property
+    def per_user(self) -> Path:
+        return self.paths.per_user
+
+    @property
+    def folder(self) -> Path:
+        return self.paths.metrics.parent
+
+    @property
+    def ci(self) -> Path:
+        """{metric: {ci_low, ci_high}}: bootstrap CI over users of every per-user metric."""
+        return self.folder / "ci.json"
+
+    @property
+    def corrected(self) -> Path:
+        """{full_ metric: {exact, sampled, rescaled, bv, <estimate>_error}}."""
+        return self.folder / "corrected.json"
+
+    @property
+    def segments(self) -> Path:
+        """segment, band, metric, value, ci_low, ci_high, n_users."""
+        return self.folder / "segments.csv"
+
+    def plot(self, name: str) -> Path:
+        if name not in PLOTS:
+            raise ValueError(f"unknown plot {name!r}; plots: {PLOTS}")
+        return self.folder / "plots" / f"{name}.csv"
+
+    def reports(self) -> list[Path]:
+        """Every output besides metrics.json and per_user.parquet, for MLflow."""
+        return [self.ci, self.corrected, self.segments, *(self.plot(p) for p in PLOTS)]

@@ -1,0 +1,100 @@
+"""The champion/challenger decision, made on the same current test split for both.
+
+The champion's logged metric came from the split it was trained on; comparing it with
+a challenger evaluated on today's split would compare two different exams. So the
+champion is re-evaluated on the current split and candidates (through
+:class:`negsamp.champion.RemappedScorer`), and the two per-user metric vectors are
+compared: the challenger takes ``champion`` only if its mean is better by at least
+``registry.margin``, with a paired test over users as evidence (and, if
+``registry.require_significance``, as a requirement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from negsamp import evaluate as ev
+from negsamp.config import EvaluateCfg, RegistryCfg
+from negsamp.interactions import Interactions
+from negsamp.metrics import report
+from negsamp.metrics.bootstrap import paired_test
+
+
+def evaluate_scorer(
+    scorer: Any,
+    cands: pl.DataFrame,
+    test: pl.DataFrame,
+    seen: Interactions,
+    train: Interactions,
+    cfg: EvaluateCfg,
+    seed: int,
+    device: torch.device | str,
+) -> report.Evaluation:
+    """Everything the evaluate stage computes, for any object with score / score_all."""
+    s_ranks = ev.sampled_ranks(scorer.score, cands, device, cfg.batch_size)
+    full = ev.full_ranking(scorer.score_all, seen, test, max(cfg.ks), device, cfg.batch_size)
+    return report.build(cands, s_ranks, full, train, cfg, seed)
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+    metric: str
+    challenger: float
+    champion: float | None
+    diff: float | None = None  # challenger - champion, on the same users
+    p_value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    users: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide(
+    challenger: pl.DataFrame, champion: pl.DataFrame | None, cfg: RegistryCfg, seed: int
+) -> Decision:
+    """Compare per-user frames (``user`` + metric columns) on the users both evaluated."""
+    name = cfg.metric
+    if name not in challenger.columns:
+        raise ValueError(f"per-user metrics have no {name!r} column (registry.metric)")
+    value = float(challenger[name].mean())
+    if champion is None:
+        return Decision(True, "no champion yet", name, value, None, users=challenger.height)
+    both = challenger.select("user", pl.col(name).alias("new")).join(
+        champion.select("user", pl.col(name).alias("old")), on="user"
+    )
+    a, b = both["old"].to_numpy()[:, None], both["new"].to_numpy()[:, None]
+    rng = np.random.default_rng([seed, 0xC4A1])
+    test = paired_test(a, b, cfg.n_resamples, 0.95, rng)
+    diff, p = float(test["diff"][0]), float(test["p_value"][0])
+    gain = diff if cfg.greater_is_better else -diff
+    old = float(both["old"].mean())
+    significant = p < cfg.significance
+    promote = gain > 0 and gain >= cfg.margin and (significant or not cfg.require_significance)
+    evidence = f"paired test over {both.height} users: diff {diff:+.4g}, p={p:.3g}"
+    if promote:
+        reason = f"{name} {float(both['new'].mean()):.4g} beats champion {old:.4g} by >= {cfg.margin:g} ({evidence})"
+    elif gain <= 0 or gain < cfg.margin:
+        reason = f"{name} {float(both['new'].mean()):.4g} is not better than champion {old:.4g} by {cfg.margin:g} ({evidence})"
+    else:
+        reason = f"improvement not significant at {cfg.significance:g} ({evidence})"
+    return Decision(
+        promote,
+        reason,
+        name,
+        float(both["new"].mean()),
+        old,
+        diff,
+        p,
+        float(test["ci_low"][0]),
+        float(test["ci_high"][0]),
+        both.height,
+    )
