@@ -421,18 +421,33 @@ def _champion(client: MlflowClient, name: str, metric: str) -> tuple[int | None,
     return int(mv.version), value
 
 
-def _gate(client: MlflowClient, cfg: Config, version: int, value: float) -> tuple[Any, ...]:
-    """Apply the aliases; returns (alias, promoted, reason, champion version, champion value)."""
+def _gate(
+    client: MlflowClient, cfg: Config, version: int, value: float, decision: Any = None
+) -> tuple[Any, ...]:
+    """Apply the aliases; returns (alias, promoted, reason, champion version, champion value).
+
+    ``decision`` (a :class:`negsamp.promotion.Decision`, made on the current test split for
+    both models) decides when given; otherwise the logged metrics are compared.
+    """
     name, metric, gib = cfg.registry.model_name, cfg.registry.metric, cfg.registry.greater_is_better
     champ_v, champ_value = _champion(client, name, metric)
-    promoted = decide(value, champ_value, gib)
-    if champ_v is None:
-        reason = "no champion yet"
-    elif champ_value is None:
-        reason = f"champion v{champ_v} has no {metric} to compare; promoting"
+    if decision is not None and champ_v is not None:
+        promoted, reason, champ_value = decision.promote, decision.reason, decision.champion
+        reason = f"vs champion v{champ_v} on the current test split: {reason}"
+        for key in ("diff", "p_value", "ci_low", "ci_high"):
+            if getattr(decision, key) is not None:
+                client.set_model_version_tag(
+                    name, str(version), f"gate_{key}", repr(getattr(decision, key))
+                )
     else:
-        op = (">" if gib else "<") if promoted else ("<=" if gib else ">=")
-        reason = f"{metric} {value:.6g} {op} champion v{champ_v} {champ_value:.6g}"
+        promoted = decide(value, champ_value, gib)
+        if champ_v is None:
+            reason = "no champion yet"
+        elif champ_value is None:
+            reason = f"champion v{champ_v} has no {metric} to compare; promoting"
+        else:
+            op = (">" if gib else "<") if promoted else ("<=" if gib else ">=")
+            reason = f"{metric} {value:.6g} {op} champion v{champ_v} {champ_value:.6g}"
     alias = CHAMPION if promoted else CHALLENGER
     if promoted and champ_v is not None:
         client.set_registered_model_alias(name, PREVIOUS, str(champ_v))
@@ -444,7 +459,10 @@ def _gate(client: MlflowClient, cfg: Config, version: int, value: float) -> tupl
 
 
 def log_and_register(
-    cfg: Config, paths: Paths = Paths(), extra_tags: dict[str, str] | None = None
+    cfg: Config,
+    paths: Paths = Paths(),
+    extra_tags: dict[str, str] | None = None,
+    decision: Any = None,
 ) -> RegistrationResult:
     """Log one MLflow run, register its pyfunc as ``cfg.registry.model_name``, gate aliases.
 
@@ -481,7 +499,7 @@ def log_and_register(
             _smoke_test(info.model_uri, _input_example(paths))
         mv = mlflow.register_model(info.model_uri, reg.model_name, tags=tags)
         version = int(mv.version)
-        alias, promoted, reason, champ_v, champ_value = _gate(client, cfg, version, value)
+        alias, promoted, reason, champ_v, champ_value = _gate(client, cfg, version, value, decision)
         mlflow.set_tags({"registry.version": str(version), "registry.alias": alias})
     except BaseException:
         if version is not None:

@@ -140,8 +140,8 @@ def champion_performance(
         model,
         champ_users,
         champ_items,
-        pl.read_parquet(paths.user_ids),
-        pl.read_parquet(paths.item_ids),
+        users,
+        items,
         device,
     )
     result = evaluate_scorer(scorer, cands, test, seen, seen, cfg.evaluate, cfg.base.seed, device)

@@ -38,6 +38,55 @@ def best_variant(cfg: Config, paths: Paths) -> tuple[str, dict[str, float]]:
     return pick(scores, key=lambda v: scores[v]), scores
 
 
+def champion_decision(cfg: Config, paths: Paths) -> Any:
+    """Re-evaluate the current champion on this run's test split and candidates, and decide.
+
+    None when there is no champion (the first model is promoted) or when
+    ``registry.metric`` has no per-user values (then the logged metrics are compared).
+    """
+    import polars as pl
+
+    from negsamp.champion import RemappedScorer, load_champion_parts
+    from negsamp.metrics.artifacts import EvalFiles
+    from negsamp.promotion import decide, evaluate_scorer
+    from negsamp.registry import tracking_uri
+    from negsamp.stages.common import positives
+    from negsamp.train import resolve_device
+
+    challenger = pl.read_parquet(EvalFiles(paths).per_user)
+    if cfg.registry.metric not in challenger.columns:
+        log.warning(
+            "%s has no per-user values: the gate compares logged metrics", cfg.registry.metric
+        )
+        return None
+    parts = load_champion_parts(cfg.registry.model_name, tracking_uri(paths.root))
+    if parts is None:
+        return None
+    version, _, model, champ_users, champ_items = parts
+    device = resolve_device(cfg.base.device)
+    scorer = RemappedScorer.build(
+        model,
+        champ_users,
+        champ_items,
+        pl.read_parquet(paths.user_ids),
+        pl.read_parquet(paths.item_ids),
+        device,
+    )
+    result = evaluate_scorer(
+        scorer,
+        pl.read_parquet(paths.eval_candidates),
+        pl.read_parquet(paths.test, columns=["user", "item"]),
+        positives(paths, paths.train, paths.valid),
+        positives(paths, paths.train),
+        cfg.evaluate,
+        cfg.base.seed,
+        device,
+    )
+    d = decide(challenger, result.per_user, cfg.registry, cfg.base.seed)
+    log.info("champion v%d re-evaluated on the current split: %s", version, d.reason)
+    return d
+
+
 def run(
     cfg: Config, paths: Paths = Paths(), extra_tags: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -51,7 +100,10 @@ def run(
     best, scores = best_variant(cfg, paths)
     # data_snapshot: how many appended batches the model saw (the drift check's reference)
     tags = {"config": best, "data_snapshot": str(len(cfg.data.appends)), **(extra_tags or {})}
-    record = log_and_register(cfg.variant(best), paths.for_variant(best), tags).to_dict()
+    vcfg, vpaths = cfg.variant(best), paths.for_variant(best)
+    decision = champion_decision(vcfg, vpaths)
+    record = log_and_register(vcfg, vpaths, tags, decision).to_dict()
+    record["gate"] = decision.to_dict() if decision else None
     record["config"] = best
     record["candidates"] = scores
     write_json(paths.registration, record)
