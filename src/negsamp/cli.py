@@ -130,13 +130,20 @@ def run(
     _print_result(result)
 
 
+# the run's summary table; every metric is in metrics.json, MLflow and `dvc metrics show`
+_HEADLINE = __import__("re").compile(
+    r"^(sampled_(hr|ndcg)|full_(recall|ndcg)|bv_recall|coverage)_(5|10|20)$|^n_test_users$"
+)
+
+
 def _metric_order(name: str) -> tuple[int, int, str]:
     """sampled before full, then by K, then by metric: the order people read them in."""
     family, _, rest = name.partition("_")
     metric, _, k = rest.rpartition("_")
-    if family not in ("sampled", "full") or not k.isdigit():
-        return (2, 0, name)
-    return (0 if family == "sampled" else 1, int(k), metric)
+    rank = {"sampled": 0, "full": 1, "bv": 2, "coverage": 3}
+    if family not in rank or not k.isdigit():
+        return (9, 0, name)
+    return (rank[family], int(k), metric)
 
 
 def _print_result(result: dict) -> None:
@@ -145,13 +152,14 @@ def _print_result(result: dict) -> None:
 
     per_config, reg = result["metrics"], result["registration"]
     names = list(per_config)
-    table = Table(title="negsamp: test metrics")
+    table = Table(title="negsamp: test metrics (all of them: data/metrics/<config>/metrics.json)")
     table.add_column("metric")
     for n in names:
         table.add_column(
             n + (" *" if n == reg.get("config") and len(names) > 1 else ""), justify="right"
         )
-    for key in sorted(per_config[names[0]], key=_metric_order):
+    shown = [k for k in per_config[names[0]] if _HEADLINE.match(k)]
+    for key in sorted(shown, key=_metric_order):
         cells = [per_config[n].get(key) for n in names]
         table.add_row(key, *(f"{c:.4f}" if isinstance(c, float) else str(c) for c in cells))
     console = Console()
