@@ -273,9 +273,14 @@ class _GradientModel(_Frozen):
     """What every model trained by the shared gradient trainer has (defaults tuned per model)."""
 
     loss: Loss = Field("bce", description="bpr | bce | sampled_softmax | full_softmax")
-    lr: float = Field(0.002, gt=0.0, description="tuned learning rate (train.lr overrides)")
-    l2: float = Field(1e-4, ge=0.0, description="tuned L2 penalty (train.l2 overrides)")
+    lr: float = Field(0.005, gt=0.0, description="tuned learning rate (train.lr overrides)")
+    l2: float = Field(3e-4, ge=0.0, description="tuned L2 penalty (train.l2 overrides)")
     init_std: float = Field(0.01, gt=0.0, description="std of the normal initialisation")
+    recency_boost: float = Field(
+        10.0, ge=0.0, description="a positive's weight is 1 + boost * exp(-k / window) for the "
+        "user's k-th most recent one (0: every positive weighs 1)"
+    )
+    recency_window: float = Field(10.0, gt=0.0, description="decay, in a user's interactions")
 
 
 class BPRCfg(_GradientModel):
@@ -285,8 +290,7 @@ class BPRCfg(_GradientModel):
     factors: int = Field(64, ge=1)
     item_bias: bool = True
     loss: Loss = "bpr"
-    lr: float = Field(0.005, gt=0.0)
-    l2: float = Field(1e-3, ge=0.0)
+    l2: float = Field(3e-3, ge=0.0)
 
 
 class LMFCfg(_GradientModel):
@@ -294,8 +298,7 @@ class LMFCfg(_GradientModel):
 
     name: Literal["lmf"] = "lmf"
     factors: int = Field(64, ge=1)
-    lr: float = Field(0.005, gt=0.0)
-    l2: float = Field(1e-3, ge=0.0)
+    l2: float = Field(3e-3, ge=0.0)
 
 
 class GMFCfg(_GradientModel):
@@ -303,8 +306,6 @@ class GMFCfg(_GradientModel):
 
     name: Literal["gmf"] = "gmf"
     factors: int = Field(64, ge=1)
-    lr: float = Field(0.002, gt=0.0)
-    l2: float = Field(1e-4, ge=0.0)
 
 
 class MLPCfg(_GradientModel):
@@ -315,7 +316,6 @@ class MLPCfg(_GradientModel):
     factors: int = Field(32, ge=1, description="embedding size of each side")
     layers: tuple[int, ...] = Field((64, 32, 16), min_length=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    lr: float = Field(0.002, gt=0.0)
     l2: float = Field(1e-4, ge=0.0)
 
 
@@ -331,8 +331,6 @@ class NeuMFCfg(_GradientModel):
     pretrained_gmf: str | None = Field(None, description="a saved gmf model folder")
     pretrained_mlp: str | None = Field(None, description="a saved mlp model folder")
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of GMF's output layer")
-    lr: float = Field(0.002, gt=0.0)
-    l2: float = Field(1e-4, ge=0.0)
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> NeuMFCfg:
@@ -342,17 +340,21 @@ class NeuMFCfg(_GradientModel):
 
 
 class IALSCfg(_Frozen):
-    """Implicit ALS / WMF (Hu, Koren, Volinsky 2008): confidence c = 1 + alpha * count on the
-    observed cells, weight 1 on every other cell, closed-form half-steps. No sampler."""
+    """Implicit ALS / WMF (Hu, Koren, Volinsky 2008): confidence c = 1 + alpha * count * r on
+    the observed cells (r = 1 + recency_boost * exp(-k / recency_window) for the user's k-th
+    most recent positive; r = 1 with boost 0), weight 1 on every other cell, closed-form
+    half-steps. No sampler."""
 
     name: Literal["ials"] = "ials"
     factors: int = Field(64, ge=1)
-    alpha: float = Field(10.0, ge=0.0, description="confidence slope: c = 1 + alpha * count")
-    reg: float = Field(10.0, ge=0.0, description="L2 regularisation lambda of each half-step")
+    alpha: float = Field(3.0, ge=0.0, description="confidence slope: c = 1 + alpha * count")
+    reg: float = Field(50.0, ge=0.0, description="L2 regularisation lambda of each half-step")
     iterations: int = Field(15, ge=1, description="full iterations (user then item half-step)")
     solver: Literal["cg", "cholesky"] = "cg"
     cg_steps: int = Field(3, ge=1, description="conjugate gradient steps per half-step (cg)")
-    init_std: float = Field(0.01, gt=0.0)
+    init_std: float = Field(0.01, gt=0.0, description="factors start uniform in [0, init_std)")
+    recency_boost: float = Field(10.0, ge=0.0, description="extra confidence of recent positives")
+    recency_window: float = Field(5.0, gt=0.0, description="decay, in a user's interactions")
 
 
 ModelCfg = Annotated[
@@ -368,7 +370,7 @@ class TrainCfg(_Frozen):
     lr: float | None = Field(None, gt=0.0, description="null: the model's tuned lr")
     l2: float | None = Field(None, ge=0.0, description="null: the model's tuned l2")
     optimizer: Literal["adam", "sgd"] = "adam"
-    patience: int = Field(5, ge=0, description="epochs without improvement before stopping")
+    patience: int = Field(10, ge=0, description="epochs without improvement before stopping")
     monitor: str = Field("sampled_ndcg_10", pattern=_MONITOR_RE)
     restore_best: bool = True
     checkpoint: bool = True
@@ -427,7 +429,9 @@ class RegistryCfg(_Frozen):
     experiment: str = "negsamp"
     metric: str = "sampled_ndcg_10"
     greater_is_better: bool = True
-    margin: float = Field(0.0, ge=0.0, description="improvement the challenger needs over the champion")
+    margin: float = Field(
+        0.0, ge=0.0, description="improvement the challenger needs over the champion"
+    )
     require_significance: bool = Field(
         False, description="also require the paired test's p-value below `significance`"
     )

@@ -1,14 +1,23 @@
-"""The trainer shared by all gradient models: mini-batches over a negative pool.
+"""The trainer shared by all models: mini-batches over a negative pool, or closed-form steps.
 
-Epoch ``e`` reads slice ``e % pool_epochs`` of the pool, shuffled by a generator
-derived from the seed, so the same params give the same model (on CPU).
+Gradient models (:func:`fit`): epoch ``e`` reads slice ``e % pool_epochs`` of the pool in
+an order shuffled by a generator derived from the seed; a batch's negatives come from the
+pool, or from the batch itself for the batch-side samplers (``in_batch``, ``hard``,
+``mixed``; see :mod:`negsamp.models.objectives`). After every epoch the validation item
+(leave-one-out minus one) is ranked, early stopping watches ``train.monitor``, and a
+checkpoint (:mod:`negsamp.models.checkpoint`) is written atomically, so a crashed run
+resumes to the same weights as an uninterrupted one (CPU, fixed seed). Closed-form models
+(``ials``, :func:`fit_closed_form`) take the positives, not the pool.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +25,14 @@ import polars as pl
 import torch
 from tqdm.auto import tqdm
 
+from negsamp import evaluate as ev
+from negsamp.interactions import Interactions
+from negsamp.models import checkpoint as ckpt
+from negsamp.models import objectives
+
 log = logging.getLogger(__name__)
+
+_PERM, _NEG, _DROPOUT, _VALID = 3, 4, 5, 6  # generator purposes (2 initialises models)
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -28,19 +44,40 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device(spec)
 
 
+def derived_seed(seed: int, purpose: int) -> int:
+    return int(np.random.SeedSequence([seed, purpose]).generate_state(1)[0])
+
+
 def seed_generator(seed: int, purpose: int, device: torch.device | str = "cpu") -> torch.Generator:
     g = torch.Generator(device=device)
-    g.manual_seed(int(np.random.SeedSequence([seed, purpose]).generate_state(1)[0]))
+    g.manual_seed(derived_seed(seed, purpose))
     return g
+
+
+def recency_weights(frame: pl.DataFrame, boost: float, window: float) -> np.ndarray | None:
+    """float32 [rows]: 1 + boost * exp(-k / window) for a user's k-th most recent positive
+    (k = 0 the latest; ties in time broken by item id, the split's rule), in (user, item)
+    order: the order of the training CSR and of a pool's rows. None when ``boost`` is 0 or
+    the data has no timestamps. frame: user, item, timestamp (one row per pair).
+    """
+    if boost == 0 or "timestamp" not in frame.columns or frame["timestamp"].null_count():
+        return None
+    ranked = frame.select("user", "item", "timestamp").sort("user", "timestamp", "item")
+    ranked = ranked.with_columns(
+        back=pl.len().over("user") - 1 - pl.int_range(pl.len()).over("user")
+    ).sort("user", "item")
+    back = ranked["back"].to_numpy().astype(np.float64)
+    return (1.0 + boost * np.exp(-back / window)).astype(np.float32)
 
 
 @dataclass(frozen=True)
 class Pool:
-    """A training pool in memory: per epoch slice, users/pos int64 [n], negs int64 [n, n_neg]."""
+    """A training pool in memory: users/pos int64 [n], negs int64 [pool_epochs, n, n_neg]."""
 
     users: torch.Tensor
     pos: torch.Tensor
-    negs: torch.Tensor  # [pool_epochs, n, n_neg]
+    negs: torch.Tensor
+    weights: torch.Tensor | None = None  # float32 [n]: per-positive loss weights
 
     @classmethod
     def from_frame(cls, df: pl.DataFrame, device: torch.device) -> Pool:
@@ -55,48 +92,233 @@ class Pool:
             torch.as_tensor(negs.astype(np.int64), device=device),
         )
 
+    @classmethod
+    def from_positives(cls, train: Interactions, device: torch.device) -> Pool:
+        """The positives with no negatives (``in_batch`` draws them from the batch)."""
+        users = torch.as_tensor(train.rows().astype(np.int64), device=device)
+        pos = torch.as_tensor(train.indices.astype(np.int64), device=device)
+        return cls(users, pos, torch.empty((1, users.numel(), 0), dtype=torch.int64, device=device))
+
     @property
     def pool_epochs(self) -> int:
         return int(self.negs.shape[0])
 
+    def with_weights(self, weights: np.ndarray | None) -> Pool:
+        """This pool with per-positive weights float [n] in its row order (None: unweighted)."""
+        if weights is None:
+            return self
+        w = torch.as_tensor(np.asarray(weights, np.float32), device=self.users.device)
+        return replace(self, weights=w)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Each user's validation item ranked by the protocol of ``monitor`` (as evaluate does).
+
+    frame: user, item (+ candidates array[int32, C] for the sampled protocol, drawn once).
+    seen: the training positives, masked in full ranking.
+    """
+
+    frame: pl.DataFrame
+    seen: Interactions
+    monitor: str
+    batch: int
+
+    @classmethod
+    def build(
+        cls,
+        train: Interactions,
+        valid: pl.DataFrame,
+        monitor: str,
+        n_neg: int,
+        seed: int,
+        batch: int,
+    ) -> Validation | None:
+        """None when there is no validation item (``split.validation: false``)."""
+        if valid.height == 0:
+            return None
+        frame = valid.select("user", "item")
+        if monitor.startswith("sampled"):
+            from negsamp.samplers.pool import eval_candidates
+
+            known = Interactions.from_arrays(
+                np.concatenate([train.rows(), frame["user"].to_numpy()]),
+                np.concatenate([train.indices, frame["item"].to_numpy()]),
+                train.n_users,
+                train.n_items,
+            )
+            frame = eval_candidates(known, frame, n_neg, derived_seed(seed, _VALID))
+        return cls(frame, train, monitor, batch)
+
+    @torch.no_grad()
+    def __call__(self, model: Any, device: torch.device) -> dict[str, float]:
+        """``valid_<metric>_<k>`` of the monitored protocol at the monitored k, the mean
+        over validation rows (one per user): HR/NDCG sampled, or Recall/NDCG full."""
+        k = int(self.monitor.rsplit("_", 1)[1])
+        if self.monitor.startswith("sampled"):
+            rank = ev.sampled_ranks(model.score, self.frame, device, self.batch)
+            names = ("sampled_hr", "sampled_ndcg")
+        else:
+            full = ev.full_ranking(model.score_all, self.seen, self.frame, k, device, self.batch)
+            rank, names = full.position, ("full_recall", "full_ndcg")
+        hit = rank < k
+        ndcg = np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0)
+        return {
+            f"valid_{names[0]}_{k}": float(hit.mean()),
+            f"valid_{names[1]}_{k}": float(ndcg.mean()),
+        }
+
+
+@dataclass
+class _Progress:
+    """What survives a crash: completed epochs, history, early-stopping state."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: float = -math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs: int = 0
+    stopped: bool = False
+
+    def record(self, model: Any, row: dict[str, float], cfg: Any, valid: Validation | None) -> None:
+        """Append ``row``; track the best monitored value and stop after ``patience`` misses."""
+        self.history.append(row)
+        self.epoch += 1
+        if valid is None:
+            return
+        value = row[f"valid_{valid.monitor}"]
+        if value > self.best:
+            self.best, self.bad_epochs = value, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+            self.stopped = cfg.patience > 0 and self.bad_epochs >= cfg.patience
+            if self.stopped:
+                log.info(
+                    "early stop after epoch %d: best %s %.4f",
+                    row["epoch"],
+                    valid.monitor,
+                    self.best,
+                )
+
+    def finish(self, model: Any, cfg: Any) -> list[dict[str, float]]:
+        if cfg.restore_best and self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        model.eval()
+        return self.history
+
+
+def _precision(spec: str, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    """(autocast dtype or None, grad scaler): mixed precision only on CUDA."""
+    if device.type != "cuda" or spec == "fp32":
+        if spec in ("bf16", "fp16"):
+            log.info(
+                "train.precision=%s applies on CUDA only; training in fp32 on %s", spec, device
+            )
+        return None, torch.amp.GradScaler("cpu", enabled=False)
+    if spec in ("auto", "bf16") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False)
+    return torch.float16, torch.amp.GradScaler("cuda")
+
 
 def fit(
-    model: Any, pool: Pool, cfg: Any, seed: int, device: torch.device
+    model: Any,
+    pool: Pool,
+    cfg: Any,
+    seed: int,
+    device: torch.device,
+    *,
+    valid: Validation | None = None,
+    sampler: Any = None,
+    train: Interactions | None = None,
+    checkpoint: Path | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``model`` in place for ``cfg.epochs``; returns per-epoch history (loss, seconds)."""
+    """Train ``model`` in place for up to ``cfg.epochs`` (a :class:`TrainCfg`); returns the
+    per-epoch history [{epoch, loss, seconds, pairs_per_second, valid_<metric>...}].
+
+    ``sampler`` is the sampler config (batch-side ones need ``train``, the CSR of training
+    positives); ``checkpoint`` is written after every epoch and read when ``cfg.resume``.
+    ``on_epoch`` is called after each epoch's checkpoint (tests raise in it to crash).
+    """
     model.to(device).train()
+    lr = cfg.lr if cfg.lr is not None else model.cfg.lr
+    l2 = cfg.l2 if cfg.l2 is not None else model.cfg.l2
     params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=cfg.lr)
-    else:
-        opt = torch.optim.SGD(params, lr=cfg.lr)
-    gen = seed_generator(seed, purpose=3)
+    # fused: one kernel for the whole update (about 4x faster than foreach on CPU)
+    kind = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD
+    opt = kind(params, lr=lr, fused=True)
+    amp, scaler = _precision(cfg.precision, device)
+    perm, neg_gen = seed_generator(seed, _PERM), seed_generator(seed, _NEG, device)
+    torch.manual_seed(derived_seed(seed, _DROPOUT))  # dropout draws from the global generator
+    objective = objectives.build(
+        sampler, pool.negs, pool.users.numel(), train, model.n_items, cfg.logq_correction, neg_gen
+    )
     n = pool.users.shape[0]
-    history = []
-    bar = tqdm(range(cfg.epochs), desc="train", unit="epoch")
-    for epoch in bar:
-        t0 = time.perf_counter()
-        order = torch.randperm(n, generator=gen).to(device)
+    fp = ckpt.fingerprint(model.cfg, cfg, seed, sampler, pool.negs.shape)
+    gens = {"perm": perm, "neg": neg_gen}
+    state = _Progress()
+    if checkpoint is not None and cfg.resume:
+        saved = ckpt.restore(checkpoint, fp, model, opt, scaler, gens)
+        state = _Progress(**saved) if saved is not None else state
+    bar = tqdm(total=cfg.epochs, initial=state.epoch, desc=f"train {model.cfg.name}", unit="epoch")
+    while state.epoch < cfg.epochs and not state.stopped:
+        epoch, t0 = state.epoch, time.perf_counter()
+        order = torch.randperm(n, generator=perm).to(device)
         negs = pool.negs[epoch % pool.pool_epochs]
+        objective.start_epoch()
         total = torch.zeros((), device=device)
         for lo in range(0, n, cfg.batch_size):
             idx = order[lo : lo + cfg.batch_size]
-            loss = model.loss(pool.users[idx], pool.pos[idx], negs[idx], cfg.l2)
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                w = None if pool.weights is None else pool.weights[idx]
+                loss = objective.loss(model, pool.users[idx], pool.pos[idx], negs[idx], l2, w)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * idx.numel()
-        mean_loss = float(total) / n
-        seconds = time.perf_counter() - t0
-        history.append(
-            {
-                "epoch": epoch,
-                "loss": mean_loss,
-                "seconds": seconds,
-                "pairs_per_second": n * negs.shape[1] / seconds,
-            }
-        )
-        bar.set_postfix(loss=f"{mean_loss:.4f}")
-        log.info("epoch %d loss %.5f (%.1fs)", epoch, mean_loss, seconds)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            total += loss.detach().float() * idx.numel()
+        seconds = time.perf_counter() - t0  # float(total) below waits for the device
+        row = {"epoch": epoch, "loss": float(total) / max(n, 1), "seconds": seconds}
+        row["pairs_per_second"] = n * objective.per_positive(min(cfg.batch_size, n)) / seconds
+        row.update(objective.stats())
+        row.update(_validate(model, valid, device))
+        state.record(model, row, cfg, valid)
+        if checkpoint is not None and cfg.checkpoint:
+            ckpt.save(checkpoint, fp, state.__dict__, model, opt, scaler, gens)
+        bar.update()
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k == "loss" or "valid" in k})
+        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        if on_epoch is not None:
+            on_epoch(row)
+    bar.close()
+    return state.finish(model, cfg)
+
+
+def fit_closed_form(
+    model: Any, train: Interactions, cfg: Any, device: torch.device, valid: Validation | None = None
+) -> list[dict[str, float]]:
+    """Fit a ``trains_on_pool = False`` model (``ials``): ``model.cfg.iterations`` closed-form
+    steps on the training positives, with the same validation and early stopping."""
+    model.prepare(train, device)
+    state = _Progress()
+    for it in tqdm(range(model.cfg.iterations), desc=f"train {model.cfg.name}", unit="iter"):
+        t0 = time.perf_counter()
+        loss = model.step()
+        row = {"epoch": it, "loss": loss, "seconds": time.perf_counter() - t0}
+        row.update(_validate(model, valid, device))
+        state.record(model, row, cfg, valid)
+        log.info("iteration %d: %s", it, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        if state.stopped:
+            break
+    return state.finish(model, cfg)
+
+
+def _validate(model: Any, valid: Validation | None, device: torch.device) -> dict[str, float]:
+    if valid is None:
+        return {}
     model.eval()
-    return history
+    try:
+        return valid(model, device)
+    finally:
+        model.train()

@@ -1,8 +1,11 @@
 """Models: an explicit registry of plug-ins keyed by ``name``.
 
-Every model shares one small interface: ``score(users, items)``,
-``score_all(users)``, ``recommend(users, k, exclude)``, ``loss(...)`` for the
-shared trainer, and ``save(dir)`` / ``load(dir)`` (config JSON + weights).
+Every model shares one small interface: ``score(users, items)``, ``score_all(users)``,
+``score_cross(users, items)``, ``recommend(users, k, exclude)`` and ``save(dir)`` /
+``load(dir)`` (config JSON + weights). Models trained by the shared gradient trainer
+(:mod:`negsamp.train`) also give ``loss(...)`` and ``in_batch_loss(...)``; a model with
+``trains_on_pool = False`` (``ials``) instead gives ``prepare(train, device)`` and
+``step() -> loss``: one closed-form iteration, no negatives.
 """
 
 from __future__ import annotations
@@ -36,13 +39,32 @@ def registered() -> list[str]:
 
 
 def build_model(
-    cfg: Any, n_users: int, n_items: int, generator: torch.Generator | None = None
+    cfg: Any,
+    n_users: int,
+    n_items: int,
+    generator: torch.Generator | None = None,
+    load_pretrained: bool = False,
 ) -> Any:
+    """A fresh model for ``cfg``; with ``load_pretrained`` a model that names pretrained
+    parts (NeuMF's ``pretrained_gmf`` / ``pretrained_mlp``) is initialised from them."""
     try:
         cls = _REGISTRY[cfg.name]
     except KeyError:
         raise ValueError(f"unknown model {cfg.name!r}; known models: {registered()}") from None
-    return cls(cfg, n_users, n_items, generator=generator)
+    model = cls(cfg, n_users, n_items, generator=generator)
+    dirs = model.pretrained_dirs() if load_pretrained and hasattr(model, "pretrained_dirs") else []
+    if dirs:
+        model.init_from(*(load_model(d) for d in dirs))
+    return model
+
+
+def model_config(raw: dict[str, Any]) -> Any:
+    """The typed config of any registered model from its JSON form (``name`` picks the type)."""
+    from pydantic import TypeAdapter
+
+    from negsamp.config import ModelCfg
+
+    return TypeAdapter(ModelCfg).validate_python(raw)
 
 
 def save_model(model: Any, directory: str | Path) -> None:
@@ -63,16 +85,16 @@ def save_model(model: Any, directory: str | Path) -> None:
 
 
 def load_model(directory: str | Path, device: str = "cpu") -> Any:
-    """Rebuild a saved model from its directory on ``device``."""
-    from negsamp.config import BPRCfg
-
+    """Rebuild a saved model from its directory on ``device`` (in eval mode)."""
     d = Path(directory)
+    if not (d / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{d / CONFIG_FILE} not found: {d} is not a saved model folder")
     meta = json.loads((d / CONFIG_FILE).read_text())
-    cfg_types = {"bpr": BPRCfg}
-    cfg = cfg_types[meta["name"]].model_validate(meta["config"])
+    cfg = model_config({**meta["config"], "name": meta["name"]})
     model = build_model(cfg, meta["n_users"], meta["n_items"])
     model.load_state_dict(torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True))
     return model.to(device).eval()
 
 
-from negsamp.models import bpr  # noqa: E402, F401
+# Plug-ins register themselves on import; the list is explicit (no module scanning).
+from negsamp.models import bpr, ials, lmf, ncf  # noqa: E402, F401

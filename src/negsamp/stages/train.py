@@ -1,15 +1,26 @@
-"""Stage ``train``: fit the configured model on positives + pool negatives."""
+"""Stage ``train``: fit the configured model; write the model folder and history.json.
+
+Gradient models read their configuration's pool (``in_batch`` reads only the training
+positives), rank the validation item after every epoch for early stopping, and write a
+checkpoint each epoch beside the model (``data/models/<config>/checkpoint.pt``, not a DVC
+output: DVC would delete it before the stage runs, which is exactly when ``train.resume``
+needs it). ``ials`` reads the training positives with their counts and no pool.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from negsamp import train as trainer
 from negsamp.config import Config
+from negsamp.interactions import Interactions
 from negsamp.io import write_json
 from negsamp.models import build_model, save_model
 from negsamp.paths import Paths
@@ -17,26 +28,81 @@ from negsamp.stages.common import catalog_size, require
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def checkpoint_path(paths: Paths) -> Path:
+    """Where configuration ``paths.variant`` keeps its checkpoint (beside the model folder)."""
+    return paths.model_dir.parent / CHECKPOINT_FILE
+
 
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)
-    require(paths.train_pool)
     device = trainer.resolve_device(cfg.base.device)
     n_users, n_items = catalog_size(paths)
+    require(paths.train)
+    frame = pl.read_parquet(paths.train)
+    train = Interactions.from_frame(frame, n_users, n_items)
+    m = cfg.model
+    weights = trainer.recency_weights(frame, m.recency_boost, m.recency_window)
     gen = trainer.seed_generator(cfg.base.seed, purpose=2)
-    model = build_model(cfg.model, n_users, n_items, generator=gen)
-    pool = trainer.Pool.from_frame(pl.read_parquet(paths.train_pool), device)
-    log.info(
-        "training %s on %s: %d positives, %d epochs",
-        cfg.model.name,
-        device,
-        pool.users.shape[0],
-        cfg.train.epochs,
-    )
+    model = build_model(cfg.model, n_users, n_items, generator=gen, load_pretrained=True)
+    valid = None
+    if paths.valid.is_file():
+        valid = trainer.Validation.build(
+            train,
+            pl.read_parquet(paths.valid, columns=["user", "item"]),
+            cfg.train.monitor,
+            cfg.evaluate.n_eval_neg,
+            cfg.base.seed,
+            cfg.evaluate.batch_size,
+        )
+    if valid is None:
+        log.info("no validation items (split.validation: false): no early stopping")
     t0 = time.perf_counter()
-    history = trainer.fit(model, pool, cfg.train, cfg.base.seed, device)
+    if not model.trains_on_pool:
+        log.info(
+            "model %s fits every cell in closed form: sampler %r and its pool are ignored",
+            cfg.model.name,
+            cfg.sampler.name,
+        )
+        conf = train if weights is None else replace(train, counts=train.counts * weights)
+        history = trainer.fit_closed_form(model, conf, cfg.train, device, valid)
+    else:
+        if cfg.sampler.name == "in_batch":
+            pool = trainer.Pool.from_positives(train, device)
+        else:
+            require(paths.train_pool)
+            pool = trainer.Pool.from_frame(pl.read_parquet(paths.train_pool), device)
+        if weights is not None:  # the pool's rows are training positives: look theirs up
+            keys = pool.users.cpu().numpy() * n_items + pool.pos.cpu().numpy()
+            csr_keys = train.rows().astype(np.int64) * n_items + train.indices
+            pool = pool.with_weights(weights[np.searchsorted(csr_keys, keys)])
+        log.info(
+            "training %s (%s loss, %s negatives) on %s: %d positives, up to %d epochs",
+            cfg.model.name,
+            cfg.model.loss,
+            cfg.sampler.name,
+            device,
+            pool.users.shape[0],
+            cfg.train.epochs,
+        )
+        history = trainer.fit(
+            model,
+            pool,
+            cfg.train,
+            cfg.base.seed,
+            device,
+            valid=valid,
+            sampler=cfg.sampler,
+            train=train,
+            checkpoint=checkpoint_path(paths),
+        )
     seconds = time.perf_counter() - t0
     save_model(model, paths.model_dir)
     write_json(paths.train_history, history)
-    return {"device": str(device), "seconds": seconds, "final_loss": history[-1]["loss"]}
+    out = {"device": str(device), "seconds": seconds, "epochs": len(history)}
+    out["final_loss"] = history[-1]["loss"]
+    out.update({k: v for k, v in history[-1].items() if k.startswith("valid_")})
+    return out

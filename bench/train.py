@@ -1,0 +1,249 @@
+"""Training speed against the `implicit` library, same data, same factors, same run.
+
+* iALS: seconds per full iteration (users + items half-step) of ours and of implicit's
+  AlternatingLeastSquares (conjugate gradient, 3 steps both), fed the same confidence
+  matrix (1 + alpha * count * recency weight) with the same regularisation, and the HR@10
+  both reach on the same 99 sampled candidates of the leave-one-out test items.
+* BPR: (positive, negative) pairs per second of one epoch of ours (shared trainer, pool of
+  n_neg uniform negatives, batch >= 8192) and of implicit's BayesianPersonalizedRanking
+  (Hogwild SGD, one sampled negative per positive per epoch).
+* Peak resident memory of a training run of each (ours), measured in a child process.
+* On CUDA (when present): the GPU speed-up of our iALS iteration and BPR epoch.
+
+Data: MovieLens-100k (../shared/data, skipped when absent) and a synthetic set of about 2M
+interactions (50k users x 20k items, Zipf popularity). Threads: ``--threads`` for torch
+and implicit alike (BLAS pinned to 1 thread for implicit, as it asks).
+
+    python bench/train.py [--data ml100k,synthetic] [--threads 2] [--factors 64]
+"""
+
+from __future__ import annotations
+
+import os as _os
+
+_os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: bars would drown the table
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from negsamp import evaluate as ev
+from negsamp import train as trainer
+from negsamp.config import DataCfg, IALSCfg, SplitCfg, SyntheticCfg, TrainCfg, UniformSamplerCfg
+from negsamp.data.encode import encode, to_implicit
+from negsamp.data.loaders import load_raw
+from negsamp.data.synthetic import generate
+from negsamp.interactions import Interactions
+from negsamp.models import build_model, model_config
+from negsamp.split import split
+
+ML100K = (
+    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "movielens-100k" / "u.data"
+)
+SYNTHETIC = SyntheticCfg(n_users=50_000, n_items=20_000, n_interactions=2_900_000)
+
+
+def load(name: str) -> dict[str, Any]:
+    """Leave-one-out split (the pipeline's), train CSR, recency weights, test candidates."""
+    if name == "ml100k":
+        raw = load_raw(DataCfg(source="movielens-100k", path=str(ML100K.resolve())))
+    else:
+        raw = generate(SYNTHETIC, seed=0)
+    inter, users, items = encode(to_implicit(raw, None))
+    s = split(inter, SplitCfg())
+    n_users, n_items = users.height, items.height
+    train = Interactions.from_frame(s.train, n_users, n_items)
+    from negsamp.samplers.pool import eval_candidates
+
+    known = Interactions.from_frame(pl.concat([s.train, s.valid, s.test]), n_users, n_items)
+    cands = eval_candidates(known, s.test.select("user", "item"), 99, seed=0)
+    return {"name": name, "train": train, "frame": s.train, "cands": cands}
+
+
+def hr10(score, cands: pl.DataFrame) -> float:  # noqa: ANN001
+    return float((ev.sampled_ranks(score, cands, torch.device("cpu"), 4096) < 10).mean())
+
+
+def confidence(d: dict[str, Any], cfg: IALSCfg) -> Interactions:
+    """The training CSR with counts * recency weight: what both ALS implementations get."""
+    w = trainer.recency_weights(d["frame"], cfg.recency_boost, cfg.recency_window)
+    t = d["train"]
+    return t if w is None else Interactions(t.indptr, t.indices, t.counts * w, t.n_users, t.n_items)
+
+
+def ours_ials(
+    d: dict[str, Any], cfg: IALSCfg, device: str = "cpu", seed: int = 0
+) -> dict[str, float]:
+    conf = confidence(d, cfg)
+    model = build_model(cfg, conf.n_users, conf.n_items, torch.Generator().manual_seed(seed))
+    model.prepare(conf, torch.device(device))
+    times = []
+    for _ in range(cfg.iterations):
+        t0 = time.perf_counter()
+        model.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    model.to("cpu")
+    return {"s_per_iter": statistics.median(times), "hr10": hr10(model.score, d["cands"])}
+
+
+def implicit_ials(d: dict[str, Any], cfg: IALSCfg, threads: int, seed: int = 0) -> dict[str, float]:
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    conf = confidence(d, cfg)
+    # implicit's confidence is the matrix value itself: give it 1 + alpha * count
+    values = (1.0 + cfg.alpha * conf.counts).astype(np.float32)
+    m = sp.csr_matrix((values, conf.indices, conf.indptr), shape=(conf.n_users, conf.n_items))
+    als = AlternatingLeastSquares(
+        factors=cfg.factors, regularization=cfg.reg, alpha=1.0, iterations=cfg.iterations,
+        use_cg=True, num_threads=threads, random_state=seed,
+    )  # fmt: skip
+    times: list[float] = []
+    with threadpool_limits(1, "blas"):
+        als.fit(m, show_progress=False, callback=lambda it, elapsed, loss: times.append(elapsed))
+    uf, itf = torch.as_tensor(als.user_factors), torch.as_tensor(als.item_factors)
+    score = lambda u, i: torch.bmm(itf[i], uf[u].unsqueeze(2)).squeeze(2)  # noqa: E731
+    return {"s_per_iter": statistics.median(times), "hr10": hr10(score, d["cands"])}
+
+
+def bpr_pool(d: dict[str, Any], n_neg: int, epochs: int, device: str = "cpu") -> trainer.Pool:
+    from negsamp.samplers import build_sampler
+    from negsamp.samplers.pool import training_pool
+
+    sampler = build_sampler(UniformSamplerCfg(n_neg=n_neg, pool_epochs=epochs), d["train"])
+    frame = training_pool(sampler, d["train"], n_neg, epochs, seed=0)
+    return trainer.Pool.from_frame(frame, torch.device(device))
+
+
+def ours_bpr(d: dict[str, Any], batch: int, n_neg: int, device: str = "cpu") -> dict[str, float]:
+    t = d["train"]
+    pool = bpr_pool(d, n_neg, 2, device)
+    cfg = model_config({"name": "bpr", "factors": 64, "recency_boost": 0.0})
+    model = build_model(cfg, t.n_users, t.n_items, torch.Generator().manual_seed(0))
+    tc = TrainCfg(epochs=4, batch_size=batch, patience=0, checkpoint=False)
+    hist = trainer.fit(model, pool, tc, 0, torch.device(device))
+    model.to("cpu")
+    rate = statistics.median(h["pairs_per_second"] for h in hist[1:])  # epoch 0 warms up
+    return {"pairs_per_s": rate, "hr10_after_4_epochs": hr10(model.score, d["cands"])}
+
+
+def implicit_bpr(d: dict[str, Any], threads: int) -> dict[str, float]:
+    import scipy.sparse as sp
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    t = d["train"]
+    m = sp.csr_matrix((np.ones(t.nnz, np.float32), t.indices, t.indptr), (t.n_users, t.n_items))
+    iters = 20
+    bpr = BayesianPersonalizedRanking(
+        factors=64, iterations=iters, num_threads=threads, random_state=0
+    )
+    t0 = time.perf_counter()
+    bpr.fit(m, show_progress=False)
+    rate = t.nnz * iters / (time.perf_counter() - t0)  # one negative per positive per epoch
+    uf, itf = torch.as_tensor(bpr.user_factors), torch.as_tensor(bpr.item_factors)
+    score = lambda u, i: torch.bmm(itf[i], uf[u].unsqueeze(2)).squeeze(2)  # noqa: E731
+    return {"pairs_per_s": rate, "hr10_after_20_epochs": hr10(score, d["cands"])}
+
+
+def over_seeds(fn, seeds: int) -> dict[str, float]:  # noqa: ANN001
+    """Median seconds, mean and std of HR@10 over ``seeds`` random initialisations."""
+    runs = [fn(s) for s in range(seeds)]
+    hr = [r["hr10"] for r in runs]
+    return {
+        "s_per_iter": statistics.median(r["s_per_iter"] for r in runs),
+        "hr10": statistics.mean(hr),
+        "hr10_std": statistics.stdev(hr) if len(hr) > 1 else 0.0,
+    }
+
+
+def child(spec: str, threads: int) -> None:
+    """One training run of ours (``model:data``) in this process; prints its peak RSS."""
+    torch.set_num_threads(threads)
+    model, data = spec.split(":")
+    d = load(data)
+    if model == "ials":
+        ours_ials(d, IALSCfg(factors=64))
+    else:
+        ours_bpr(d, 8192, 4)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"peak_mib": peak / 1024}))
+
+
+def peak_memory(spec: str, threads: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", spec, "--threads", str(threads)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="ml100k,synthetic")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--factors", type=int, default=64)
+    ap.add_argument("--batch", default="8192,65536", help="BPR batch sizes (>= 8192)")
+    ap.add_argument("--seeds", type=int, default=10, help="initialisations averaged for iALS")
+    ap.add_argument("--n-neg", type=int, default=4)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        return child(a.child, a.threads)
+    torch.set_num_threads(a.threads)
+    cfg = IALSCfg(factors=a.factors)
+    limits = {"ml100k": 1024, "synthetic": 4096}
+    print(f"threads={a.threads} factors={a.factors} torch={torch.__version__}")
+    for name in a.data.split(","):
+        if name == "ml100k" and not ML100K.exists():
+            print(f"[{name}] skipped: {ML100K} not found")
+            continue
+        d = load(name)
+        t = d["train"]
+        print(f"\n[{name}] train positives {t.nnz:,} ({t.n_users:,} users x {t.n_items:,} items)")
+        mine = over_seeds(lambda s, d=d: ours_ials(d, cfg, seed=s), a.seeds)
+        ref = over_seeds(lambda s, d=d: implicit_ials(d, cfg, a.threads, s), a.seeds)
+        print(
+            f"  iALS  ours {mine['s_per_iter']:.4f} s/iter HR@10 {mine['hr10']:.4f} "
+            f"(+-{mine['hr10_std']:.4f}) | implicit ALS {ref['s_per_iter']:.4f} s/iter HR@10 "
+            f"{ref['hr10']:.4f} (+-{ref['hr10_std']:.4f}) | time ratio ours/implicit "
+            f"{mine['s_per_iter'] / ref['s_per_iter']:.2f} (target <= 2), HR@10 diff "
+            f"{mine['hr10'] - ref['hr10']:+.4f} (target >= 0; means of {a.seeds} inits)"
+        )
+        rb = implicit_bpr(d, a.threads)
+        for batch in (int(b) for b in a.batch.split(",")):
+            mb = ours_bpr(d, batch, a.n_neg)
+            print(
+                f"  BPR   ours {mb['pairs_per_s'] / 1e6:.2f}M pairs/s (batch {batch}, n_neg "
+                f"{a.n_neg}) | implicit BPR {rb['pairs_per_s'] / 1e6:.2f}M pairs/s | ratio "
+                f"ours/implicit {mb['pairs_per_s'] / rb['pairs_per_s']:.2f} (target: ours >= 2M/s)"
+            )
+        for model in ("ials", "bpr"):
+            mem = peak_memory(f"{model}:{name}", a.threads)
+            print(
+                f"  memory {model}: peak RSS {mem['peak_mib']:.0f} MiB of the whole run, data "
+                f"preparation included (limit {limits[name]} MiB)"
+            )
+        if torch.cuda.is_available():
+            batch = int(a.batch.split(",")[0])
+            gi, gb = ours_ials(d, cfg, "cuda"), ours_bpr(d, batch, a.n_neg, "cuda")
+            print(
+                f"  CUDA  iALS {gi['s_per_iter']:.4f} s/iter ({mine['s_per_iter'] / gi['s_per_iter']:.1f}x"
+                f" CPU), BPR {gb['pairs_per_s'] / 1e6:.1f}M pairs/s at batch {batch}"
+            )
+
+
+if __name__ == "__main__":
+    main()

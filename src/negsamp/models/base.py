@@ -1,0 +1,113 @@
+"""What the models the gradient trainer fits have in common: losses, ranking, recommend.
+
+A subclass implements ``_score_reg(users, items)`` (scores and the squared norm of the
+embedding rows it read, from one gather) and ``score_all(users)``; it may override
+``score_cross`` where every user against the same items is cheaper than ``score``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from negsamp.interactions import Interactions
+from negsamp.models import losses
+
+
+class Scorer(nn.Module):
+    """Ranking and ``recommend`` for any model that scores (user, item) pairs."""
+
+    cfg: Any
+    n_users: int
+    n_items: int
+    trains_on_pool = True
+
+    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """users int64 [B]; items int64 [B, M] -> float [B, M]."""
+        raise NotImplementedError
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """users int64 [B] -> float [B, n_items]."""
+        return self.score_cross(users, torch.arange(self.n_items, device=users.device))
+
+    def score_cross(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """users int64 [B]; items int64 [M] -> float [B, M]: every user against every item."""
+        return self.score(users, items.unsqueeze(0).expand(users.shape[0], -1))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def recommend(
+        self, users: np.ndarray, k: int, exclude: Interactions | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k items per user: (int32 [B, k] items, float32 [B, k] scores), ``exclude``'s
+        items (the user's seen ones) never returned; with fewer than k left, the tail of a
+        row is padded with -inf scores and must be ignored."""
+        from negsamp.evaluate import dense_mask
+
+        dev = self.device
+        u = torch.as_tensor(np.asarray(users, np.int64), device=dev)
+        s = self.score_all(u).float()
+        if exclude is not None:
+            s.masked_fill_(dense_mask(exclude, np.asarray(users), dev), float("-inf"))
+        top = torch.topk(s, min(k, self.n_items), dim=1)
+        return top.indices.int().cpu().numpy(), top.values.cpu().numpy()
+
+
+class SampledModel(Scorer):
+    """A model trained on positives plus negatives with one of :data:`losses.LOSSES`."""
+
+    def _score_reg(
+        self, users: torch.Tensor, items: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """users int64 [B]; items int64 [B, M] -> (float [B, M] scores, scalar sum of the
+        squares of every embedding row read)."""
+        raise NotImplementedError
+
+    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self._score_reg(users, items)[0]
+
+    def loss(
+        self,
+        users: torch.Tensor,
+        pos: torch.Tensor,
+        neg: torch.Tensor,
+        l2: float,
+        log_q: torch.Tensor | None = None,
+        weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Scalar training loss of a batch: ``cfg.loss`` averaged over the positives
+        (weighted by ``weight`` float [B] when given) + l2 * (squared norm of the batch's
+        embedding rows) / B.
+
+        users, pos int64 [B]; neg int64 [B, K]; log_q float [B, K]: sampling log-probability
+        of each negative (sampled_softmax's logQ correction).
+        """
+        b = users.shape[0]
+        if self.cfg.loss == "full_softmax":
+            _, reg = self._score_reg(users, pos.unsqueeze(1))
+            rows = losses.full_softmax(self.score_all(users), pos)
+        else:
+            s, reg = self._score_reg(users, torch.cat([pos.unsqueeze(1), neg], dim=1))
+            rows = losses.sampled(self.cfg.loss, s[:, 0], s[:, 1:], log_q)
+        return losses.mean(rows, weight) + l2 * reg / b
+
+    def in_batch_loss(
+        self,
+        users: torch.Tensor,
+        pos: torch.Tensor,
+        l2: float,
+        to_logits: Callable[[torch.Tensor], torch.Tensor],
+        weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Softmax over the batch's positives: ``to_logits`` turns the float [B, B] score
+        matrix (user b x positive of row b') into logits (hits masked, logQ subtracted)."""
+        _, reg = self._score_reg(users, pos.unsqueeze(1))
+        rows = losses.in_batch_softmax(to_logits(self.score_cross(users, pos)))
+        return losses.mean(rows, weight) + l2 * reg / users.shape[0]

@@ -1,0 +1,156 @@
+"""Where a batch's negatives come from, per sampler, and the loss the trainer minimises.
+
+One small function per mode, each ``(model, users, pos, pool_negs, l2, weight) -> loss``:
+
+* data-side samplers (uniform, popularity, stratified, teacher_hard, ...): the pool's
+  negatives; sampled softmax gets the logQ of the pool's own draws;
+* ``in_batch``: the pool's negatives are ignored; a softmax over the batch's positives,
+  accidental hits masked, logQ of the batch positives' popularity subtracted;
+* ``hard``: the pool holds ``candidates`` base draws per positive; the top ``k`` by the
+  model's current score are kept;
+* ``mixed``: ``n_hard`` of those plus the pool's ``n_random`` random columns, with an
+  optional per-epoch cap on any one item's share of the negatives.
+
+The batch-side functions come from :mod:`negsamp.samplers.batch` (imported lazily).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from negsamp.interactions import Interactions
+
+BATCH_SIDE = ("in_batch", "hard", "mixed")
+# (model, users int64 [B], pos int64 [B], pool negatives int64 [B, W], l2, weight [B] | None)
+BatchLoss = Callable[
+    [Any, torch.Tensor, torch.Tensor, torch.Tensor, float, torch.Tensor | None], torch.Tensor
+]
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class Objective:
+    """How a batch is scored: ``loss``; ``per_positive(b)`` negatives per positive at batch
+    size b (for pairs/second); ``start_epoch()`` resets per-epoch state (the ``mixed`` item
+    cap); ``stats()`` adds per-epoch counters to the history."""
+
+    loss: BatchLoss
+    per_positive: Callable[[int], int]
+    start_epoch: Callable[[], None] = _nothing
+    stats: Callable[[], dict[str, float]] = field(default=dict)
+
+
+def build(
+    sampler: Any,
+    pool_negs: torch.Tensor,
+    n_positives: int,
+    train: Interactions | None,
+    n_items: int,
+    logq: bool,
+    gen: torch.Generator,
+) -> Objective:
+    """The objective for sampler config ``sampler`` (None: the pool's negatives).
+
+    pool_negs: int64 [pool_epochs, n, W], the pool (its draws give sampled softmax's logQ
+    when ``logq``); train: the CSR of training positives (batch-side samplers need it).
+    """
+    name = getattr(sampler, "name", None)
+    if name not in BATCH_SIDE:
+        table = pool_log_q(pool_negs, n_items) if logq else None
+
+        def pooled(model, u, p, negs, l2, w):  # noqa: ANN001, ANN202
+            return model.loss(u, p, negs, l2, None if table is None else table[negs], w)
+
+        return Objective(pooled, lambda b: int(pool_negs.shape[2]))
+    from negsamp.samplers import batch as sb
+
+    if train is None:
+        raise ValueError(f"sampler {name!r} needs the training positives (train=)")
+    device = pool_negs.device
+    positives = sb.TorchPositives(train, device)
+    if name == "in_batch":
+        log_q = sb.item_log_q(train.item_counts(), device) if sampler.logq_correction else None
+
+        def in_batch(model, u, p, _negs, l2, w):  # noqa: ANN001, ANN202
+            def to_logits(s: torch.Tensor) -> torch.Tensor:
+                return sb.in_batch_logits(s, u, p, positives.contains, log_q)
+
+            return model.in_batch_loss(u, p, l2, to_logits, w)
+
+        return Objective(in_batch, lambda b: b - 1)
+    if name == "hard":
+
+        def hard(model, u, p, cands, l2, w):  # noqa: ANN001, ANN202
+            negs = sb.hard_negatives(_pairs(model), u, cands, sampler.k, sampler.temperature, gen)
+            return model.loss(u, p, negs, l2, None, w)
+
+        return Objective(hard, lambda b: sampler.k)
+    return _mixed(sampler, sb, positives, n_positives, train, n_items, gen)
+
+
+def _mixed(sampler, sb, positives, n_positives, train, n_items, gen) -> Objective:  # noqa: ANN001
+    """Pool columns: ``candidates`` for the hard pick, then ``n_random`` random ones."""
+    c, n_hard = sampler.candidates, sampler.n_hard
+    device = positives.device
+    cap = None
+    if sampler.max_item_share is not None:
+        cap = sb.ItemCap(n_items, sampler.max_item_share, n_positives * sampler.n_neg, device)
+    weights = None
+    if sampler.base == "popularity":
+        counts = torch.as_tensor(train.item_counts(), device=device, dtype=torch.float64)
+        weights = counts.pow(sampler.alpha)
+
+    def redraw(users: torch.Tensor) -> torch.Tensor:
+        if weights is None:
+            return sb.uniform_excluding_torch(positives, users, 1, gen)[:, 0]
+        return sb.weighted_excluding_torch(positives, users, 1, weights, gen)[:, 0]
+
+    def mixed(model, u, p, negs, l2, w):  # noqa: ANN001, ANN202
+        out = negs[:, c:]
+        if n_hard:
+            hard = sb.hard_negatives(_pairs(model), u, negs[:, :c], n_hard, None, gen)
+            out = sb.mix_negatives(hard, out)
+        if cap is not None:
+            out = cap.apply(out, lambda rows: redraw(u[rows]))
+        return model.loss(u, p, out, l2, None, w)
+
+    if cap is None:
+        return Objective(mixed, lambda b: sampler.n_neg)
+
+    seen = {"replaced": 0, "overflow": 0}
+
+    def start() -> None:
+        cap.reset()
+        seen.update(replaced=cap.replaced, overflow=cap.overflow)
+
+    def cap_stats() -> dict[str, float]:  # this epoch's counts (the cap's are cumulative)
+        return {
+            "cap_replaced": float(cap.replaced - seen["replaced"]),
+            "cap_overflow": float(cap.overflow - seen["overflow"]),
+        }
+
+    return Objective(mixed, lambda b: sampler.n_neg, start, cap_stats)
+
+
+def _pairs(model: Any) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The model's ``score`` as the hard samplers call it: users and items of one shape
+    [B, C], each row one user (``users[:, None].expand_as(candidates)``)."""
+
+    def score(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return model.score(users[:, 0], items) if users.dim() == 2 else model.score(users, items)
+
+    return score
+
+
+def pool_log_q(pool_negs: torch.Tensor, n_items: int) -> torch.Tensor:
+    """float32 [n_items]: log of how often the pool drew each item as a negative (its
+    sampler's empirical distribution; what sampled softmax's logQ correction needs)."""
+    counts = torch.bincount(pool_negs.reshape(-1), minlength=n_items).float()
+    return torch.log(counts.clamp_min(0.5) / max(float(counts.sum()), 1.0))
