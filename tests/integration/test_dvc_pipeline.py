@@ -61,13 +61,23 @@ def test_each_configuration_gets_its_own_pool_and_only_a_changed_one_reruns(tmp_
     configs = {
         "default": {},  # the sections as they are: uniform
         "pop": {"sampler": {"name": "popularity", "alpha": 0.75}},
+        "inbatch": {"sampler": {"name": "in_batch"}},  # batch-side: no pool
+        "hard": {"sampler": {"name": "hard", "candidates": 8, "k": 2}},
     }
     project = make_project(tmp_path / "proj", {"sweep": {"configs": configs}})
     sh(project, "dvc", "repro")
+    expected = {"default": "uniform", "pop": "popularity", "inbatch": "in_batch", "hard": "hard"}
     for name in configs:
         manifest = json.loads((project / f"data/pools/{name}/train_pool.manifest.json").read_text())
-        assert manifest["sampler"]["name"] == ("popularity" if name == "pop" else "uniform")
-        assert (project / f"data/metrics/{name}/metrics.json").exists()
+        assert manifest["sampler"]["name"] == expected[name]
+        assert (
+            json.loads((project / f"data/metrics/{name}/metrics.json").read_text())["sampled_hr_10"]
+            > 0
+        )
+    assert (
+        json.loads((project / "data/pools/inbatch/train_pool.manifest.json").read_text())["rows"]
+        == 0
+    )
     reg = json.loads((project / "data/registry/registration.json").read_text())
     assert reg["config"] in configs and set(reg["candidates"]) == set(configs)
     sh(project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.alpha=0.5")

@@ -103,7 +103,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         "seed": cfg.base.seed,
         "positives": train.nnz,
         "users": int((train.user_degrees() > 0).sum()),
-        "pool_epochs": s.pool_epochs,
+        "pool_epochs": getattr(s, "pool_epochs", 0),  # in_batch keeps no pool
         "data_md5": {"train": md5_file(paths.train)},
     }
     if s.name == "in_batch":
@@ -118,7 +118,15 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
             "note": "in_batch draws its negatives from each mini-batch: no pool",
         }
         manifest["content_md5"] = md5_file(paths.train_pool)
+        # in-batch negatives are the batch's other positives: their distribution is the
+        # positives' popularity, which is what the statistics and the plot show
+        counts = train.item_counts().astype(float)
+        stats = pool_statistics(train.indices[:, None], train, target=counts / counts.sum())
+        manifest["statistics"] = stats
         write_json(paths.train_pool_manifest, manifest)
+        plot_negative_popularity(
+            stats, paths.train_pool_manifest.with_name("negative_popularity.png")
+        )
         log.info("in_batch: negatives come from the batch, no pool written")
         return manifest
 
