@@ -14,14 +14,13 @@ training seconds.
 
 from __future__ import annotations
 
-import os as _os
+import os
 
-_os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: bars would drown the table
+os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: bars would drown the table
 
 import argparse
 import json
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
