@@ -529,9 +529,7 @@ class Config(_Frozen):
                 continue
             base = raw[section]
             if "name" in patch and patch["name"] != base.get("name"):
-                # a different plug-in: carry over only the keys its config also has
-                keep = _fields_of(section, patch["name"])
-                base = {k: v for k, v in base.items() if k in keep}
+                base = _switch_plugin(section, base, patch["name"])
             raw[section] = _deep_merge(base, patch)
         # the resolved config is a sweep of one: itself, with nothing left to override
         raw["sweep"] = {"configs": {name: {}}, "concurrency": self.sweep.concurrency}
@@ -561,17 +559,33 @@ class ConfigError(ValueError):
     """params.yaml (after overrides) is not a valid configuration."""
 
 
-def _fields_of(section: str, name: str) -> set[str]:
+def _plugin_defaults(section: str, name: str) -> dict[str, Any] | None:
+    """The defaults of plug-in ``name`` of ``section`` as JSON; None for an unknown name."""
     from typing import get_args
 
     union = {"sampler": SamplerCfg, "model": ModelCfg}.get(section)
     if union is None:
-        return set(TrainCfg.model_fields)
+        return None
     members = get_args(get_args(union)[0]) or (get_args(union)[0],)
     for cls in members:
         if cls.model_fields["name"].default == name:
-            return set(cls.model_fields)
-    return {"name"}
+            return cls().model_dump(mode="json")
+    return None
+
+
+def _switch_plugin(section: str, base: dict[str, Any], name: str) -> dict[str, Any]:
+    """``base`` (one plug-in's settings) carried over to plug-in ``name``.
+
+    The new plug-in starts from its own (tuned) defaults and keeps only the settings that
+    were changed from the old plug-in's defaults and that it also has: switching bpr to
+    lmf keeps ``factors: 128`` set in params.yaml but not bpr's default ``loss: bpr``.
+    Unknown names keep only ``name``, so validation reports them with the known ones.
+    """
+    old, new = _plugin_defaults(section, base.get("name", "")), _plugin_defaults(section, name)
+    if new is None:
+        return {"name": name}
+    changed = {k: v for k, v in base.items() if old is None or old.get(k, v) != v or k not in old}
+    return {k: v for k, v in changed.items() if k in new and k != "name"}
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

@@ -63,3 +63,29 @@ def test_write_overrides_keeps_comments_and_refuses_bad_values(tmp_path: Path) -
     with pytest.raises(ConfigError):
         config.write_overrides(p, ["sampler.n_neg=0"])
     assert p.read_text() == before
+
+
+def test_variant_switching_plugin_starts_from_its_own_defaults() -> None:
+    cfg = config.from_dict(
+        {
+            "model": {"name": "bpr", "loss": "bpr", "factors": 128},
+            "sampler": {"name": "uniform", "n_neg": 8},
+            "sweep": {
+                "configs": {
+                    "lmf": {"model": {"name": "lmf"}},
+                    "pop": {"sampler": {"name": "popularity", "alpha": 0.5}},
+                    "hard": {"sampler": {"name": "hard"}},
+                }
+            },
+        }
+    )
+    lmf = cfg.variant("lmf").model
+    # bpr's default loss is not carried to lmf; the factors changed in params.yaml are
+    assert lmf.name == "lmf" and lmf.loss == config.LMFCfg().loss and lmf.factors == 128
+    assert lmf.lr == config.LMFCfg().lr
+    pop = cfg.variant("pop").sampler
+    assert pop.name == "popularity" and pop.alpha == 0.5 and pop.n_neg == 8
+    hard = cfg.variant("hard").sampler  # hard has no n_neg: nothing of it leaks in
+    assert hard.name == "hard" and hard.k == config.HardSamplerCfg().k
+    with pytest.raises(ConfigError, match="in_batch"):
+        config.from_dict({"sweep": {"configs": {"x": {"sampler": {"name": "nope"}}}}})
