@@ -17,6 +17,11 @@ interactions (50k users x 20k items, Zipf popularity). Threads: ``--threads`` fo
 and implicit alike (BLAS pinned to 1 thread for implicit, as it asks).
 
     python bench/train.py [--data ml100k,synthetic] [--threads 2] [--factors 64]
+                          [--data-dir DIR] [--no-peer]
+
+--no-peer (implied when `implicit` is not installed, as on a GPU machine) skips implicit's
+runs and the memory children: our CPU and CUDA figures only. --data-dir (default
+../shared/data) holds movielens-100k/u.data.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ from negsamp.split import split
 ML100K = (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "movielens-100k" / "u.data"
 )
+if os.environ.get("NEGSAMP_BENCH_DATA"):  # set from --data-dir, also for the memory children
+    ML100K = Path(os.environ["NEGSAMP_BENCH_DATA"]) / "movielens-100k" / "u.data"
 SYNTHETIC = SyntheticCfg(n_users=50_000, n_items=20_000, n_interactions=2_900_000)
 
 
@@ -200,8 +207,20 @@ def main() -> None:
     ap.add_argument("--batch", default="8192,65536", help="BPR batch sizes (>= 8192)")
     ap.add_argument("--seeds", type=int, default=10, help="initialisations averaged for iALS")
     ap.add_argument("--n-neg", type=int, default=4)
+    ap.add_argument("--data-dir", help="holds movielens-100k/u.data (default ../shared/data)")
+    ap.add_argument("--no-peer", action="store_true", help="skip implicit and the memory runs")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.data_dir:
+        global ML100K
+        os.environ["NEGSAMP_BENCH_DATA"] = str(Path(a.data_dir).resolve())
+        ML100K = Path(a.data_dir).resolve() / "movielens-100k" / "u.data"
+    try:
+        import implicit  # noqa: F401
+    except ImportError:
+        if not a.no_peer:
+            print("implicit is not installed: its runs and the memory runs are skipped")
+        a.no_peer = True
     if a.child:
         return child(a.child, a.threads)
     torch.set_num_threads(a.threads)
@@ -217,35 +236,56 @@ def main() -> None:
         t = d["train"]
         print(f"\n[{name}] train positives {t.nnz:,} ({t.n_users:,} users x {t.n_items:,} items)")
         mine = over_seeds(lambda s, d=d: ours_ials(d, cfg, seed=s), a.seeds)
-        ref = over_seeds(lambda s, d=d: implicit_ials(d, cfg, a.threads, s), a.seeds)
-        print(
-            f"  iALS  ours {mine['s_per_iter']:.4f} s/iter HR@10 {mine['hr10']:.4f} "
-            f"(+-{mine['hr10_std']:.4f}) | implicit ALS {ref['s_per_iter']:.4f} s/iter HR@10 "
-            f"{ref['hr10']:.4f} (+-{ref['hr10_std']:.4f}) | time ratio ours/implicit "
-            f"{mine['s_per_iter'] / ref['s_per_iter']:.2f} (target <= 2), HR@10 diff "
-            f"{mine['hr10'] - ref['hr10']:+.4f} (target >= 0; means of {a.seeds} inits)"
-        )
-        rb = implicit_bpr(d, a.threads)
+        if a.no_peer:
+            print(
+                f"  iALS  ours {mine['s_per_iter']:.4f} s/iter HR@10 {mine['hr10']:.4f} "
+                f"(+-{mine['hr10_std']:.4f}, means of {a.seeds} inits)"
+            )
+        else:
+            ref = over_seeds(lambda s, d=d: implicit_ials(d, cfg, a.threads, s), a.seeds)
+            print(
+                f"  iALS  ours {mine['s_per_iter']:.4f} s/iter HR@10 {mine['hr10']:.4f} "
+                f"(+-{mine['hr10_std']:.4f}) | implicit ALS {ref['s_per_iter']:.4f} s/iter HR@10 "
+                f"{ref['hr10']:.4f} (+-{ref['hr10_std']:.4f}) | time ratio ours/implicit "
+                f"{mine['s_per_iter'] / ref['s_per_iter']:.2f} (target <= 2), HR@10 diff "
+                f"{mine['hr10'] - ref['hr10']:+.4f} (target >= 0; means of {a.seeds} inits)"
+            )
+        rb = None if a.no_peer else implicit_bpr(d, a.threads)
+        cpu_bpr = {}
         for batch in (int(b) for b in a.batch.split(",")):
             mb = ours_bpr(d, batch, a.n_neg)
+            cpu_bpr[batch] = mb["pairs_per_s"]
+            peer = (
+                ""
+                if rb is None
+                else f" | implicit BPR {rb['pairs_per_s'] / 1e6:.2f}M pairs/s | ratio "
+                f"ours/implicit {mb['pairs_per_s'] / rb['pairs_per_s']:.2f}"
+            )
             print(
                 f"  BPR   ours {mb['pairs_per_s'] / 1e6:.2f}M pairs/s (batch {batch}, n_neg "
-                f"{a.n_neg}) | implicit BPR {rb['pairs_per_s'] / 1e6:.2f}M pairs/s | ratio "
-                f"ours/implicit {mb['pairs_per_s'] / rb['pairs_per_s']:.2f} (target: ours >= 2M/s)"
+                f"{a.n_neg}){peer} (target: ours >= 2M/s)"
             )
-        for model in ("ials", "bpr"):
+        for model in () if a.no_peer else ("ials", "bpr"):
             mem = peak_memory(f"{model}:{name}", a.threads)
             print(
                 f"  memory {model}: peak RSS {mem['peak_mib']:.0f} MiB of the whole run, data "
                 f"preparation included (limit {limits[name]} MiB)"
             )
         if torch.cuda.is_available():
-            batch = int(a.batch.split(",")[0])
-            gi, gb = ours_ials(d, cfg, "cuda"), ours_bpr(d, batch, a.n_neg, "cuda")
+            gi = over_seeds(lambda s, d=d: ours_ials(d, cfg, "cuda", s), a.seeds)
             print(
                 f"  CUDA  iALS {gi['s_per_iter']:.4f} s/iter ({mine['s_per_iter'] / gi['s_per_iter']:.1f}x"
-                f" CPU), BPR {gb['pairs_per_s'] / 1e6:.1f}M pairs/s at batch {batch}"
+                f" CPU at {a.threads} threads) HR@10 {gi['hr10']:.4f} (+-{gi['hr10_std']:.4f})"
             )
+            for batch, cpu_rate in cpu_bpr.items():
+                gb = ours_bpr(d, batch, a.n_neg, "cuda")
+                print(
+                    f"  CUDA  BPR {gb['pairs_per_s'] / 1e6:.1f}M pairs/s at batch {batch} "
+                    f"({gb['pairs_per_s'] / cpu_rate:.1f}x CPU at {a.threads} threads), HR@10 "
+                    f"after 8 epochs {gb['hr10_after_8_epochs']:.4f}"
+                )
+        else:
+            print("  CUDA  no GPU visible in this run")
 
     print(f"\nload average at the end: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}")
 

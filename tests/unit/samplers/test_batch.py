@@ -177,3 +177,36 @@ def test_cuda_draws_are_exact() -> None:
     assert not tp.contains(users[:, None], uniform_excluding_torch(tp, users, 8, g)).any()
     w = torch.as_tensor(inter.item_counts(), dtype=torch.float64, device="cuda").pow(0.75)
     assert not tp.contains(users[:, None], weighted_excluding_torch(tp, users, 8, w, g)).any()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_draws_are_seeded_exact_and_on_target() -> None:
+    """Issue #3: on CUDA the same seed gives the same draws, the bisection fallback
+    (rounds=0) never returns a positive, and both draws follow their target over the
+    user's non-positives."""
+    pos = Interactions.from_arrays([0, 0, 1], [0, 1, 4], n_users=2, n_items=5)
+    tp = TorchPositives(pos, "cuda")
+    users = torch.tensor([0, 1], device="cuda").repeat(30_000)
+    w = torch.tensor([100.0, 50.0, 1.0, 2.0, 3.0], dtype=torch.float64, device="cuda")
+
+    def draws(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator(device="cuda").manual_seed(seed)
+        return (
+            uniform_excluding_torch(tp, users, 4, g),
+            weighted_excluding_torch(tp, users, 4, w, g, rounds=0),
+        )
+
+    (u1, v1), (u2, v2) = draws(7), draws(7)
+    assert torch.equal(u1, u2) and torch.equal(v1, v2)
+    assert not torch.equal(u1, draws(8)[0])
+    for negs in (u1, v1):
+        assert negs.device.type == "cuda" and not tp.contains(users[:, None], negs).any()
+    for user, uni, wanted in (
+        (0, [0, 0, 1 / 3, 1 / 3, 1 / 3], [0, 0, 1 / 6, 2 / 6, 3 / 6]),
+        (1, [0.25, 0.25, 0.25, 0.25, 0], [100 / 153, 50 / 153, 1 / 153, 2 / 153, 0]),
+    ):
+        rows = (users == user).cpu().numpy()
+        for negs, want in ((u1, uni), (v1, wanted)):
+            got = np.bincount(negs.cpu().numpy()[rows].ravel(), minlength=5) / (rows.sum() * 4)
+            assert got == pytest.approx(want, abs=0.01)
