@@ -29,12 +29,15 @@ test: venv test-system-deps  ## install what tests need and run the whole suite
 
 # Best effort, never fatal: Debian tools some tests use (they skip cleanly without them).
 # PostgreSQL's server (package postgresql) backs the real-PostgreSQL registry test;
-# docker-compose validates docker/compose.yaml.
+# docker-compose validates docker/compose.yaml; chromium and chromium-driver open the MLflow UI
+# in a headless browser.
 test-system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  missing=""; \
 	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	  command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing test tools:$$missing (best effort)"; \
 	    (timeout 120 apt-get update -qq && timeout 300 apt-get install -y -qq --no-install-recommends $$missing) >/dev/null 2>&1 \

@@ -4,44 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from tests.integration.browser import free_port, wait_http
 from tests.integration.conftest import run_stages
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer in {timeout}s")
-
-
 def test_served_champion_returns_k_unseen_items_with_original_ids(trained_project: Path) -> None:
     root = trained_project
     run_stages(root, "register")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
     negsamp = str(Path(sys.executable).with_name("negsamp"))
     proc = subprocess.Popen(
@@ -53,7 +33,7 @@ def test_served_champion_returns_k_unseen_items_with_original_ids(trained_projec
         text=True,
     )
     try:
-        _wait(f"http://127.0.0.1:{port}/ping", proc)
+        wait_http(f"http://127.0.0.1:{port}/ping", proc)
         users = pl.read_parquet(root / "data/interim/user_ids.parquet")
         known = users["original"].head(3).to_list()
         body = {"dataframe_records": [{"user": u} for u in [*known, 10**9]], "params": {"k": 5}}
