@@ -6,7 +6,6 @@ default thresholds it skips, skips, and retrains on the strong window.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,13 +38,10 @@ def demo_drift(
     outcomes = []
     stream = windows(cfg.data.synthetic, cfg.base.seed, list(drifts))
     for i, (d, batch) in enumerate(zip(drifts, stream, strict=True), start=1):
-        cfg = config.load(params)
         with tempfile.TemporaryDirectory() as tmp:
             f = Path(tmp) / f"window-{i}.parquet"
             io.write_parquet(f, batch)
-            entry = ingest.append(cfg, f, paths)
-        appends = [a.model_dump() for a in cfg.data.appends] + [entry]
-        config.write_overrides(params, [f"data.appends={json.dumps(appends)}"])
+            ingest.append_snapshot(Path(params), f, paths)
         result = drift_check(params=params)
         verdict = "retrain" if result["retrained"] else "skip"
         logger.info("window %d (drift %.1f): %s - %s", i, d, verdict, result["drift"]["summary"])

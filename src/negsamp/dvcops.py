@@ -1,4 +1,5 @@
-"""Recording outputs with DVC after a Prefect run, so `dvc repro` finds nothing to do."""
+"""Recording outputs with DVC after a Prefect run, so `dvc repro` finds nothing to do, and
+committing the files that pin a new data version to git."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -55,3 +57,54 @@ def add(root: Path, path: str) -> bool:
         return False
     _call(root, "add", "--quiet", path)
     return True
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+
+def _git_call(root: Path, *args: str) -> str:
+    proc = _git(root, *args)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"`git {' '.join(args)}` failed in {root}:\n{proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return proc.stdout
+
+
+def commit_files(root: Path, paths: Sequence[str | Path], message: str) -> str | None:
+    """Commit exactly ``paths`` (relative to ``root``, new files included) as one commit.
+
+    Whatever else is modified or staged stays as it was (`git commit --only -- paths`), so a
+    data version never sweeps up someone's unrelated work. Returns the new commit's sha;
+    None outside a git repository or when ``paths`` hold no change. Raises RuntimeError when
+    git has no identity to commit with, or git fails, saying what to do.
+    """
+    root = root.resolve()
+    rel = [str(p) for p in paths]
+    try:
+        inside = _git(root, "rev-parse", "--is-inside-work-tree")
+    except FileNotFoundError:
+        log.warning("git is not installed: %s not committed", ", ".join(rel))
+        return None
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        log.warning("%s is not a git repository: %s not committed", root, ", ".join(rel))
+        return None
+    quoted = " ".join(rel)
+    ident = _git(root, "var", "GIT_COMMITTER_IDENT")
+    if ident.returncode != 0:  # checked first, so a failed commit leaves the index untouched
+        why = (ident.stderr.strip().splitlines() or ["identity unknown"])[-1]
+        raise RuntimeError(
+            f"git has no identity to commit {quoted} in {root} ({why}): "
+            'set one with `git config user.name "Your Name"` and '
+            "`git config user.email you@example.com` (add --global for every repository), "
+            f"then commit them: git add {quoted} && git commit -m '{message}' -- {quoted}"
+        )
+    _git_call(root, "add", "--", *rel)
+    if _git(root, "diff", "--cached", "--quiet", "--", *rel).returncode == 0:
+        log.info("%s unchanged: nothing to commit", quoted)
+        return None
+    _git_call(root, "commit", "--quiet", "--only", "-m", message, "--", *rel)
+    sha = _git_call(root, "rev-parse", "HEAD").strip()
+    log.info("committed %s as %s: %s", quoted, sha[:12], message)
+    return sha

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,8 @@ from negsamp import config, io
 from negsamp.data.stream import windows
 from negsamp.paths import Paths
 from negsamp.stages import ingest
-from tests.integration.conftest import REPO, run_stages
+from tests.integration.conftest import REPO, run_stages, sh
+from tests.integration.lineage import reproduce
 
 pytestmark = pytest.mark.slow
 
@@ -48,14 +50,13 @@ def test_a_deliberately_worse_challenger_does_not_take_the_champion_alias(
     assert _aliases(root) == {"champion": 1, "challenger": 2}
 
 
-def _append_window(root: Path, drift_level: float, index: int) -> None:
+def _append_window(root: Path, drift_level: float, index: int) -> dict[str, Any]:
+    """Append a simulated window as `negsamp ingest --append` does (params, DVC, git commit)."""
     cfg = config.load(root / "params.yaml")
     batch = windows(cfg.data.synthetic, cfg.base.seed, [0.0, drift_level])[1 if index else 0]
     f = root / f"window-{index}.parquet"
     io.write_parquet(f, batch)
-    entry = ingest.append(cfg, f, Paths(root))
-    appends = [a.model_dump() for a in cfg.data.appends] + [entry]
-    config.write_overrides(root / "params.yaml", [f"data.appends={json.dumps(appends)}"])
+    return ingest.append_snapshot(root / "params.yaml", f, Paths(root))
 
 
 def test_drift_flow_skips_without_drift_and_retrains_on_strong_drift(
@@ -85,3 +86,56 @@ def test_drift_flow_skips_without_drift_and_retrains_on_strong_drift(
     tags = client.get_run(reg["run_id"]).data.tags
     assert tags["data_snapshot"] == "2"  # lineage points at the new snapshot
     assert tags["data_md5"] == io.md5_file(root / "data/interim/interactions.parquet")
+
+
+def _champion(root: Path) -> tuple[dict[str, str], dict[str, float]]:
+    """The champion version's tags and its MLflow run's metrics."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    version = client.get_model_version_by_alias("negsamp", "champion")
+    run = client.get_run(version.run_id).data
+    lineage = {k: v for k, v in version.tags.items() if k == "git_commit" or k.endswith("_md5")}
+    assert {k: run.tags.get(k) for k in lineage} == lineage  # the run says the same
+    return version.tags, run.metrics
+
+
+def test_a_retrained_champion_is_rebuilt_by_dvc_repro_from_its_lineage_tags(
+    prefect_harness: None,
+    trained_project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue #7: the new champion's tags point at the new snapshot and pools, and `dvc repro`
+    at its tagged commit rebuilds its metrics exactly."""
+    root = trained_project
+    monkeypatch.syspath_prepend(str(REPO))
+    from flows.drift import drift_check
+
+    run_stages(root, "register")
+    first, _ = _champion(root)
+    appended = _append_window(root, 1.0, 1)
+    # the new data version is a commit of exactly what the append wrote
+    assert appended["commit"] == sh(root, "git", "rev-parse", "HEAD").stdout.strip()
+    assert sorted(sh(root, "git", "show", "--name-only", "--format=", "HEAD").stdout.split()) == [
+        "data/raw/appends/.gitignore",
+        "data/raw/appends/0001.parquet.dvc",
+        "params.yaml",
+    ]
+
+    result = drift_check(params=str(root / "params.yaml"), record_outputs=False)
+    assert result["retrained"] and result["registration"]["promoted"], result
+    tags, metrics = _champion(root)
+    name = tags["config"]
+    pool = Path("data/pools", name, "train_pool.parquet")
+    assert tags["data_snapshot"] == "1"
+    assert (tags["git_commit"], tags["git_dirty"]) == (appended["commit"], "false")
+    assert tags["data_md5"] != first["data_md5"]
+    assert tags["train_pool_md5"] == io.md5_file(root / pool) != first["train_pool_md5"]
+
+    clone = reproduce(root, tags["git_commit"], f"evaluate@{name}", tmp_path / "clone")
+    rebuilt = json.loads((clone / "data/metrics" / name / "metrics.json").read_text())
+    for key in ("sampled_ndcg_10", "sampled_hr_10", "full_recall_10", "full_ndcg_10"):
+        assert rebuilt[key] == metrics[key], key
+    assert io.md5_file(clone / pool) == tags["train_pool_md5"]
+    assert io.md5_file(clone / "data/interim/interactions.parquet") == tags["data_md5"]

@@ -7,13 +7,15 @@ previous outputs untouched.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from negsamp.config import AppendCfg, Config, DataCfg
+from negsamp import dvcops
+from negsamp.config import AppendCfg, Config, DataCfg, load, write_overrides
 from negsamp.data.encode import encode, to_implicit
 from negsamp.data.errors import DataError
 from negsamp.data.loaders import load_raw, resolve_path
@@ -104,6 +106,38 @@ def append(cfg: Config, source: Path, paths: Paths = Paths()) -> dict[str, Any]:
         "appended %s as %s: %d rows, snapshot %d", source, rel, batch.height, len(grown.appends)
     )
     return entry
+
+
+def append_snapshot(params: Path, source: Path, paths: Paths = Paths()) -> dict[str, Any]:
+    """``negsamp ingest --append``: add ``source`` as the next batch and version the snapshot.
+
+    After :func:`append`, the entry goes into ``data.appends`` of ``params``, the batch is
+    `dvc add`-ed, and in a git repository exactly the files this wrote (``params``, the
+    batch's ``.dvc`` file, the ``.gitignore`` beside it) are committed, so the new snapshot is
+    reachable from a commit and a model trained on it carries that commit as its lineage.
+    Returns the ``{path, md5}`` entry plus ``snapshot`` (batches appended so far),
+    ``versioned`` (DVC tracks the batch) and ``commit`` (the new sha, or None).
+    """
+    cfg = load(params)
+    entry = append(cfg, source, paths)
+    appends = [a.model_dump() for a in cfg.data.appends] + [entry]
+    write_overrides(params, [f"data.appends={json.dumps(appends)}"])
+    versioned = dvcops.add(paths.root, entry["path"])
+    batch, params = Path(entry["path"]), Path(params).resolve()
+    root = paths.root.resolve()
+    written = [params.relative_to(root) if params.is_relative_to(root) else params]
+    if versioned:
+        written += [Path(f"{batch}.dvc"), batch.parent / ".gitignore"]
+    written = [p for p in written if (root / p).exists()]
+    message = f"data: append batch {len(appends)} ({source.name} as {batch}, md5 {entry['md5']})"
+    try:
+        commit = dvcops.commit_files(root, written, message)
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"{source} was appended as {batch} and recorded in {params}, "
+            f"but not committed to git: {err}"
+        ) from err
+    return {**entry, "snapshot": len(appends), "versioned": versioned, "commit": commit}
 
 
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:

@@ -65,3 +65,46 @@ def test_an_invalid_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(ValidationFailed, match="timestamp"):
         ingest.append(cfg, tmp_path / "bad.csv", paths)
     assert not (tmp_path / "data/raw/appends/0001.parquet").exists()
+
+
+def test_append_snapshot_records_the_batch_and_commits_only_params_to_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    import yaml
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True
+        ).stdout
+
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    (tmp_path / "log.csv").write_text(BASE)
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "data:\n  source: csv\n  path: log.csv\n  columns: {user: u, item: i, rating: r, "
+        "timestamp: t}\n  appends: []\nvalidate:\n  min_eligible_user_share: 0.0\n"
+    )
+    git("init", "-q", "-b", "main")
+    git("config", "user.name", "negsamp test")
+    git("config", "user.email", "test@negsamp.local")
+    git("add", "-A")
+    git("commit", "-qm", "start")
+    (tmp_path / "log.csv").write_text(BASE + "9,4,5,1600000070\n")  # unrelated work in progress
+    (tmp_path / "new.csv").write_text("u,i,r,t\n5,7,5,1600000080\n")
+
+    got = ingest.append_snapshot(params, tmp_path / "new.csv", Paths(root=tmp_path))
+
+    md5 = got["md5"]
+    assert got["path"] == "data/raw/appends/0001.parquet" and got["snapshot"] == 1
+    assert not got["versioned"]  # not a DVC project: the batch itself stays untracked
+    assert yaml.safe_load(params.read_text())["data"]["appends"] == [
+        {"path": "data/raw/appends/0001.parquet", "md5": md5}
+    ]
+    assert got["commit"] == git("rev-parse", "HEAD").strip()
+    assert git("log", "-1", "--format=%s").strip() == (
+        f"data: append batch 1 (new.csv as data/raw/appends/0001.parquet, md5 {md5})"
+    )
+    assert git("show", "--name-only", "--format=", "HEAD").split() == ["params.yaml"]
+    assert " M log.csv" in git("status", "--porcelain").splitlines()
