@@ -2,8 +2,9 @@
 
 synthesize -> ingest -> validate -> split -> candidates, then for every configuration in
 ``sweep.configs`` (``sweep.concurrency`` at a time) sample-negatives -> train -> evaluate,
-then register the best one through the champion gate, and finally record the outputs with
-DVC (`dvc commit`, `dvc push` where a remote is set) so `dvc repro` finds nothing to do.
+then report (the side-by-side comparison) and register (every configuration logged to
+MLflow, the best through the champion gate), and finally record the outputs with DVC
+(`dvc commit`, `dvc push` where a remote is set) so `dvc repro` finds nothing to do.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.runtime import flow_run
 
 from negsamp import config, dvcops
 from negsamp.io import read_json
@@ -31,15 +33,16 @@ def record(root: str) -> dict[str, bool]:
     return dvcops.record(Path(root))
 
 
-@flow(name="negsamp-pipeline", log_prints=True)
-def pipeline(params: str = "params.yaml", record_outputs: bool = True) -> dict[str, Any]:
-    """Run every stage on ``params``; returns the metrics of each configuration and the registration."""
+def run_all(params: str, record_outputs: bool) -> dict[str, Any]:
+    """Every stage on ``params`` inside the current flow run; returns metrics, comparison, registration."""
     logger = get_run_logger()
     cfg = config.load(params)
     paths = Paths(Path(params).resolve().parent)
-    shared = [n for n in ORDER if n not in PER_VARIANT and n != "register"]
+    first = ORDER.index(min(PER_VARIANT, key=ORDER.index))
+    before = [n for n in ORDER[:first]]
     chain = [n for n in ORDER if n in PER_VARIANT]
-    for name in shared:
+    after = [n for n in ORDER[first:] if n not in PER_VARIANT]  # report, register
+    for name in before:
         _task(name)(cfg, paths)
     tasks = {name: _task(name) for name in chain}
     variants = cfg.variants
@@ -56,11 +59,25 @@ def pipeline(params: str = "params.yaml", record_outputs: bool = True) -> dict[s
             last.append(fut)
         for fut in last:
             fut.result()
-    _task("register")(cfg, paths)
+    # lineage: the MLflow runs name the Prefect flow run that produced them
+    tags = {"prefect_flow_run_id": str(flow_run.id), "prefect_flow_name": str(flow_run.flow_name)}
+    for name in after:
+        if name == "register":
+            _task(name)(cfg, paths, tags)
+        else:
+            _task(name)(cfg, paths)
     if record_outputs:
         record(str(paths.root))
     logger.info("pipeline finished: %d configuration(s)", len(variants))
     return {
         "metrics": {v: read_json(paths.for_variant(v).metrics) for v in variants},
+        "comparison": read_json(paths.comparison),
         "registration": read_json(paths.registration),
     }
+
+
+@flow(name="negsamp-pipeline", log_prints=True)
+def pipeline(params: str = "params.yaml", record_outputs: bool = True) -> dict[str, Any]:
+    """Run every stage on ``params``; returns each configuration's metrics, the comparison
+    and the registration."""
+    return run_all(params, record_outputs)

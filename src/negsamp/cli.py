@@ -130,6 +130,76 @@ def run(
     _print_result(result)
 
 
+@app.command()
+def sweep(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            "-g",
+            help="cross every configuration with values, e.g. --grid sampler.n_neg=1,4,16 "
+            "(the expanded list is written to sweep.configs in params.yaml)",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="configurations trained at once (sweep.concurrency)")
+    ] = None,
+    record: Annotated[
+        bool, typer.Option(help="record outputs with `dvc commit` (and push)")
+    ] = True,
+    verbose: bool = False,
+) -> None:
+    """Train and compare every configuration of sweep.configs (a Prefect flow), register the best.
+
+    MLflow gets one parent run with a child run per configuration and the comparison
+    report; the table is printed here and written to data/report/comparison.{md,html}.
+    """
+    import json
+
+    _setup(verbose)
+    try:
+        overrides = list(set_ or [])
+        if grid:
+            from negsamp import config
+            from negsamp.sweep.grid import expand, parse
+
+            current = config.load(params).sweep.configs
+            base = {k: v.model_dump(exclude_defaults=True) for k, v in current.items()}
+            expanded = expand(base, parse(grid))
+            overrides.append(f"sweep.configs={json.dumps(expanded)}")
+        if concurrency is not None:
+            overrides.append(f"sweep.concurrency={concurrency}")
+        _apply_overrides(params, overrides)
+        sys.path.insert(0, str(Path.cwd()))
+        from flows.sweep import sweep as sweep_flow
+
+        result = sweep_flow(params=str(params), record_outputs=record)
+    except _user_errors() as err:
+        _fail(err)
+    _print_comparison(result["comparison"])
+    _print_result(result)
+
+
+def _print_comparison(comparison: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from negsamp.sweep import render
+    from negsamp.sweep.table import Comparison
+
+    c = Comparison.from_dict(comparison)
+    rows = c.rows
+    table = Table(title=f"sweep: {len(rows)} configurations ranked by {c.metric}")
+    for h in render.header(c):
+        table.add_column(h, justify="right" if h in ("#", "n_neg", "epochs") else "left")
+    for cells in render.cells(c):
+        table.add_row(*cells)
+    Console(width=max(200, Console().width)).print(table)
+    typer.echo("the same table: data/report/comparison.md and .html (and the sweep's MLflow run)")
+
+
 # the run's summary table; every metric is in metrics.json, MLflow and `dvc metrics show`
 _HEADLINE = __import__("re").compile(
     r"^(sampled_(hr|ndcg)|full_(recall|ndcg)|bv_recall|coverage)_(5|10|20)$|^n_test_users$"
@@ -228,32 +298,29 @@ def ingest(
     """Run the ingest stage, or with --append add a batch of new interactions.
 
     An appended batch is validated with the rest of the log, stored under
-    data/raw/appends/, recorded in params.yaml (data.appends, with its md5) and versioned
-    with `dvc add`; existing users and items keep their ids, new ones get new ids.
+    data/raw/appends/, recorded in params.yaml (data.appends, with its md5), versioned
+    with `dvc add`, and in a git repository params.yaml and the batch's .dvc file are
+    committed; existing users and items keep their ids, new ones get new ids.
     """
-    import json
-
     _setup(verbose)
-    from negsamp import config, dvcops
+    from negsamp import config
     from negsamp.paths import Paths
     from negsamp.stages import ingest as stage
 
     try:
-        cfg = config.load(params)
         if append is None:
-            stage.run(cfg)
+            stage.run(config.load(params))
             return
-        entry = stage.append(cfg, append, Paths())
-        appends = [a.model_dump() for a in cfg.data.appends] + [entry]
-        config.write_overrides(params, [f"data.appends={json.dumps(appends)}"])
-        versioned = dvcops.add(Path.cwd(), entry["path"])
+        entry = stage.append_snapshot(params, append, Paths())
     except _user_errors() as err:
         _fail(err)
     typer.echo(
-        f"appended {append} as {entry['path']} (snapshot {len(appends)}); params.yaml data.appends updated"
+        f"appended {append} as {entry['path']} (snapshot {entry['snapshot']}); params.yaml data.appends updated"
     )
-    if versioned:
-        typer.echo(f"versioned with DVC: commit {entry['path']}.dvc and params.yaml to git")
+    if entry["commit"]:
+        typer.echo(f"versioned with DVC and committed to git as {entry['commit'][:12]}")
+    elif entry["versioned"]:
+        typer.echo(f"versioned with DVC: commit {entry['path']}.dvc and {params} to git")
 
 
 @app.command()

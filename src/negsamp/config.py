@@ -277,8 +277,10 @@ class _GradientModel(_Frozen):
     l2: float = Field(3e-4, ge=0.0, description="tuned L2 penalty (train.l2 overrides)")
     init_std: float = Field(0.01, gt=0.0, description="std of the normal initialisation")
     recency_boost: float = Field(
-        10.0, ge=0.0, description="a positive's weight is 1 + boost * exp(-k / window) for the "
-        "user's k-th most recent one (0: every positive weighs 1)"
+        10.0,
+        ge=0.0,
+        description="a positive's weight is 1 + boost * exp(-k / window) for the "
+        "user's k-th most recent one (0: every positive weighs 1)",
     )
     recency_window: float = Field(10.0, gt=0.0, description="decay, in a user's interactions")
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -45,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from negsamp import figures
 from negsamp.config import DriftCfg
 
 log = logging.getLogger(__name__)
@@ -367,6 +367,7 @@ class DriftReport:
             f"<th>threshold</th><th>fired</th></tr>{rows}</table>{imgs}</body></html>\n"
         )
 
+    @figures.serialized
     def plots(self) -> dict[str, bytes]:
         """PNG bytes per plot whose distributions are present (matplotlib Agg, no display)."""
         d = self.distributions
@@ -391,20 +392,12 @@ def _plain(o: Any) -> Any:
     return o.tolist() if hasattr(o, "tolist") else str(o)
 
 
-def _figure(ncols: int = 1) -> tuple[Any, Any]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5 * ncols + 1, 4))
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots(1, ncols, squeeze=False)[0]
+def _figure(ncols: int = 1) -> tuple[Any, list[Any]]:
+    return figures.figure(ncols, 5 * ncols + 1, 4)
 
 
 def _png(fig: Any) -> bytes:
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return buf.getvalue()
+    return figures.png(fig, dpi=90)
 
 
 def _plot_items(d: dict[str, Any]) -> bytes:

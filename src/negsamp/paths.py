@@ -102,6 +102,15 @@ class Paths:
     def per_user(self) -> Path:
         return self._p("metrics", self.variant, "per_user.parquet")
 
+    # report: the comparison of every configuration (shared)
+    @property
+    def report_dir(self) -> Path:
+        return self._p("report")
+
+    @property
+    def comparison(self) -> Path:
+        return self._p("report", "comparison.json")
+
     @property
     def registration(self) -> Path:
         return self._p("registry", "registration.json")

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import math
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -24,14 +23,12 @@ import numpy as np
 import pandas as pd
 import polars as pl
 from mlflow import MlflowClient
-from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from negsamp.config import Config, dump, flatten
-from negsamp.io import md5_file, read_json
-from negsamp.metrics.artifacts import EvalFiles
+from negsamp.config import Config
+from negsamp.io import read_json
 from negsamp.models import CONFIG_FILE, WEIGHTS_FILE
 from negsamp.paths import Paths
 
@@ -62,6 +59,7 @@ class RegistrationResult:
     promoted: bool
     reason: str
     tracking_uri: str
+    parent_run_id: str | None = None  # the sweep's parent run when several configurations
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,107 +254,7 @@ def check_inputs(cfg: Config, paths: Paths) -> tuple[dict[str, float], list[dict
     return metrics, history
 
 
-def git_state(root: Path) -> tuple[str, str]:
-    """(commit, "true"/"false" dirty in tracked files); ("unknown", "unknown") outside a repo."""
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # read-only: never refresh the index
-    try:
-        kw: dict[str, Any] = dict(cwd=root, capture_output=True, text=True, timeout=20, env=env)
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], check=True, **kw).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "-uno"], check=True, **kw)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown", "unknown"
-    return commit, str(bool(status.stdout.strip())).lower()
-
-
-def lineage_tags(cfg: Config, paths: Paths) -> dict[str, str]:
-    """Git state, plug-in names and DVC-compatible md5s of the data the model came from."""
-    commit, dirty = git_state(paths.root)
-    tags = {"git_commit": commit, "git_dirty": dirty, "sampler": cfg.sampler.name}
-    tags |= {"model": cfg.model.name, "n_neg": str(cfg.sampler.n_neg)}
-    files = {"data": paths.interactions, "train": paths.train, "test": paths.test}
-    files |= {"train_pool": paths.train_pool, "eval_candidates": paths.eval_candidates}
-    files |= {"valid": paths.valid, "weights": paths.model_dir / WEIGHTS_FILE}
-    tags |= {f"{k}_md5": md5_file(p) for k, p in files.items() if p.is_file()}
-    return tags
-
-
 # --------------------------------------------------------------------------- MLflow
-
-
-def _experiment_id(client: MlflowClient, name: str, uri: str, root: Path) -> str:
-    exp = client.get_experiment_by_name(name)
-    if exp is None:
-        loc = (root / "mlruns").resolve().as_uri() if uri.startswith("sqlite:") else None
-        try:
-            return client.create_experiment(name, artifact_location=loc)
-        except MlflowException:  # created concurrently by a parallel register
-            exp = client.get_experiment_by_name(name)
-            if exp is None:
-                raise
-    if exp.lifecycle_stage != "active":
-        raise RegistrationError(
-            f"MLflow experiment {name!r} is deleted: `mlflow experiments restore "
-            f"--experiment-id {exp.experiment_id}` or set registry.experiment"
-        )
-    return exp.experiment_id
-
-
-def _log_run(
-    client: MlflowClient,
-    run_id: str,
-    cfg: Config,
-    paths: Paths,
-    metrics: dict[str, float],
-    history: list[dict[str, Any]],
-) -> None:
-    params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(dump(cfg)).items()}
-    mlflow.log_params(params)
-    now = int(time.time() * 1000)
-    batch = [Metric(k, v, now, 0) for k, v in (metrics | evaluation_reports(paths)).items()]
-    for h in history:
-        for src, key in (("loss", "train_loss"), ("seconds", "train_epoch_seconds")):
-            if isinstance(h.get(src), int | float) and math.isfinite(h[src]):
-                batch.append(Metric(key, float(h[src]), now, int(h["epoch"])))
-    for lo in range(0, len(batch), 1000):  # log_batch takes at most 1000 metrics
-        client.log_batch(run_id, metrics=batch[lo : lo + 1000])
-    mlflow.log_dict(dump(cfg), "config/params.json")
-    for p, folder in (
-        (paths.metrics, "metrics"),
-        (paths.per_user, "metrics"),
-        (paths.train_history, "train"),
-        (paths.train_pool_manifest, "pools"),
-        (paths.eval_candidates_manifest, "pools"),
-        (paths.split_report, "split"),
-        (paths.validation_result, "data"),
-        (paths.ingest_report, "data"),
-    ):
-        if p.is_file():
-            mlflow.log_artifact(str(p), artifact_path=folder)
-    for p in EvalFiles(paths).reports():  # CIs, corrected estimates, segments, plot tables
-        if p.is_file():
-            folder = "metrics/plots" if p.parent.name == "plots" else "metrics"
-            mlflow.log_artifact(str(p), artifact_path=folder)
-
-
-def evaluation_reports(paths: Paths) -> dict[str, float]:
-    """The numbers of ci.json and corrected.json as ``<metric>.<field>`` MLflow metrics.
-
-    The same keys ``dvc metrics show`` prints for those files, e.g. ``full_recall_10.ci_low``
-    and ``full_recall_10.bv_error``; absent or unreadable files give nothing.
-    """
-    out: dict[str, float] = {}
-    files = EvalFiles(paths)
-    for f in (files.ci, files.corrected):
-        try:
-            raw = read_json(f) if f.is_file() else {}
-        except ValueError:
-            log.warning("%s is not valid JSON: its numbers are not logged", f)
-            continue
-        for name, fields in raw.items() if isinstance(raw, dict) else ():
-            for field, v in fields.items() if isinstance(fields, dict) else ():
-                if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
-                    out[f"{name}.{field}"] = float(v)
-    return out
 
 
 def download_per_user(run_id: str, uri: str, dst: Path) -> Path:
@@ -458,58 +356,108 @@ def _gate(
     return alias, promoted, reason, champ_v, champ_value
 
 
+def _log_model(paths: Paths) -> str:
+    """Log the pyfunc into the active run, check it predicts; returns its model URI."""
+    with _quiet_mlflow():
+        info = mlflow.pyfunc.log_model(
+            name="recommender",
+            python_model=TopKRecommender(),
+            artifacts={
+                "model": str(paths.model_dir.resolve()),
+                "user_ids": str(paths.user_ids.resolve()),
+                "item_ids": str(paths.item_ids.resolve()),
+                "train": str(paths.train.resolve()),
+            },
+            signature=_signature(paths),
+            input_example=_input_example(paths),
+            pip_requirements=_requirements(),
+        )
+        _smoke_test(info.model_uri, _input_example(paths))
+    return info.model_uri
+
+
+def _end_all(status: str) -> None:
+    while mlflow.active_run() is not None:
+        mlflow.end_run(status)
+
+
 def log_and_register(
     cfg: Config,
     paths: Paths = Paths(),
     extra_tags: dict[str, str] | None = None,
     decision: Any = None,
+    best: str | None = None,
 ) -> RegistrationResult:
-    """Log one MLflow run, register its pyfunc as ``cfg.registry.model_name``, gate aliases.
+    """Log every configuration of ``cfg.sweep.configs``, register ``best``'s pyfunc, gate it.
 
-    Raises RegistrationError (nothing logged) when an input is missing or invalid. Any
-    later failure ends the run FAILED and removes the model version it may have created.
+    One configuration: one run. Several: a parent run ``sweep-...`` holding the report
+    stage's comparison, with a nested child run per configuration; the best child's model
+    is registered as ``cfg.registry.model_name`` and goes through the champion gate
+    (``decision``, made on the current test split, decides when given).
+
+    Raises RegistrationError (nothing logged) when an input of any configuration is
+    missing or invalid. Any later failure ends the runs FAILED and removes the model
+    version it may have created: the registry is never touched by a failed run.
     """
-    metrics, history = check_inputs(cfg, paths)
+    from negsamp import tracking
+
+    variants = cfg.variants
+    best = best or variants[0]
+    inputs = {v: check_inputs(cfg.variant(v), paths.for_variant(v)) for v in variants}
+    sweep = len(variants) > 1
+    if sweep and not paths.comparison.is_file():
+        raise RegistrationError(
+            f"cannot register a sweep: {paths.comparison} is missing (run `negsamp stage report`)"
+        )
     reg = cfg.registry
-    value = metrics[reg.metric]
-    tags = lineage_tags(cfg, paths) | {k: str(v) for k, v in (extra_tags or {}).items()}
+    extra = {k: str(v) for k, v in (extra_tags or {}).items()}
     uri = tracking_uri(paths.root)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
-    exp_id = _experiment_id(client, reg.experiment, uri, paths.root)
-    run_name = f"{cfg.sampler.name}-n{cfg.sampler.n_neg}-{cfg.model.name}"
-    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags)
-    run_id, version = run.info.run_id, None
+    exp_id = tracking.experiment_id(client, reg.experiment, uri, paths.root)
+    version, parent_id = None, None
     try:
-        _log_run(client, run_id, cfg, paths, metrics, history)
-        with _quiet_mlflow():
-            info = mlflow.pyfunc.log_model(
-                name="recommender",
-                python_model=TopKRecommender(),
-                artifacts={
-                    "model": str(paths.model_dir.resolve()),
-                    "user_ids": str(paths.user_ids.resolve()),
-                    "item_ids": str(paths.item_ids.resolve()),
-                    "train": str(paths.train.resolve()),
-                },
-                signature=_signature(paths),
-                input_example=_input_example(paths),
-                pip_requirements=_requirements(),
-            )
-            _smoke_test(info.model_uri, _input_example(paths))
-        mv = mlflow.register_model(info.model_uri, reg.model_name, tags=tags)
-        version = int(mv.version)
-        alias, promoted, reason, champ_v, champ_value = _gate(client, cfg, version, value, decision)
-        mlflow.set_tags({"registry.version": str(version), "registry.alias": alias})
+        if sweep:
+            commit, dirty = tracking.git_state(paths.root)
+            name = f"sweep-{len(variants)}x-{commit[:7]}-{time.strftime('%Y%m%d-%H%M%S')}"
+            tags = {"negsamp.kind": "sweep", "git_commit": commit, "git_dirty": dirty} | extra
+            tags["configs"] = ",".join(variants)
+            parent_id = mlflow.start_run(experiment_id=exp_id, run_name=name, tags=tags).info.run_id
+        for v in variants:
+            vcfg, vpaths = cfg.variant(v), paths.for_variant(v)
+            tags = tracking.lineage_tags(vcfg, vpaths, v) | extra
+            if sweep:
+                tags |= {"negsamp.kind": "sweep-child", "sweep_run_id": parent_id}
+            s = vcfg.sampler
+            run_name = v if sweep else f"{s.name}-n{getattr(s, 'n_neg', 'b')}-{vcfg.model.name}"
+            run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags, nested=sweep)
+            tracking.log_configuration(client, run.info.run_id, vcfg, vpaths, *inputs[v])
+            if v == best:
+                run_id, best_cfg, best_tags = run.info.run_id, vcfg, tags
+                model_uri = _log_model(vpaths)
+                mv = mlflow.register_model(model_uri, reg.model_name, tags=best_tags)
+                version = int(mv.version)
+                value = inputs[v][0][reg.metric]
+                alias, promoted, reason, champ_v, champ_value = _gate(
+                    client, best_cfg, version, value, decision
+                )
+                mlflow.set_tags({"registry.version": str(version), "registry.alias": alias})
+            mlflow.end_run("FINISHED")
+        if parent_id:
+            tracking.log_comparison(client, parent_id, paths)
+            client.set_tag(parent_id, "registry.version", str(version))
+            client.set_tag(parent_id, "registry.alias", alias)
+            mlflow.end_run("FINISHED")
     except BaseException:
         if version is not None:
             try:
                 client.delete_model_version(reg.model_name, str(version))
             except MlflowException:
                 log.exception("could not remove %s v%s after a failure", reg.model_name, version)
-        mlflow.end_run("FAILED")
+        _end_all("FAILED")
+        if parent_id:
+            client.set_terminated(parent_id, "FAILED")
         raise
-    mlflow.end_run("FINISHED")
     return RegistrationResult(
         run_id=run_id,
         experiment=reg.experiment,
@@ -523,6 +471,7 @@ def log_and_register(
         promoted=promoted,
         reason=reason,
         tracking_uri=uri,
+        parent_run_id=parent_id,
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from negsamp import figures
 from negsamp.interactions import Interactions
 
 TAIL_PERCENTILE = 80.0
@@ -99,12 +100,10 @@ def pool_statistics(
     return out
 
 
+@figures.serialized
 def plot_negative_popularity(stats: dict[str, Any], path: str | Path) -> None:
     """Write a PNG: share of negatives per popularity decile, drawn vs target vs catalog."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from negsamp.io import atomic_path
+    from negsamp.io import atomic_write
 
     hist = stats["popularity_deciles"]
     series = [("sampled negatives", hist["negatives"])]
@@ -113,9 +112,7 @@ def plot_negative_popularity(stats: dict[str, Any], path: str | Path) -> None:
     series.append(("catalog interactions", hist["catalog_interactions"]))
     n = len(hist["negatives"])
     x = np.arange(n)
-    fig = Figure(figsize=(8, 4.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    fig, (ax,) = figures.figure(1, 8, 4.5)
     width = 0.8 / len(series)
     for k, (label, ys) in enumerate(series):
         ax.bar(x + (k - (len(series) - 1) / 2) * width, ys, width, label=label)
@@ -130,6 +127,4 @@ def plot_negative_popularity(stats: dict[str, Any], path: str | Path) -> None:
         + f"; tail share {stats['tail_share_of_negatives']:.3f}"
     )
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    atomic_write(path, figures.png(fig))

@@ -19,6 +19,7 @@ ORDER = (
     "sample-negatives",
     "train",
     "evaluate",
+    "report",
     "register",
 )
 

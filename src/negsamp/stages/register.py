@@ -34,8 +34,9 @@ def best_variant(cfg: Config, paths: Paths) -> tuple[str, dict[str, float]]:
                 f"{f} has no finite {name!r} (registry.metric); re-run evaluate"
             )
         scores[v] = float(value)
-    pick = max if cfg.registry.greater_is_better else min
-    return pick(scores, key=lambda v: scores[v]), scores
+    # ties go to the first name in sort order, as in the report stage's comparison table
+    sign = -1.0 if cfg.registry.greater_is_better else 1.0
+    return min(scores, key=lambda v: (sign * scores[v], v)), scores
 
 
 def champion_decision(cfg: Config, paths: Paths) -> Any:
@@ -92,17 +93,18 @@ def run(
 ) -> dict[str, Any]:
     """Register the best configuration's model; returns (and writes) the registration record.
 
-    The best of ``sweep.configs`` by ``registry.metric`` is the candidate that goes through
-    the champion/challenger gate (with one configuration, that one).
+    Every configuration is logged to MLflow (several: as child runs of one sweep run that
+    holds the report stage's comparison); the best of ``sweep.configs`` by
+    ``registry.metric`` is the candidate that goes through the champion/challenger gate
+    (with one configuration, that one).
     """
     from negsamp.registry import log_and_register  # imports MLflow (about 1.3 s)
 
     best, scores = best_variant(cfg, paths)
     # data_snapshot: how many appended batches the model saw (the drift check's reference)
-    tags = {"config": best, "data_snapshot": str(len(cfg.data.appends)), **(extra_tags or {})}
-    vcfg, vpaths = cfg.variant(best), paths.for_variant(best)
-    decision = champion_decision(vcfg, vpaths)
-    record = log_and_register(vcfg, vpaths, tags, decision).to_dict()
+    tags = {"data_snapshot": str(len(cfg.data.appends)), **(extra_tags or {})}
+    decision = champion_decision(cfg.variant(best), paths.for_variant(best))
+    record = log_and_register(cfg, paths, tags, decision, best=best).to_dict()
     record["gate"] = decision.to_dict() if decision else None
     record["config"] = best
     record["candidates"] = scores

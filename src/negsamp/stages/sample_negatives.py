@@ -10,6 +10,7 @@ is written: a negative that is one of its user's excluded positives fails the st
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -134,7 +135,9 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     deps = {"score_all": _teacher_score_all(cfg, paths)} if s.name == "teacher_hard" else {}
     sampler = build_sampler(s, train, **deps)
     width = s.pool_width
+    t0 = time.perf_counter()
     pool = training_pool(sampler, train, width, s.pool_epochs, cfg.base.seed, exclude=exclude)
+    seconds = time.perf_counter() - t0
     audit_pool(pool, exclude)
     write_parquet(paths.train_pool, pool)
     negs = pool["neg_items"].to_numpy()
@@ -156,6 +159,11 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         "rejected_fraction": sampler.stats.rejected_fraction,
         "sampler_statistics": sampler.describe(),
         "statistics": stats,
+        # wall time of the sampling alone (not the audit or the write): the sweep reports it
+        "timing": {
+            "seconds": seconds,
+            "negatives_per_second": pool.height * width / seconds if seconds > 0 else None,
+        },
     }
     write_json(paths.train_pool_manifest, manifest)
     plot_negative_popularity(stats, paths.train_pool_manifest.with_name("negative_popularity.png"))

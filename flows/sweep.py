@@ -1,0 +1,21 @@
+"""The sweep flow: every configuration of ``sweep.configs`` side by side (``negsamp sweep``).
+
+The same tasks as the pipeline flow (configurations trained ``sweep.concurrency`` at a
+time), under its own flow name so sweeps stand apart in the Prefect UI. MLflow gets one
+parent run with a child run per configuration and the comparison report; the best
+configuration goes through the champion gate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows.pipeline import run_all
+
+
+@flow(name="negsamp-sweep", log_prints=True)
+def sweep(params: str = "params.yaml", record_outputs: bool = True) -> dict[str, Any]:
+    """Train, evaluate and compare every configuration; register the best."""
+    return run_all(params, record_outputs)

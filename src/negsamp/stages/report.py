@@ -1,0 +1,85 @@
+"""Stage ``report``: compare every configuration of ``sweep.configs`` side by side.
+
+Reads each configuration's metrics.json, ci.json, per_user.parquet, history.json and pool
+manifest; writes ``data/report/``: comparison.json (the table), comparison.md and
+comparison.html (for people who do not open MLflow) and the four plots they show. The
+register stage logs the folder to the sweep's MLflow parent run.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from typing import Any
+
+import polars as pl
+
+from negsamp.config import Config
+from negsamp.io import atomic_write, read_json, write_json
+from negsamp.metrics.artifacts import EvalFiles
+from negsamp.paths import Paths
+from negsamp.stages.common import require
+from negsamp.sweep import plots, render
+from negsamp.sweep.table import Comparison, ConfigResult, build
+
+log = logging.getLogger(__name__)
+
+
+def load_result(cfg: Config, paths: Paths, name: str) -> ConfigResult:
+    """Configuration ``name``'s outputs, as the comparison needs them."""
+    vcfg, vp = cfg.variant(name), paths.for_variant(name)
+    files = EvalFiles(vp)
+    require(vp.metrics, files.ci, vp.per_user, vp.train_history, vp.train_pool_manifest)
+    return ConfigResult(
+        name=name,
+        sampler=vcfg.sampler.model_dump(mode="json"),
+        model=vcfg.model.name,
+        metrics=read_json(vp.metrics),
+        ci=read_json(files.ci),
+        per_user=pl.read_parquet(vp.per_user),
+        history=read_json(vp.train_history),
+        manifest=read_json(vp.train_pool_manifest),
+    )
+
+
+def compare(cfg: Config, paths: Paths) -> Comparison:
+    return build(
+        [load_result(cfg, paths, v) for v in cfg.variants],
+        cfg.registry.metric,
+        cfg.registry.greater_is_better,
+        cfg.evaluate.plot_k,
+        cfg.registry.n_resamples,
+        cfg.evaluate.ci_level,
+        cfg.base.seed,
+    )
+
+
+def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
+    """Write the comparison of every configuration; returns the table as a dict."""
+    c = compare(cfg, paths)
+    out = paths.report_dir
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    title = f"Sweep comparison: {len(c.rows)} configuration(s)"
+    write_json(tmp / paths.comparison.name, c.to_dict())
+    atomic_write(tmp / "comparison.md", render.markdown(c, title).encode())
+    atomic_write(tmp / "comparison.html", render.to_html(c, title).encode())
+    for name, png in plots.all_plots(c).items():
+        atomic_write(tmp / name, png)
+    # the folder is replaced whole: a crash leaves the old report or the new, never a mix
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    log.info(
+        "compared %d configuration(s): best %s (%s=%.4f); wrote %s",
+        len(c.rows),
+        c.best.config,
+        c.metric,
+        c.best.values[c.metric],
+        out,
+    )
+    return c.to_dict()

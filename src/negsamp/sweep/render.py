@@ -1,0 +1,135 @@
+"""The comparison table as text: rows of cells, Markdown and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+
+from negsamp.sweep.table import Comparison, Row
+
+PLOTS = {
+    "by_sampler.png": "Headline metrics by configuration (95% bootstrap CIs)",
+    "n_neg.png": "The registry metric against negatives per positive",
+    "tradeoff.png": "Accuracy against popularity bias",
+    "train_time.png": "Training time per configuration",
+}
+
+
+def _rate(x: float | None) -> str:
+    if x is None:
+        return "-"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= div:
+            return f"{x / div:.3g}{unit}/s"
+    return f"{x:.3g}/s"
+
+
+def _value(row: Row, col: str) -> str:
+    v = row.values.get(col)
+    if v is None:
+        return "-"
+    lo, hi = row.ci.get(col, (None, None))
+    return f"{v:.4f}" if lo is None else f"{v:.4f} [{lo:.4f}, {hi:.4f}]"
+
+
+def _vs_best(row: Row) -> str:
+    if row.best:
+        return "best"
+    if row.vs_best is None:
+        return "-"
+    t = row.vs_best
+    return f"{t['diff']:+.4f} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] p={t['p_value']:.3g}"
+
+
+def header(c: Comparison) -> list[str]:
+    return [
+        "#",
+        "configuration",
+        "sampler",
+        "model",
+        "n_neg",
+        *c.columns,
+        f"{c.metric} vs best",
+        f"ARP@{c.k}",
+        f"long-tail@{c.k}",
+        "train s",
+        "epochs",
+        "train pairs",
+        "sampling",
+    ]
+
+
+def cells(c: Comparison) -> list[list[str]]:
+    """One list of strings per row, in :func:`header`'s order."""
+    out = []
+    for r in c.rows:
+        arp, tail = r.values.get(f"arp_{c.k}"), r.values.get(f"longtail_{c.k}")
+        out.append(
+            [
+                str(r.rank),
+                r.config,
+                r.sampler,
+                r.model,
+                "batch" if r.n_neg is None else str(r.n_neg),
+                *(_value(r, col) for col in c.columns),
+                _vs_best(r),
+                "-" if arp is None else f"{arp:.1f}",
+                "-" if tail is None else f"{tail:.3f}",
+                f"{r.train_seconds:.1f}",
+                str(r.epochs),
+                _rate(r.train_pairs_per_second),
+                _rate(r.negatives_per_second),
+            ]
+        )
+    return out
+
+
+def _legend(c: Comparison) -> list[str]:
+    better = "higher" if c.greater_is_better else "lower"
+    return [
+        f"Ranked by `{c.metric}` ({better} is better); best: `{c.best.config}`.",
+        "Metric cells: value [95% bootstrap CI over test users]. "
+        f"`{c.metric} vs best`: this configuration minus the best on the same users, "
+        "paired bootstrap CI and sign-flip permutation p-value.",
+        f"ARP@{c.k}: mean training popularity of the top-{c.k} items (lower = less "
+        f"popularity bias); long-tail@{c.k}: share of them from the long tail. "
+        "Train pairs: positive-negative pairs per second; sampling: pool negatives per "
+        "second (batch-side samplers draw during training).",
+    ]
+
+
+def markdown(c: Comparison, title: str = "Sweep comparison") -> str:
+    head = header(c)
+    lines = [f"# {title}", "", *(f"{x}  " for x in _legend(c)), ""]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "|".join("---:" if h in ("#", "n_neg") else "---" for h in head) + "|")
+    lines += ["| " + " | ".join(row) + " |" for row in cells(c)]
+    lines += ["", *(f"![{alt}]({name})" for name, alt in PLOTS.items()), ""]
+    return "\n".join(lines)
+
+
+def to_html(c: Comparison, title: str = "Sweep comparison") -> str:
+    """A standalone page; the plots are the PNGs beside it."""
+    esc = html.escape
+    th = "".join(f"<th>{esc(h)}</th>" for h in header(c))
+    body = "".join(
+        f"<tr{' class=best' if r.best else ''}>"
+        + "".join(f"<td>{esc(x)}</td>" for x in row)
+        + "</tr>"
+        for r, row in zip(c.rows, cells(c), strict=True)
+    )
+    figs = "".join(
+        f'<figure><img src="{esc(n)}" alt="{esc(a)}"><figcaption>{esc(a)}</figcaption></figure>'
+        for n, a in PLOTS.items()
+    )
+    legend = "".join(f"<p>{esc(x).replace('`', '')}</p>" for x in _legend(c))
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "tr.best{background:#e8f5e9}img{max-width:900px}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset=utf-8><title>{esc(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{esc(title)}</h1>{legend}"
+        f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>{figs}"
+        "</body></html>\n"
+    )

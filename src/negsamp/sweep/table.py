@@ -1,0 +1,180 @@
+"""The comparison table of a sweep: one row per configuration, ranked by the registry metric.
+
+Every row carries the headline metrics at K with their bootstrap CIs, the paired test of
+the registry metric against the best configuration on the same test users, popularity
+bias (ARP, long-tail share of the top K), training time and throughput, and the sampler's
+speed. The best configuration is the one the register stage takes to the champion gate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from negsamp.metrics.bootstrap import paired_test
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """What one configuration produced (read from its DVC outputs by the report stage)."""
+
+    name: str
+    sampler: dict[str, Any]  # the resolved sampler config (name, n_neg, alpha, ...)
+    model: str
+    metrics: dict[str, float]  # metrics.json
+    ci: dict[str, dict[str, float]]  # ci.json: metric -> {ci_low, ci_high}
+    per_user: pl.DataFrame  # per_user.parquet: user + per-user metric columns
+    history: list[dict[str, Any]]  # history.json
+    manifest: dict[str, Any]  # train_pool.manifest.json
+
+
+@dataclass(frozen=True)
+class Row:
+    config: str
+    sampler: str  # a label: the sampler's name plus what tells its variants apart
+    model: str
+    n_neg: int | None  # negatives per positive; None for in_batch (the batch decides)
+    values: dict[str, float]
+    ci: dict[str, tuple[float, float]]
+    vs_best: dict[str, float] | None  # diff (this - best), ci_low, ci_high, p_value
+    train_seconds: float
+    epochs: int
+    train_pairs_per_second: float | None
+    negatives_per_second: float | None  # data-side sampling speed; None for batch-side
+    rank: int = 0
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str  # the registry metric the rows are ranked by
+    greater_is_better: bool
+    k: int
+    columns: tuple[str, ...]  # the metrics every row shows, with CIs
+    rows: tuple[Row, ...] = field(default_factory=tuple)
+
+    @property
+    def best(self) -> Row:
+        return self.rows[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["best"] = self.best.config
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Comparison:
+        """The inverse of :meth:`to_dict` (comparison.json back into a table)."""
+        rows = tuple(
+            Row(**{**r, "ci": {k: tuple(v) for k, v in r["ci"].items()}}) for r in d["rows"]
+        )
+        return cls(d["metric"], d["greater_is_better"], d["k"], tuple(d["columns"]), rows)
+
+
+def headline(k: int, metric: str) -> tuple[str, ...]:
+    """The columns of the table: the four headline metrics at K, and the registry metric."""
+    cols = (f"sampled_hr_{k}", f"sampled_ndcg_{k}", f"full_recall_{k}", f"full_ndcg_{k}")
+    return cols if metric in cols else (*cols, metric)
+
+
+def sampler_label(s: dict[str, Any]) -> str:
+    """``popularity a=0.5``, ``hard k=2``, ``mixed h=0.5``: the name plus its key setting."""
+    name = s.get("name", "?")
+    extra = {
+        "popularity": ("a", s.get("alpha")),
+        "hard": ("k", s.get("k")),
+        "mixed": ("h", s.get("hard_fraction")),
+        "teacher_hard": ("top", s.get("top_k")),
+    }.get(name)
+    return f"{name} {extra[0]}={extra[1]:g}" if extra and extra[1] is not None else name
+
+
+def _n_neg(s: dict[str, Any]) -> int | None:
+    if s.get("name") == "hard":
+        return int(s["k"])
+    return int(s["n_neg"]) if "n_neg" in s else None
+
+
+def _throughput(history: list[dict[str, Any]]) -> tuple[float, float | None]:
+    """(training seconds, pairs per second over the whole run) from history.json."""
+    secs = [float(h.get("seconds", 0.0)) for h in history]
+    pairs = [float(h.get("pairs_per_second", 0.0)) * s for h, s in zip(history, secs, strict=True)]
+    total = sum(secs)
+    return total, (sum(pairs) / total if total > 0 and any(pairs) else None)
+
+
+def _aligned(a: pl.DataFrame, b: pl.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two configurations' per-user ``col`` on the users both were evaluated on."""
+    j = a.select("user", x=pl.col(col)).join(b.select("user", y=pl.col(col)), on="user")
+    if j.height != a.height or j.height != b.height:
+        raise ValueError(
+            f"configurations were evaluated on different users ({a.height} vs {b.height}, "
+            f"{j.height} shared): re-run evaluate for all of them on the same split"
+        )
+    return j["x"].to_numpy()[:, None], j["y"].to_numpy()[:, None]
+
+
+def build(
+    results: list[ConfigResult],
+    metric: str,
+    greater_is_better: bool,
+    k: int,
+    n_resamples: int,
+    level: float,
+    seed: int,
+) -> Comparison:
+    """Rank ``results`` by ``metric`` and test each against the best on the same users.
+
+    The paired test is the sign-flip permutation test and paired bootstrap CI of
+    :func:`negsamp.metrics.bootstrap.paired_test` (seeded: the same inputs give the same
+    table). Raises ValueError when a configuration lacks ``metric``.
+    """
+    if not results:
+        raise ValueError("nothing to compare: sweep.configs is empty")
+    for r in results:
+        v = r.metrics.get(metric)
+        if not isinstance(v, int | float) or not math.isfinite(v):
+            raise ValueError(f"configuration {r.name!r} has no finite {metric!r}: re-run evaluate")
+    sign = -1.0 if greater_is_better else 1.0
+    ordered = sorted(results, key=lambda r: (sign * r.metrics[metric], r.name))
+    cols = headline(k, metric)
+    best = ordered[0]
+    rows = []
+    for rank, r in enumerate(ordered, start=1):
+        vs = None
+        if r is not best and metric in r.per_user.columns and metric in best.per_user.columns:
+            a, b = _aligned(best.per_user, r.per_user, metric)
+            rng = np.random.default_rng([seed, rank])
+            t = paired_test(a, b, n_resamples, level, rng)
+            vs = {key: float(v[0]) for key, v in t.items()}
+        seconds, pairs = _throughput(r.history)
+        timing = r.manifest.get("timing") or {}
+        values = {
+            c: float(r.metrics[c]) for c in (*cols, f"arp_{k}", f"longtail_{k}") if c in r.metrics
+        }
+        rows.append(
+            Row(
+                config=r.name,
+                sampler=sampler_label(r.sampler),
+                model=r.model,
+                n_neg=_n_neg(r.sampler),
+                values=values,
+                ci={
+                    c: (float(r.ci[c]["ci_low"]), float(r.ci[c]["ci_high"]))
+                    for c in cols
+                    if c in r.ci and {"ci_low", "ci_high"} <= set(r.ci[c])
+                },
+                vs_best=vs,
+                train_seconds=seconds,
+                epochs=len(r.history),
+                train_pairs_per_second=pairs,
+                negatives_per_second=timing.get("negatives_per_second"),
+                rank=rank,
+                best=r is best,
+            )
+        )
+    return Comparison(metric, greater_is_better, k, cols, tuple(rows))

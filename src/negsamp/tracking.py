@@ -1,0 +1,232 @@
+"""MLflow tracking of one configuration's run and of a sweep's parent run.
+
+What a configuration run holds: the flattened config as params; tags ``sampler``, ``model``,
+``n_neg``, ``config`` and the lineage (git commit and dirty flag, DVC-compatible md5s of
+the raw data, the interactions, the split, the training pool and the evaluation
+candidates, and the command that reproduces it); every metric of metrics.json with its
+CI (``<metric>.ci_low``) and corrected estimates; sampler statistics (``sampler.*``);
+training time and throughput (``train.*``); the learning curve (per-epoch ``train_loss``,
+``valid_*``, ``train_pairs_per_second``); and the files behind them as artifacts.
+A sweep's parent run holds the comparison report (``comparison/``) and the best
+configuration. Only this module and :mod:`negsamp.registry` know MLflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
+
+from negsamp.config import Config, dump, flatten
+from negsamp.io import md5_file, read_json
+from negsamp.metrics.artifacts import EvalFiles
+from negsamp.models import WEIGHTS_FILE
+from negsamp.paths import Paths
+
+log = logging.getLogger(__name__)
+
+MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
+_CURVE = {"loss": "train_loss", "seconds": "train_epoch_seconds"}
+_CURVE |= {"pairs_per_second": "train_pairs_per_second"}
+# sampler statistics of the pool manifest logged as metrics (manifest key -> metric)
+_SAMPLER_STATS = {
+    ("rejected_fraction",): "sampler.rejected_fraction",
+    ("negatives",): "sampler.negatives",
+    ("timing", "seconds"): "sampler.seconds",
+    ("timing", "negatives_per_second"): "sampler.negatives_per_second",
+    ("statistics", "js_to_target"): "sampler.js_to_target",
+    ("statistics", "kl_to_target"): "sampler.kl_to_target",
+    ("statistics", "tail_share_of_negatives"): "sampler.tail_share_of_negatives",
+    ("statistics", "tail_share_of_target"): "sampler.tail_share_of_target",
+    ("statistics", "distinct_items"): "sampler.distinct_items",
+    ("statistics", "max_item_share"): "sampler.max_item_share",
+}
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def git_state(root: Path) -> tuple[str, str]:
+    """(commit, "true"/"false" dirty in tracked files); ("unknown", "unknown") outside a repo."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # read-only: never refresh the index
+    try:
+        kw: dict[str, Any] = dict(cwd=root, capture_output=True, text=True, timeout=20, env=env)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], check=True, **kw).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "-uno"], check=True, **kw)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", "unknown"
+    return commit, str(bool(status.stdout.strip())).lower()
+
+
+def reproduce_command(commit: str, dirty: str, variant: str) -> str:
+    """The command that rebuilds configuration ``variant``'s model and metrics."""
+    cmd = f"git checkout {commit} && dvc pull && dvc repro evaluate@{variant}"
+    if dirty == "true":
+        cmd += "  # the run had uncommitted changes: this commit may differ from what ran"
+    return cmd
+
+
+def lineage_tags(cfg: Config, paths: Paths, variant: str | None = None) -> dict[str, str]:
+    """Git state, plug-in names, DVC-compatible md5s of every input and the reproduce command.
+
+    ``variant`` is the configuration's name in ``sweep.configs`` (its DVC stage is
+    ``evaluate@<variant>``); ``paths`` must already point at that configuration.
+    """
+    variant = variant or paths.variant
+    commit, dirty = git_state(paths.root)
+    tags = {"git_commit": commit, "git_dirty": dirty, "sampler": cfg.sampler.name}
+    n_neg = getattr(cfg.sampler, "n_neg", getattr(cfg.sampler, "k", None))
+    tags |= {"model": cfg.model.name, "n_neg": "batch" if n_neg is None else str(n_neg)}
+    tags |= {"config": variant, "dvc_stage": f"evaluate@{variant}"}
+    tags["reproduce"] = reproduce_command(commit, dirty, variant)
+    raw = Path(cfg.data.path)
+    raw = raw if raw.is_absolute() else paths.root / raw
+    files = {"raw": raw, "data": paths.interactions, "train": paths.train, "test": paths.test}
+    files |= {"train_pool": paths.train_pool, "eval_candidates": paths.eval_candidates}
+    files |= {"valid": paths.valid, "weights": paths.model_dir / WEIGHTS_FILE}
+    tags |= {f"{k}_md5": md5_file(p) for k, p in files.items() if p.is_file()}
+    return tags
+
+
+def experiment_id(client: MlflowClient, name: str, uri: str, root: Path) -> str:
+    """The id of experiment ``name``, created (artifacts under ``<root>/mlruns``) if absent."""
+    from negsamp.registry import RegistrationError
+
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        loc = (root / "mlruns").resolve().as_uri() if uri.startswith("sqlite:") else None
+        try:
+            return client.create_experiment(name, artifact_location=loc)
+        except MlflowException:  # created concurrently by a parallel register
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage != "active":
+        raise RegistrationError(
+            f"MLflow experiment {name!r} is deleted: `mlflow experiments restore "
+            f"--experiment-id {exp.experiment_id}` or set registry.experiment"
+        )
+    return exp.experiment_id
+
+
+def evaluation_reports(paths: Paths) -> dict[str, float]:
+    """The numbers of ci.json and corrected.json as ``<metric>.<field>`` MLflow metrics.
+
+    The same keys ``dvc metrics show`` prints for those files, e.g. ``full_recall_10.ci_low``
+    and ``full_recall_10.bv_error``; absent or unreadable files give nothing.
+    """
+    out: dict[str, float] = {}
+    files = EvalFiles(paths)
+    for f in (files.ci, files.corrected):
+        try:
+            raw = read_json(f) if f.is_file() else {}
+        except ValueError:
+            log.warning("%s is not valid JSON: its numbers are not logged", f)
+            continue
+        for name, fields in raw.items() if isinstance(raw, dict) else ():
+            for field, v in fields.items() if isinstance(fields, dict) else ():
+                if _finite(v):
+                    out[f"{name}.{field}"] = float(v)
+    return out
+
+
+def sampler_metrics(paths: Paths) -> dict[str, float]:
+    """Sampler statistics of the pool manifest (``sampler.*``); nothing when it is absent."""
+    try:
+        manifest = read_json(paths.train_pool_manifest)
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for keys, name in _SAMPLER_STATS.items():
+        v: Any = manifest
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        if _finite(v):
+            out[name] = float(v)
+    return out
+
+
+def training_metrics(history: list[dict[str, Any]]) -> dict[str, float]:
+    """``train.seconds``, ``train.epochs`` and ``train.pairs_per_second`` over the whole run."""
+    secs = [float(h["seconds"]) for h in history if _finite(h.get("seconds"))]
+    out = {"train.epochs": float(len(history)), "train.seconds": float(sum(secs))}
+    pairs = [
+        float(h["pairs_per_second"]) * float(h["seconds"])
+        for h in history
+        if _finite(h.get("pairs_per_second")) and _finite(h.get("seconds"))
+    ]
+    if pairs and sum(secs) > 0:
+        out["train.pairs_per_second"] = sum(pairs) / sum(secs)
+    return out
+
+
+def _curve(history: list[dict[str, Any]], now: int) -> list[Metric]:
+    out = []
+    for h in history:
+        for src, v in h.items():
+            key = _CURVE.get(src, src if src.startswith("valid_") else None)
+            if key and _finite(v):
+                out.append(Metric(key, float(v), now, int(h["epoch"])))
+    return out
+
+
+def log_configuration(
+    client: MlflowClient,
+    run_id: str,
+    cfg: Config,
+    paths: Paths,
+    metrics: dict[str, float],
+    history: list[dict[str, Any]],
+) -> None:
+    """Log one configuration's params, metrics, learning curve and files into run ``run_id``."""
+    params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(dump(cfg)).items()}
+    items = [Param(k, v) for k, v in params.items()]
+    for lo in range(0, len(items), 100):  # log_batch takes at most 100 params
+        client.log_batch(run_id, params=items[lo : lo + 100])
+    now = int(time.time() * 1000)
+    scalars = metrics | evaluation_reports(paths) | sampler_metrics(paths)
+    scalars |= training_metrics(history)
+    batch = [Metric(k, v, now, 0) for k, v in scalars.items()] + _curve(history, now)
+    for lo in range(0, len(batch), 1000):  # log_batch takes at most 1000 metrics
+        client.log_batch(run_id, metrics=batch[lo : lo + 1000])
+    client.log_dict(run_id, dump(cfg), "config/params.json")
+    pool_plot = paths.train_pool_manifest.with_name("negative_popularity.png")
+    for p, folder in (
+        (paths.metrics, "metrics"),
+        (paths.per_user, "metrics"),
+        (paths.train_history, "train"),
+        (paths.train_pool_manifest, "pools"),
+        (pool_plot, "pools"),
+        (paths.eval_candidates_manifest, "pools"),
+        (paths.split_report, "split"),
+        (paths.validation_result, "data"),
+        (paths.ingest_report, "data"),
+    ):
+        if p.is_file():
+            client.log_artifact(run_id, str(p), artifact_path=folder)
+    for p in EvalFiles(paths).reports():  # CIs, corrected estimates, segments, plot tables
+        if p.is_file():
+            folder = "metrics/plots" if p.parent.name == "plots" else "metrics"
+            client.log_artifact(run_id, str(p), artifact_path=folder)
+
+
+def log_comparison(client: MlflowClient, run_id: str, paths: Paths) -> dict[str, Any]:
+    """Log the report stage's folder into the sweep's parent run; returns comparison.json."""
+    comparison = read_json(paths.comparison)
+    client.log_artifacts(run_id, str(paths.report_dir), artifact_path="comparison")
+    best = next(r for r in comparison["rows"] if r["best"])
+    now = int(time.time() * 1000)
+    batch = [Metric(f"best.{k}", float(v), now, 0) for k, v in best["values"].items() if _finite(v)]
+    batch.append(Metric("configurations", float(len(comparison["rows"])), now, 0))
+    client.log_batch(run_id, metrics=batch)
+    client.set_tag(run_id, "best_config", comparison["best"])
+    return comparison

@@ -1,0 +1,122 @@
+"""`negsamp sweep` (issue #6): one MLflow parent run, a child per configuration with its
+lineage, the comparison report, the best registered; DVC has nothing left to do after it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from negsamp import config
+from tests.integration.conftest import REPO, make_project, sh
+
+pytestmark = pytest.mark.slow
+
+CONFIGS = {
+    "uniform": {},
+    "pop75": {"sampler": {"name": "popularity", "alpha": 0.75}},
+    "inbatch": {"sampler": {"name": "in_batch"}},
+}
+REPORT = {"comparison.md", "comparison.html", "comparison.json", "by_sampler.png", "n_neg.png",
+          "tradeoff.png", "train_time.png"}  # fmt: skip
+LINEAGE = {"git_commit", "git_dirty", "raw_md5", "data_md5", "train_md5", "valid_md5", "test_md5",
+           "train_pool_md5", "eval_candidates_md5", "prefect_flow_run_id", "reproduce",
+           "sampler", "model", "n_neg", "config", "dvc_stage"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def swept(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A 3-configuration sweep run once by the Prefect flow on a fresh project."""
+    root = make_project(tmp_path_factory.mktemp("sweep") / "proj")
+    config.write_overrides(
+        root / "params.yaml", [f"sweep.configs={json.dumps(CONFIGS)}", "sweep.concurrency=3"]
+    )
+    sh(root, "git", "commit", "-qam", "a sweep of three configurations")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        mp.setenv("DVC_NO_ANALYTICS", "1")
+        mp.syspath_prepend(str(REPO))
+        from flows.sweep import sweep
+
+        result = sweep(params=str(root / "params.yaml"))
+        yield {"root": root, "result": result}
+
+
+def _runs(root: Path) -> tuple[object, list[object]]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("negsamp")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("negsamp.kind") == "sweep"]
+    assert len(parents) == 1, [r.info.run_name for r in runs]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    return parents[0], children
+
+
+def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_best(
+    swept: dict,
+) -> None:
+    from mlflow import MlflowClient
+
+    root, result = swept["root"], swept["result"]
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    parent, children = _runs(root)
+    assert sorted(r.info.run_name for r in children) == sorted(CONFIGS)
+    commit = sh(root, "git", "rev-parse", "HEAD").stdout.strip()
+    flow_ids = set()
+    for run in children:
+        tags, m, name = run.data.tags, run.data.metrics, run.info.run_name
+        assert set(tags) >= LINEAGE, LINEAGE - set(tags)
+        assert tags["git_commit"] == commit and tags["git_dirty"] == "false"
+        assert tags["config"] == name and tags["dvc_stage"] == f"evaluate@{name}"
+        assert tags["reproduce"].startswith(f"git checkout {commit} && ")
+        assert tags["reproduce"].endswith(f"dvc repro evaluate@{name}")
+        assert tags["sampler"] == config.load(root / "params.yaml").variant(name).sampler.name
+        assert all(re.fullmatch(r"[0-9a-f]{32}", tags[k]) for k in LINEAGE if k.endswith("_md5"))
+        flow_ids.add(tags["prefect_flow_run_id"])
+        metrics = json.loads((root / f"data/metrics/{name}/metrics.json").read_text())
+        # the same names and values as `dvc metrics show`
+        assert {k: m[k] for k in metrics} == pytest.approx(metrics)
+        for key in ("sampled_hr_10.ci_low", "full_ndcg_10.ci_high", "train.seconds",
+                    "train.pairs_per_second", "sampler.tail_share_of_negatives"):  # fmt: skip
+            assert key in m, key
+        if name != "inbatch":  # batch-side samplers have no pool to time
+            assert m["sampler.negatives_per_second"] > 0 and "sampler.rejected_fraction" in m
+        epochs = json.loads((root / f"data/models/{name}/history.json").read_text())
+        curve = client.get_metric_history(run.info.run_id, "train_loss")
+        assert [x.step for x in curve] == [h["epoch"] for h in epochs]
+        assert client.get_metric_history(run.info.run_id, "valid_sampled_ndcg_10")
+        logged = {a.path for a in client.list_artifacts(run.info.run_id, "metrics")}
+        assert "metrics/per_user.parquet" in logged
+        assert run.data.params["sampler.name"] == tags["sampler"]
+    assert len(flow_ids) == 1 and parent.data.tags["prefect_flow_run_id"] in flow_ids
+    # the comparison report: in the parent run and in data/report, every file non-empty
+    arts = {a.path: a.file_size for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert {f"comparison/{f}" for f in REPORT} == set(arts) and all(arts.values())
+    comparison = result["comparison"]
+    assert [r["config"] for r in comparison["rows"]][0] == comparison["best"]
+    assert len(comparison["rows"]) == 3 and sum(r["vs_best"] is not None for r in comparison[
+        "rows"]) == 2  # fmt: skip
+    md = (root / "data/report/comparison.md").read_text()
+    assert all(f"| {name} |" in md for name in CONFIGS)
+    # the best child is the registered model version, gated like a single run
+    reg = result["registration"]
+    best = next(r for r in children if r.info.run_name == comparison["best"])
+    assert reg["config"] == comparison["best"] and reg["run_id"] == best.info.run_id
+    assert reg["parent_run_id"] == parent.info.run_id and reg["alias"] == "champion"
+    mv = client.get_model_version_by_alias("negsamp", "champion")
+    assert mv.run_id == best.info.run_id and mv.tags["config"] == comparison["best"]
+    assert parent.data.tags["best_config"] == comparison["best"]
+    assert len(client.search_model_versions("name='negsamp'")) == 1
+    # DVC recorded what the flow produced: nothing left to do, same metric names
+    assert "Data and pipelines are up to date" in sh(root, "dvc", "repro").stdout
+    shown = json.loads(sh(root, "dvc", "metrics", "show", "--json").stdout)
+    files = next(iter(shown.values()))["data"]
+    for name in CONFIGS:
+        dvc_metrics = files[f"data/metrics/{name}/metrics.json"]["data"]
+        assert set(dvc_metrics) <= set(best.data.metrics)

@@ -1,0 +1,138 @@
+"""The sweep comparison: ranking, paired tests against the best, renderings, plots, grids."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from negsamp.sweep import grid, plots, render
+from negsamp.sweep.table import Comparison, ConfigResult, build, sampler_label
+
+N_USERS = 200
+
+
+def _result(name: str, hits: np.ndarray, sampler: dict | None = None, **kw) -> ConfigResult:
+    """A configuration whose per-user sampled_ndcg_10 is ``hits`` (0/1 per user)."""
+    ndcg = hits.astype(float)
+    metrics = {
+        "sampled_hr_10": float(ndcg.mean()),
+        "sampled_ndcg_10": float(ndcg.mean()),
+        "full_recall_10": float(ndcg.mean()) / 2,
+        "full_ndcg_10": float(ndcg.mean()) / 3,
+        "arp_10": 50.0 + 10 * float(ndcg.mean()),
+        "longtail_10": 0.1,
+    }
+    ci = {k: {"ci_low": v - 0.01, "ci_high": v + 0.01} for k, v in metrics.items()}
+    return ConfigResult(
+        name=name,
+        sampler=sampler or {"name": "uniform", "n_neg": 4},
+        model="bpr",
+        metrics=metrics,
+        ci=ci,
+        per_user=pl.DataFrame({"user": np.arange(N_USERS), "sampled_ndcg_10": ndcg}),
+        history=kw.get(
+            "history", [{"epoch": 1, "loss": 1.0, "seconds": 2.0, "pairs_per_second": 100.0}]
+        ),
+        manifest=kw.get("manifest", {"timing": {"seconds": 0.5, "negatives_per_second": 1e6}}),
+    )
+
+
+def _three() -> list[ConfigResult]:
+    rng = np.random.default_rng(0)
+    strong = (rng.random(N_USERS) < 0.8).astype(int)
+    weak = strong.copy()
+    weak[:60] = 0  # the same users, 60 fewer hits: clearly worse, paired
+    return [
+        _result("weak", weak, {"name": "popularity", "n_neg": 16, "alpha": 0.5}),
+        _result("strong", strong),
+        _result("same", strong.copy(), {"name": "in_batch"}),
+    ]
+
+
+def _build(results: list[ConfigResult], gib: bool = True) -> Comparison:
+    return build(results, "sampled_ndcg_10", gib, 10, 2000, 0.95, 42)
+
+
+def test_rows_are_ranked_and_tested_against_the_best_on_the_same_users() -> None:
+    results = _three()
+    c = _build(results)
+    assert [r.config for r in c.rows] == ["same", "strong", "weak"]  # ties broken by name
+    assert c.best.config == "same" and c.best.best and c.best.vs_best is None
+    strong, weak = c.rows[1], c.rows[2]
+    assert strong.vs_best["diff"] == 0.0 and strong.vs_best["p_value"] == 1.0
+    lost = results[0].per_user["sampled_ndcg_10"].to_numpy()
+    best = results[2].per_user["sampled_ndcg_10"].to_numpy()
+    assert weak.vs_best["diff"] == pytest.approx((lost - best).mean())
+    assert weak.vs_best["ci_high"] < 0 and weak.vs_best["p_value"] < 0.01
+    assert weak.sampler == "popularity a=0.5" and weak.n_neg == 16
+    assert c.best.n_neg is None  # in_batch: the batch decides
+    assert weak.train_seconds == 2.0 and weak.train_pairs_per_second == 100.0
+    assert (
+        weak.negatives_per_second == 1e6
+        and weak.ci["sampled_hr_10"][0] < weak.values["sampled_hr_10"]
+    )
+    # deterministic: the same inputs give the same table
+    assert _build(_three()).to_dict() == c.to_dict()
+    # lower is better flips the order
+    assert _build(results, gib=False).best.config == "weak"
+
+
+def test_bad_inputs_are_refused_with_the_configuration_named() -> None:
+    results = _three()
+    broken = ConfigResult(**{**results[0].__dict__, "metrics": {"sampled_hr_10": 0.5}})
+    with pytest.raises(ValueError, match="'weak' has no finite 'sampled_ndcg_10'"):
+        _build([broken, results[1]])
+    fewer = ConfigResult(**{**results[0].__dict__, "per_user": results[0].per_user.head(10)})
+    with pytest.raises(ValueError, match="different users"):
+        _build([fewer, results[1]])
+    with pytest.raises(ValueError, match="nothing to compare"):
+        _build([])
+
+
+def test_renderings_hold_every_configuration_and_round_trip() -> None:
+    c = _build(_three())
+    md = render.markdown(c)
+    lines = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    assert len(lines) == 1 + 3 and all(name in md for name in ("same", "strong", "weak"))
+    assert "| best |" in md and "p=" in md and "1e+06/s" not in md and "1M/s" in md
+    page = render.to_html(c, "a <sweep>")
+    assert "&lt;sweep&gt;" in page and page.count("<tr") == 4 and "by_sampler.png" in page
+    again = Comparison.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert again == c
+
+
+def test_every_plot_is_a_png() -> None:
+    out = plots.all_plots(_build(_three()))
+    assert set(out) == set(render.PLOTS)
+    assert all(png.startswith(b"\x89PNG") and len(png) > 5000 for png in out.values())
+
+
+def test_sampler_labels() -> None:
+    assert sampler_label({"name": "hard", "k": 2}) == "hard k=2"
+    assert sampler_label({"name": "mixed", "hard_fraction": 0.25}) == "mixed h=0.25"
+    assert sampler_label({"name": "stratified", "n_neg": 4}) == "stratified"
+
+
+def test_grid_crosses_every_configuration() -> None:
+    g = grid.parse(["sampler.n_neg=1,4", "model.name=bpr,lmf"])
+    assert g == {"sampler.n_neg": [1, 4], "model.name": ["bpr", "lmf"]}
+    out = grid.expand({"u": {}, "p": {"sampler": {"name": "popularity", "alpha": 0.5}}}, g)
+    assert list(out) == [
+        "u-n_neg1-bpr", "u-n_neg1-lmf", "u-n_neg4-bpr", "u-n_neg4-lmf",
+        "p-n_neg1-bpr", "p-n_neg1-lmf", "p-n_neg4-bpr", "p-n_neg4-lmf",
+    ]  # fmt: skip
+    assert out["p-n_neg4-lmf"] == {
+        "sampler": {"name": "popularity", "alpha": 0.5, "n_neg": 4},
+        "model": {"name": "lmf"},
+    }
+    assert grid.expand({"u": {}}, {}) == {"u": {}}
+    for bad, msg in (
+        ("sampler.n_neg", "KEY=V1"),
+        ("base.seed=1,2", "grid key"),
+        ("sampler.n_neg=1,1", "repeated"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            grid.parse([bad])
