@@ -69,7 +69,8 @@ def git_state(root: Path) -> tuple[str, str]:
 
 def reproduce_command(commit: str, dirty: str, variant: str) -> str:
     """The command that rebuilds configuration ``variant``'s model and metrics."""
-    cmd = f"git checkout {commit} && dvc pull && dvc repro evaluate@{variant}"
+    # --pull fetches missing inputs (appended batches) from the DVC remote where one is set
+    cmd = f"git checkout {commit} && dvc repro --pull evaluate@{variant}"
     if dirty == "true":
         cmd += "  # the run had uncommitted changes: this commit may differ from what ran"
     return cmd

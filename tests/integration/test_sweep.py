@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_bes
         assert tags["git_commit"] == commit and tags["git_dirty"] == "false"
         assert tags["config"] == name and tags["dvc_stage"] == f"evaluate@{name}"
         assert tags["reproduce"].startswith(f"git checkout {commit} && ")
-        assert tags["reproduce"].endswith(f"dvc repro evaluate@{name}")
+        assert tags["reproduce"].endswith(f"dvc repro --pull evaluate@{name}")
         assert tags["sampler"] == config.load(root / "params.yaml").variant(name).sampler.name
         assert all(re.fullmatch(r"[0-9a-f]{32}", tags[k]) for k in LINEAGE if k.endswith("_md5"))
         flow_ids.add(tags["prefect_flow_run_id"])
@@ -120,3 +121,47 @@ def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_bes
     for name in CONFIGS:
         dvc_metrics = files[f"data/metrics/{name}/metrics.json"]["data"]
         assert set(dvc_metrics) <= set(best.data.metrics)
+
+
+def test_a_sweep_child_is_rebuilt_from_its_lineage_tags(swept: dict, tmp_path: Path) -> None:
+    """Check out the child's git_commit in a clone, `dvc repro` its stage: the same metrics."""
+    from negsamp.io import md5_file
+    from tests.integration.lineage import reproduce
+
+    root = swept["root"]
+    _, children = _runs(root)
+    child = next(r for r in children if r.info.run_name == "pop75")
+    tags = child.data.tags
+    assert tags["reproduce"] == f"git checkout {tags['git_commit']} && dvc repro --pull " + tags[
+        "dvc_stage"]  # fmt: skip
+    clone = reproduce(root, tags["git_commit"], tags["dvc_stage"], tmp_path / "clone")
+    got = json.loads((clone / "data/metrics/pop75/metrics.json").read_text())
+    for key in ("sampled_hr_10", "sampled_ndcg_10", "full_recall_10", "full_ndcg_10", "arp_10"):
+        assert got[key] == child.data.metrics[key], key  # CPU: exactly the same
+    assert md5_file(clone / "data/pools/pop75/train_pool.parquet") == tags["train_pool_md5"]
+    assert md5_file(clone / "data/split/test.parquet") == tags["test_md5"]
+    assert md5_file(clone / "data/pools/eval_candidates.parquet") == tags["eval_candidates_md5"]
+
+
+def test_the_mlflow_ui_shows_the_sweep_run_with_its_children(swept: dict) -> None:
+    """A headless Chromium opens the experiment on a real server on 127.0.0.1; the
+    screenshot is kept in test-artifacts/ (or $NEGSAMP_TEST_ARTIFACTS)."""
+    from tests.integration.browser import (
+        artifacts_dir,
+        chromium_paths,
+        mlflow_server,
+        screenshot_runs,
+    )
+
+    chromium_paths()  # skips when no browser is installed
+    root = swept["root"]
+    parent, children = _runs(root)
+    names = [parent.info.run_name, *sorted(r.info.run_name for r in children)]
+    png = artifacts_dir() / "mlflow-ui-sweep.png"
+    with mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root / "mlruns") as url:
+        text = screenshot_runs(url, parent.info.experiment_id, names, png)
+    print(f"screenshot: {png}")
+    assert f"{len(names)} matching runs" in text, text
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    assert struct.unpack(">II", head[16:24]) == (1600, 1000)
