@@ -80,10 +80,14 @@ def in_batch_logits(
     b = scores.shape[0]
     if scores.shape != (b, b):
         raise ValueError(f"scores must be [B, B], got {tuple(scores.shape)}")
-    uu = users[:, None].expand(b, b)
-    ii = pos_items[None, :].expand(b, b)
     with torch.no_grad():
-        hits = is_positive(uu, ii) | (ii == pos_items[:, None])
+        # look up (user, item) positives once per distinct pair of the batch, not B x B
+        # times: a batch repeats users and (small catalogs) items, and each lookup is a
+        # binary search over every training positive
+        uniq_u, u_at = torch.unique(users, return_inverse=True)
+        uniq_i, i_at = torch.unique(pos_items, return_inverse=True)
+        grid = is_positive(uniq_u[:, None], uniq_i[None, :])  # bool [U, I]
+        hits = grid[u_at[:, None], i_at[None, :]] | (i_at[None, :] == i_at[:, None])
         hits &= ~torch.eye(b, dtype=torch.bool, device=scores.device)
     logits = scores if log_q is None else scores - log_q[pos_items].to(scores.dtype)[None, :]
     return logits.masked_fill(hits, float("-inf"))
