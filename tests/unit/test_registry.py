@@ -213,3 +213,56 @@ def test_register_gate_and_serve(tmp_path, monkeypatch) -> None:
 
 def _boom(*args: object, **kwargs: object) -> None:
     raise RuntimeError("boom")
+
+
+@pytest.mark.slow
+def test_a_sweep_registers_its_best_child_and_a_failure_leaves_the_registry_alone(
+    tmp_path, monkeypatch
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from negsamp.config import SweepCfg, VariantCfg
+    from negsamp.stages import register, report
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    paths = Paths(root=tmp_path)
+    sweep = SweepCfg(configs={"a": VariantCfg(), "b": VariantCfg()})
+    cfg = Config(model=BPRCfg(factors=4), sweep=sweep)
+    for name, value in (("a", 0.2), ("b", 0.4)):
+        make_artifacts(paths.for_variant(name), value, seed=int(value * 10))
+        write_json(paths.for_variant(name).metrics.with_name("ci.json"), {})
+    with pytest.raises(RegistrationError, match="comparison.json is missing"):
+        register.run(cfg, paths)
+    assert not (tmp_path / "mlflow.db").exists()  # refused before MLflow was touched
+
+    assert report.run(cfg, paths)["best"] == "b"
+    monkeypatch.setattr(mlflow, "register_model", _boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        register.run(cfg, paths)
+    monkeypatch.undo()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("negsamp").experiment_id
+    statuses = {r.info.run_name: r.info.status for r in client.search_runs([exp])}
+    parent = next(n for n in statuses if n.startswith("sweep-2x-"))
+    assert statuses[parent] == "FAILED" and statuses["b"] == "FAILED"
+    assert client.search_model_versions("name='negsamp'") == []
+
+    rec = register.run(cfg, paths)
+    assert (rec["config"], rec["version"], rec["alias"]) == ("b", 1, "champion")
+    runs = client.search_runs([exp], "attributes.status = 'FINISHED'")
+    children = {
+        r.info.run_name: r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == rec["parent_run_id"]
+    }
+    assert set(children) == {"a", "b"} and rec["run_id"] == children["b"].info.run_id
+    parent_run = client.get_run(rec["parent_run_id"])
+    assert parent_run.data.tags["best_config"] == "b"
+    assert parent_run.data.metrics["best.sampled_ndcg_10"] == pytest.approx(0.4)
+    assert children["a"].data.metrics["train.seconds"] == pytest.approx(0.2)
+    assert [m.value for m in client.get_metric_history(rec["run_id"], "train_pairs_per_second")] \
+        == [1e5, 1e5]  # fmt: skip
