@@ -165,3 +165,24 @@ def test_the_mlflow_ui_shows_the_sweep_run_with_its_children(swept: dict) -> Non
     head = png.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
     assert struct.unpack(">II", head[16:24]) == (1600, 1000)
+
+
+def test_negsamp_sweep_grid_writes_the_configurations_and_prints_the_table(
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    root = make_project(tmp_path / "proj")
+    negsamp = str(Path(sys.executable).with_name("negsamp"))
+    res = sh(root, negsamp, "sweep", "--grid", "sampler.n_neg=1,3", "--concurrency", "2")
+    assert "params.yaml updated: sweep.configs=" in res.stdout
+    names = ["default-n_neg1", "default-n_neg3"]
+    assert list(config.load(root / "params.yaml").sweep.configs) == names
+    assert all(name in res.stdout for name in names) and "ranked by sampled_ndcg_10" in res.stdout
+    for name, n in zip(names, (1, 3), strict=True):
+        manifest = json.loads((root / f"data/pools/{name}/train_pool.manifest.json").read_text())
+        assert manifest["n_neg"] == n
+    assert (root / "data/report/n_neg.png").stat().st_size > 0
+    assert "Data and pipelines are up to date" in sh(root, "dvc", "repro").stdout
+    bad = sh(root, negsamp, "sweep", "--grid", "base.seed=1,2", check=False)
+    assert bad.returncode == 1 and "grid key must be in sampler, model, train" in bad.stderr
