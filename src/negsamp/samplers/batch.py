@@ -83,14 +83,23 @@ def in_batch_logits(
     with torch.no_grad():
         # look up (user, item) positives once per distinct pair of the batch, not B x B
         # times: a batch repeats users and (small catalogs) items, and each lookup is a
-        # binary search over every training positive
+        # binary search over every training positive (or a dense row, see contains)
         uniq_u, u_at = torch.unique(users, return_inverse=True)
         uniq_i, i_at = torch.unique(pos_items, return_inverse=True)
         grid = is_positive(uniq_u[:, None], uniq_i[None, :])  # bool [U, I]
-        hits = grid[u_at[:, None], i_at[None, :]] | (i_at[None, :] == i_at[:, None])
-        hits &= ~torch.eye(b, dtype=torch.bool, device=scores.device)
-    logits = scores if log_q is None else scores - log_q[pos_items].to(scores.dtype)[None, :]
-    return logits.masked_fill(hits, float("-inf"))
+        # [U, B] (column j: the item of row j) by row gathers, then [B, B] by a row gather:
+        # gathering columns of a [B, I] matrix is many times slower on CPU
+        by_user = grid.t().contiguous().index_select(0, i_at).t().contiguous()
+        hits = by_user.index_select(0, u_at)
+        if not bool(grid[u_at, i_at].all()):
+            # a row whose own item is not a positive of its user: mask that item's repeats
+            # explicitly (batch positives are training positives, so normally never needed)
+            hits |= i_at[None, :] == i_at[:, None]
+        hits.fill_diagonal_(False)
+    if log_q is None:
+        return scores.masked_fill(hits, float("-inf"))
+    logits = scores - log_q[pos_items].to(scores.dtype)[None, :]
+    return logits.masked_fill_(hits, float("-inf"))  # in place: one B x B buffer less
 
 
 def hard_negatives(

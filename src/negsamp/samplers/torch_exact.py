@@ -20,6 +20,8 @@ import torch
 from negsamp.interactions import Interactions
 from negsamp.samplers.exact import SamplingError
 
+DENSE_CELLS = 1 << 26  # booleans (64 MiB) a dense lookup of an outer product may use
+
 
 class TorchPositives:
     """The positives of an :class:`Interactions` on ``device``.
@@ -48,12 +50,36 @@ class TorchPositives:
         return self.indptr[users + 1] - self.indptr[users]
 
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """bool, broadcast shape of (users, items): is (u, i) a positive?"""
+        """bool, broadcast shape of (users, items): is (u, i) a positive?
+
+        An outer product (users [U, 1], items [1, I]) whose users' rows fit in
+        ``DENSE_CELLS`` booleans is answered from those rows scattered densely (one pass
+        over the users' positives) instead of U x I binary searches over all positives.
+        """
+        if (
+            users.dim() == 2
+            and items.dim() == 2
+            and users.shape[1] == 1
+            and items.shape[0] == 1
+            and users.shape[0] * self.n_items <= DENSE_CELLS
+        ):
+            return self.rows_dense(users[:, 0].long())[:, items[0].long()]
         q = users.long() * self.n_items + items.long()
         if self.nnz == 0:
             return torch.zeros(q.shape, dtype=torch.bool, device=q.device)
         at = torch.searchsorted(self.keys, q).clamp_max_(self.nnz - 1)
         return self.keys[at] == q
+
+    def rows_dense(self, users: torch.Tensor) -> torch.Tensor:
+        """bool [len(users), n_items]: each user's positives as a dense row."""
+        deg = self.degrees(users)
+        firsts = torch.cumsum(deg, 0) - deg  # where each user's run starts in the flat list
+        at = torch.repeat_interleave(self.indptr[users] - firsts, deg)
+        at += torch.arange(int(deg.sum()), device=self.device)
+        rows = torch.repeat_interleave(torch.arange(users.numel(), device=self.device), deg)
+        out = torch.zeros(users.numel(), self.n_items, dtype=torch.bool, device=self.device)
+        out[rows, self.indices[at]] = True
+        return out
 
     def positive_weight(self, weights: torch.Tensor) -> torch.Tensor:
         """float64 [nnz + 1]: cumulative ``weights`` over the stored positives (cached)."""

@@ -210,3 +210,63 @@ def test_cuda_draws_are_seeded_exact_and_on_target() -> None:
         for negs, want in ((u1, uni), (v1, wanted)):
             got = np.bincount(negs.cpu().numpy()[rows].ravel(), minlength=5) / (rows.sum() * 4)
             assert got == pytest.approx(want, abs=0.01)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dense_cells", [0, 1 << 26])  # binary searches / dense rows
+def test_outer_product_lookup_matches_pairwise_lookup(
+    device: str, dense_cells: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from negsamp.samplers import torch_exact
+
+    monkeypatch.setattr(torch_exact, "DENSE_CELLS", dense_cells)
+    rng = np.random.default_rng(3)
+    n_users, n_items = 40, 30
+    keys = np.unique(rng.integers(0, n_users * n_items, 300))
+    keys = keys[keys // n_items != 7]  # user 7 has no positive
+    pos = TorchPositives(
+        Interactions.from_arrays(keys // n_items, keys % n_items, n_users, n_items), device
+    )
+    users = torch.as_tensor(rng.integers(0, n_users, 25), device=device)  # with repeats
+    users[0] = 7
+    items = torch.as_tensor(rng.integers(0, n_items, 18), device=device)
+    got = pos.contains(users[:, None], items[None, :])
+    want = torch.tensor(
+        [[u * n_items + i in set(keys.tolist()) for i in items.tolist()] for u in users.tolist()]
+    )
+    assert got.shape == (25, 18) and torch.equal(got.cpu(), want)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("own_positive", [True, False])
+def test_in_batch_mask_equals_the_pairwise_definition(device: str, own_positive: bool) -> None:
+    """Repeated users and items; rows whose item is (or is not) a positive of their user."""
+    rng = np.random.default_rng(11)
+    n_users, n_items, b = 30, 12, 64
+    keys = np.unique(rng.integers(0, n_users * n_items, 120))
+    pos = TorchPositives(
+        Interactions.from_arrays(keys // n_items, keys % n_items, n_users, n_items), device
+    )
+    pick = keys[rng.integers(0, keys.size, b)]
+    users, items = pick // n_items, pick % n_items
+    if not own_positive:
+        items = rng.integers(0, n_items, b)  # some rows' items are not their user's positives
+    u = torch.as_tensor(users, device=device)
+    p = torch.as_tensor(items, device=device)
+    scores = torch.randn(b, b, device=device)
+    log_q = torch.randn(n_items, device=device)
+    known = set(keys.tolist())
+    want = torch.tensor(
+        [
+            [
+                i != j and (users[i] * n_items + items[j] in known or items[j] == items[i])
+                for j in range(b)
+            ]
+            for i in range(b)
+        ]
+    )
+    for lq in (None, log_q):
+        out = in_batch_logits(scores, u, p, pos.contains, lq).cpu()
+        assert torch.equal(torch.isneginf(out), want)
+        ref = scores if lq is None else scores - lq[p][None, :]
+        assert torch.equal(out[~want], ref.cpu()[~want])
