@@ -179,7 +179,7 @@ def sweep(
     except _user_errors() as err:
         _fail(err)
     _print_comparison(result["comparison"])
-    _print_result(result)
+    _print_registration(result["registration"])
 
 
 def _print_comparison(comparison: dict) -> None:
@@ -194,9 +194,9 @@ def _print_comparison(comparison: dict) -> None:
     table = Table(title=f"sweep: {len(rows)} configurations ranked by {c.metric}")
     for h in render.header(c):
         table.add_column(h, justify="right" if h in ("#", "n_neg", "epochs") else "left")
-    for cells in render.cells(c):
+    for cells in render.cells(c, compact=True):
         table.add_row(*cells)
-    Console(width=max(200, Console().width)).print(table)
+    Console(width=max(220, Console().width)).print(table)
     typer.echo("the same table: data/report/comparison.md and .html (and the sweep's MLflow run)")
 
 
@@ -232,14 +232,17 @@ def _print_result(result: dict) -> None:
     for key in sorted(shown, key=_metric_order):
         cells = [per_config[n].get(key) for n in names]
         table.add_row(key, *(f"{c:.4f}" if isinstance(c, float) else str(c) for c in cells))
-    console = Console()
-    console.print(table)
-    console.print(
+    Console().print(table)
+    _print_registration(reg)
+
+
+def _print_registration(reg: dict) -> None:
+    typer.echo(
         f"registered {reg['model_name']} version {reg['version']} as "
         f"{reg['alias']} (configuration {reg.get('config')}: {reg['metric']} = {reg['value']:.4f}; "
         f"{reg['reason']})"
     )
-    console.print("next: `make ui` (MLflow on 127.0.0.1:5000), `dvc metrics show`")
+    typer.echo("next: `make ui` (MLflow on 127.0.0.1:5000), `dvc metrics show`")
 
 
 @app.command()

@@ -23,20 +23,24 @@ def _rate(x: float | None) -> str:
     return f"{x:.3g}/s"
 
 
-def _value(row: Row, col: str) -> str:
+def _value(row: Row, col: str, compact: bool = False) -> str:
     v = row.values.get(col)
     if v is None:
         return "-"
     lo, hi = row.ci.get(col, (None, None))
-    return f"{v:.4f}" if lo is None else f"{v:.4f} [{lo:.4f}, {hi:.4f}]"
+    if lo is None:
+        return f"{v:.4f}"
+    return f"{v:.4f} ±{(hi - lo) / 2:.4f}" if compact else f"{v:.4f} [{lo:.4f}, {hi:.4f}]"
 
 
-def _vs_best(row: Row) -> str:
+def _vs_best(row: Row, compact: bool = False) -> str:
     if row.best:
         return "best"
     if row.vs_best is None:
         return "-"
     t = row.vs_best
+    if compact:
+        return f"{t['diff']:+.4f} p={t['p_value']:.2g}"
     return f"{t['diff']:+.4f} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] p={t['p_value']:.3g}"
 
 
@@ -58,8 +62,11 @@ def header(c: Comparison) -> list[str]:
     ]
 
 
-def cells(c: Comparison) -> list[list[str]]:
-    """One list of strings per row, in :func:`header`'s order."""
+def cells(c: Comparison, compact: bool = False) -> list[list[str]]:
+    """One list of strings per row, in :func:`header`'s order.
+
+    ``compact`` (a terminal): a CI as ± its half-width, the paired test as diff and p.
+    """
     out = []
     for r in c.rows:
         arp, tail = r.values.get(f"arp_{c.k}"), r.values.get(f"longtail_{c.k}")
@@ -70,8 +77,8 @@ def cells(c: Comparison) -> list[list[str]]:
                 r.sampler,
                 r.model,
                 "batch" if r.n_neg is None else str(r.n_neg),
-                *(_value(r, col) for col in c.columns),
-                _vs_best(r),
+                *(_value(r, col, compact) for col in c.columns),
+                _vs_best(r, compact),
                 "-" if arp is None else f"{arp:.1f}",
                 "-" if tail is None else f"{tail:.3f}",
                 f"{r.train_seconds:.1f}",
