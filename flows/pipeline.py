@@ -39,7 +39,7 @@ def run_all(params: str, record_outputs: bool) -> dict[str, Any]:
     cfg = config.load(params)
     paths = Paths(Path(params).resolve().parent)
     first = ORDER.index(min(PER_VARIANT, key=ORDER.index))
-    before = [n for n in ORDER[:first]]
+    before = list(ORDER[:first])
     chain = [n for n in ORDER if n in PER_VARIANT]
     after = [n for n in ORDER[first:] if n not in PER_VARIANT]  # report, register
     for name in before:

@@ -298,6 +298,8 @@ def log_and_register(
 
     variants = cfg.variants
     best = best or variants[0]
+    if best not in variants:
+        raise RegistrationError(f"configuration {best!r} is not in sweep.configs {variants}")
     inputs = {v: check_inputs(cfg.variant(v), paths.for_variant(v)) for v in variants}
     sweep = len(variants) > 1
     if sweep and not paths.comparison.is_file():

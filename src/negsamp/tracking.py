@@ -158,16 +158,11 @@ def sampler_metrics(paths: Paths) -> dict[str, float]:
 
 def training_metrics(history: list[dict[str, Any]]) -> dict[str, float]:
     """``train.seconds``, ``train.epochs`` and ``train.pairs_per_second`` over the whole run."""
-    secs = [float(h["seconds"]) for h in history if _finite(h.get("seconds"))]
-    out = {"train.epochs": float(len(history)), "train.seconds": float(sum(secs))}
-    pairs = [
-        float(h["pairs_per_second"]) * float(h["seconds"])
-        for h in history
-        if _finite(h.get("pairs_per_second")) and _finite(h.get("seconds"))
-    ]
-    if pairs and sum(secs) > 0:
-        out["train.pairs_per_second"] = sum(pairs) / sum(secs)
-    return out
+    from negsamp.sweep.table import throughput
+
+    seconds, pairs = throughput(history)
+    out = {"train.epochs": float(len(history)), "train.seconds": seconds}
+    return out if pairs is None else out | {"train.pairs_per_second": pairs}
 
 
 def _curve(history: list[dict[str, Any]], now: int) -> list[Metric]:

@@ -1,9 +1,9 @@
-"""Readers shared by the stages: the catalog size and the positives as CSR."""
+"""Readers shared by the stages: the catalog size, the positives as CSR, the champion."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -48,3 +48,20 @@ def min_interactions_needed(cfg: "Config") -> int:  # noqa: UP037
     from negsamp.split import min_needed
 
     return min_needed(cfg.split)
+
+
+def champion_scorer(cfg: "Config", paths: Paths, device: Any) -> tuple[int, Any] | None:  # noqa: UP037
+    """(version, scorer in this run's ids) of the registered champion; None when there is none.
+
+    The scorer is a :class:`negsamp.champion.RemappedScorer`: the champion's ids mapped onto
+    the current id maps, so it scores users and items of this run.
+    """
+    from negsamp.champion import RemappedScorer, load_champion_parts
+    from negsamp.registry import tracking_uri
+
+    parts = load_champion_parts(cfg.registry.model_name, tracking_uri(paths.root))
+    if parts is None:
+        return None
+    version, _, model, users, items = parts
+    current = pl.read_parquet(paths.user_ids), pl.read_parquet(paths.item_ids)
+    return version, RemappedScorer.build(model, users, items, *current, device)

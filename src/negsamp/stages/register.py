@@ -47,11 +47,9 @@ def champion_decision(cfg: Config, paths: Paths) -> Any:
     """
     import polars as pl
 
-    from negsamp.champion import RemappedScorer, load_champion_parts
     from negsamp.metrics.artifacts import EvalFiles
     from negsamp.promotion import decide, evaluate_scorer
-    from negsamp.registry import tracking_uri
-    from negsamp.stages.common import positives
+    from negsamp.stages.common import champion_scorer, positives
     from negsamp.train import resolve_device
 
     challenger = pl.read_parquet(EvalFiles(paths).per_user)
@@ -60,19 +58,11 @@ def champion_decision(cfg: Config, paths: Paths) -> Any:
             "%s has no per-user values: the gate compares logged metrics", cfg.registry.metric
         )
         return None
-    parts = load_champion_parts(cfg.registry.model_name, tracking_uri(paths.root))
-    if parts is None:
-        return None
-    version, _, model, champ_users, champ_items = parts
     device = resolve_device(cfg.base.device)
-    scorer = RemappedScorer.build(
-        model,
-        champ_users,
-        champ_items,
-        pl.read_parquet(paths.user_ids),
-        pl.read_parquet(paths.item_ids),
-        device,
-    )
+    champion = champion_scorer(cfg, paths, device)
+    if champion is None:
+        return None
+    version, scorer = champion
     result = evaluate_scorer(
         scorer,
         pl.read_parquet(paths.eval_candidates),

@@ -46,29 +46,20 @@ def _exclude(cfg: Config, paths: Paths, train: Interactions) -> Interactions:
 
 def _teacher_score_all(cfg: Config, paths: Paths) -> Any:
     """score_all of the teacher (the registered champion, or a saved model folder), in current ids."""
-    from negsamp.champion import RemappedScorer, load_champion_parts
     from negsamp.models import load_model
-    from negsamp.registry import tracking_uri
+    from negsamp.stages.common import champion_scorer
     from negsamp.train import resolve_device
 
     device = resolve_device(cfg.base.device)
     teacher = cfg.sampler.teacher
     if teacher == "champion":
-        parts = load_champion_parts(cfg.registry.model_name, tracking_uri(paths.root))
-        if parts is None:
+        champion = champion_scorer(cfg, paths, device)
+        if champion is None:
             raise ValueError(
                 "sampler teacher_hard: no champion is registered yet; train one first "
                 "(e.g. with a uniform sampler) or set sampler.teacher to a saved model folder"
             )
-        _, _, model, users, items = parts
-        scorer = RemappedScorer.build(
-            model,
-            users,
-            items,
-            pl.read_parquet(paths.user_ids),
-            pl.read_parquet(paths.item_ids),
-            device,
-        )
+        scorer = champion[1]
     else:
         scorer = load_model(
             paths.root / teacher if not str(teacher).startswith("/") else teacher, str(device)

@@ -7,7 +7,7 @@ import html
 from negsamp.sweep.table import Comparison, Row
 
 PLOTS = {
-    "by_sampler.png": "Headline metrics by configuration (95% bootstrap CIs)",
+    "by_sampler.png": "Headline metrics by configuration (bootstrap CIs)",
     "n_neg.png": "The registry metric against negatives per positive",
     "tradeoff.png": "Accuracy against popularity bias",
     "train_time.png": "Training time per configuration",
@@ -94,7 +94,7 @@ def _legend(c: Comparison) -> list[str]:
     better = "higher" if c.greater_is_better else "lower"
     return [
         f"Ranked by `{c.metric}` ({better} is better); best: `{c.best.config}`.",
-        "Metric cells: value [95% bootstrap CI over test users]. "
+        f"Metric cells: value [{c.level:.0%} bootstrap CI over test users]. "
         f"`{c.metric} vs best`: this configuration minus the best on the same users, "
         "paired bootstrap CI and sign-flip permutation p-value.",
         f"ARP@{c.k}: mean training popularity of the top-{c.k} items (lower = less "

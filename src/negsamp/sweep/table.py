@@ -56,6 +56,7 @@ class Comparison:
     k: int
     columns: tuple[str, ...]  # the metrics every row shows, with CIs
     rows: tuple[Row, ...] = field(default_factory=tuple)
+    level: float = 0.95  # of the CIs (evaluate.ci_level) and the paired test's CI
 
     @property
     def best(self) -> Row:
@@ -72,7 +73,8 @@ class Comparison:
         rows = tuple(
             Row(**{**r, "ci": {k: tuple(v) for k, v in r["ci"].items()}}) for r in d["rows"]
         )
-        return cls(d["metric"], d["greater_is_better"], d["k"], tuple(d["columns"]), rows)
+        cols = tuple(d["columns"])
+        return cls(d["metric"], d["greater_is_better"], d["k"], cols, rows, d.get("level", 0.95))
 
 
 def headline(k: int, metric: str) -> tuple[str, ...]:
@@ -99,12 +101,20 @@ def _n_neg(s: dict[str, Any]) -> int | None:
     return int(s["n_neg"]) if "n_neg" in s else None
 
 
-def _throughput(history: list[dict[str, Any]]) -> tuple[float, float | None]:
-    """(training seconds, pairs per second over the whole run) from history.json."""
-    secs = [float(h.get("seconds", 0.0)) for h in history]
-    pairs = [float(h.get("pairs_per_second", 0.0)) * s for h, s in zip(history, secs, strict=True)]
-    total = sum(secs)
-    return total, (sum(pairs) / total if total > 0 and any(pairs) else None)
+def throughput(history: list[dict[str, Any]]) -> tuple[float, float | None]:
+    """(training seconds, pairs per second over the whole run) from history.json.
+
+    Epochs without a finite ``seconds`` count nothing; None when no epoch has a rate.
+    """
+    fin = [h for h in history if _finite(h.get("seconds"))]
+    total = sum(float(h["seconds"]) for h in fin)
+    pairs = [float(h["pairs_per_second"]) * float(h["seconds"]) for h in fin
+             if _finite(h.get("pairs_per_second"))]  # fmt: skip
+    return total, (sum(pairs) / total if pairs and total > 0 else None)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _aligned(a: pl.DataFrame, b: pl.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +161,7 @@ def build(
             rng = np.random.default_rng([seed, rank])
             t = paired_test(a, b, n_resamples, level, rng)
             vs = {key: float(v[0]) for key, v in t.items()}
-        seconds, pairs = _throughput(r.history)
+        seconds, pairs = throughput(r.history)
         timing = r.manifest.get("timing") or {}
         values = {
             c: float(r.metrics[c]) for c in (*cols, f"arp_{k}", f"longtail_{k}") if c in r.metrics
@@ -177,4 +187,4 @@ def build(
                 best=r is best,
             )
         )
-    return Comparison(metric, greater_is_better, k, cols, tuple(rows))
+    return Comparison(metric, greater_is_better, k, cols, tuple(rows), level)
