@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +16,10 @@ from negsamp import train as trainer
 from negsamp.config import HardSamplerCfg, InBatchSamplerCfg, MixedSamplerCfg, TrainCfg
 from negsamp.interactions import Interactions
 from negsamp.paths import Paths
+from tests.unit.models.conftest import one_thread  # noqa: F401 - the autouse fixture
 from tests.unit.models.helpers import checkerboard, make, uniform_pool
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
