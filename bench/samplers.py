@@ -36,8 +36,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+from pydantic import TypeAdapter
 
-from negsamp.config import Config
+from negsamp.config import SamplerCfg
 from negsamp.interactions import Interactions
 from negsamp.samplers import build_sampler
 from negsamp.samplers.batch import TorchPositives, uniform_excluding_torch, weighted_excluding_torch
@@ -190,7 +191,7 @@ def bench(
         )
     score_all = teacher_for(pos)
     for label, spec in RUNS:
-        cfg = Config.model_validate({"sampler": {"n_neg": N_NEG, **spec}}).sampler
+        cfg = TypeAdapter(SamplerCfg).validate_python({"n_neg": N_NEG, **spec})
         rows, note = users.size, ""
         if spec["name"] == "teacher_hard" and teacher_users < pos.n_users:
             rows = int(pos.indptr[teacher_users])

@@ -19,8 +19,8 @@ from typing import Any
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
-from flows.drift import drift_check
-from flows.pipeline import pipeline
+from flows.drift import scheduled_drift_check
+from flows.pipeline import retrain
 from negsamp import config
 
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
@@ -31,7 +31,7 @@ def build(params: str = "params.yaml") -> list[Any]:
     params = str(Path(params).resolve())
     cfg = config.load(params)
     return [
-        drift_check.to_deployment(
+        scheduled_drift_check.to_deployment(
             name="drift-check",
             cron=cfg.schedule.cron,
             parameters={"params": params, "use_deployment": True},
@@ -39,7 +39,7 @@ def build(params: str = "params.yaml") -> list[Any]:
             description="Compare new data with the champion's; retrain when a signal fires.",
             tags=["negsamp"],
         ),
-        pipeline.to_deployment(
+        retrain.to_deployment(
             name="retrain",
             parameters={"params": params},
             concurrency_limit=ONE_AT_A_TIME,

@@ -12,29 +12,31 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from negsamp import config
+from negsamp.config import PARAMS_FILE, Config
 from negsamp.paths import Paths
 from negsamp.stages import drift as drift_stage
 
-RETRAIN_DEPLOYMENT = "negsamp-pipeline/retrain"
+RETRAIN_DEPLOYMENT = "negsamp-retrain/retrain"
 
 
 @flow(name="negsamp-drift-check", log_prints=True)
 def drift_check(
-    params: str = "params.yaml",
+    cfg: Config,
+    root: str = ".",
     force: bool = False,
     use_deployment: bool = False,
     record_outputs: bool = True,
 ) -> dict[str, Any]:
-    """Check drift; retrain when any signal fires (or ``force``).
+    """Check drift in project ``root``; retrain when any signal fires (or ``force``).
 
-    With ``use_deployment`` the retrain runs as the ``retrain`` deployment, whose
-    concurrency limit of one makes overlapping retrains wait; otherwise as a subflow.
+    With ``use_deployment`` the retrain runs as the ``retrain`` deployment (on
+    ``<root>/params.yaml``), whose concurrency limit of one makes overlapping retrains
+    wait; otherwise as a subflow on ``cfg``.
     """
     logger = get_run_logger()
-    params = str(Path(params).resolve())
-    cfg = config.load(params)
+    root = str(Path(root).resolve())
     report = task(name="drift-report", retries=1, retry_delay_seconds=5)(drift_stage.run)(
-        cfg, Paths(Path(params).parent)
+        cfg, Paths(Path(root))
     )
     if not (force or report["fired"]):
         logger.info("no drift (%s): no retrain", report["summary"])
@@ -44,6 +46,7 @@ def drift_check(
     if use_deployment:
         from prefect.deployments import run_deployment
 
+        params = str(Path(root) / PARAMS_FILE)
         run = run_deployment(
             RETRAIN_DEPLOYMENT, parameters={"params": params, "record_outputs": record_outputs}
         )
@@ -53,10 +56,21 @@ def drift_check(
     else:
         from flows.pipeline import pipeline
 
-        result = pipeline(params=params, record_outputs=record_outputs)
+        result = pipeline(cfg, root=root, record_outputs=record_outputs)
     return {
         "retrained": True,
         "reason": why,
         "drift": report,
         "registration": result["registration"],
     }
+
+
+@flow(name="negsamp-scheduled-drift-check", log_prints=True)
+def scheduled_drift_check(
+    params: str = PARAMS_FILE, use_deployment: bool = True, record_outputs: bool = True
+) -> dict[str, Any]:
+    """The drift-check deployment's entry point: parse ``params`` as it is when the scheduled
+    run starts (appended data included), then run :func:`drift_check`."""
+    cfg = config.load(params)
+    root = str(Path(params).resolve().parent)
+    return drift_check(cfg, root=root, use_deployment=use_deployment, record_outputs=record_outputs)

@@ -16,16 +16,20 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
 from negsamp import config, dvcops
+from negsamp.config import Config
 from negsamp.io import read_json
 from negsamp.paths import Paths
-from negsamp.stages import ORDER, PER_VARIANT, module
+from negsamp.stages import ORDER, PER_VARIANT, run_stage
 
 # Deterministic failures (a failed expectation, a registry decision) are not retried.
 RETRIES = {"validate": 0, "register": 0}
 
 
 def _task(name: str):  # noqa: ANN202 - a Prefect Task
-    return task(name=name, retries=RETRIES.get(name, 1), retry_delay_seconds=2)(module(name).run)
+    def body(cfg: Config, paths: Paths, variant: str | None = None, **extra: Any) -> Any:
+        return run_stage(name, cfg, paths, variant, **extra)
+
+    return task(name=name, retries=RETRIES.get(name, 1), retry_delay_seconds=2)(body)
 
 
 @task(name="dvc-record")
@@ -33,11 +37,11 @@ def record(root: str) -> dict[str, bool]:
     return dvcops.record(Path(root))
 
 
-def run_all(params: str, record_outputs: bool) -> dict[str, Any]:
-    """Every stage on ``params`` inside the current flow run; returns metrics, comparison, registration."""
+def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
+    """Every stage of ``cfg`` in project ``root`` inside the current flow run; returns each
+    configuration's metrics, the comparison and the registration."""
     logger = get_run_logger()
-    cfg = config.load(params)
-    paths = Paths(Path(params).resolve().parent)
+    paths = Paths(Path(root).resolve())
     first = ORDER.index(min(PER_VARIANT, key=ORDER.index))
     before = list(ORDER[:first])
     chain = [n for n in ORDER if n in PER_VARIANT]
@@ -63,7 +67,7 @@ def run_all(params: str, record_outputs: bool) -> dict[str, Any]:
     tags = {"prefect_flow_run_id": str(flow_run.id), "prefect_flow_name": str(flow_run.flow_name)}
     for name in after:
         if name == "register":
-            _task(name)(cfg, paths, tags)
+            _task(name)(cfg, paths, extra_tags=tags)
         else:
             _task(name)(cfg, paths)
     if record_outputs:
@@ -77,7 +81,16 @@ def run_all(params: str, record_outputs: bool) -> dict[str, Any]:
 
 
 @flow(name="negsamp-pipeline", log_prints=True)
-def pipeline(params: str = "params.yaml", record_outputs: bool = True) -> dict[str, Any]:
-    """Run every stage on ``params``; returns each configuration's metrics, the comparison
-    and the registration."""
-    return run_all(params, record_outputs)
+def pipeline(cfg: Config, root: str = ".", record_outputs: bool = True) -> dict[str, Any]:
+    """Run every stage of the validated ``cfg`` in project ``root``; returns each
+    configuration's metrics, the comparison and the registration."""
+    return run_all(cfg, root, record_outputs)
+
+
+@flow(name="negsamp-retrain", log_prints=True)
+def retrain(params: str = "params.yaml", record_outputs: bool = True) -> dict[str, Any]:
+    """The deployments' entry point: parse ``params`` as it is when the run starts (a
+    scheduled retrain must see today's params.yaml, appended data included), then run
+    every stage. Its folder is the project root."""
+    cfg = config.load(params)
+    return run_all(cfg, str(Path(params).resolve().parent), record_outputs)

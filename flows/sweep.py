@@ -13,9 +13,10 @@ from typing import Any
 from prefect import flow
 
 from flows.pipeline import run_all
+from negsamp.config import Config
 
 
 @flow(name="negsamp-sweep", log_prints=True)
-def sweep(params: str = "params.yaml", record_outputs: bool = True) -> dict[str, Any]:
-    """Train, evaluate and compare every configuration; register the best."""
-    return run_all(params, record_outputs)
+def sweep(cfg: Config, root: str = ".", record_outputs: bool = True) -> dict[str, Any]:
+    """Train, evaluate and compare every configuration; register the best (on validation)."""
+    return run_all(cfg, root, record_outputs)

@@ -325,7 +325,7 @@ def log_and_register(
             tags = tracking.lineage_tags(vcfg, vpaths, v) | extra
             if sweep:
                 tags |= {"negsamp.kind": "sweep-child", "sweep_run_id": parent_id}
-            s = vcfg.sampler
+            s = vcfg.sampler.active
             run_name = v if sweep else f"{s.name}-n{getattr(s, 'n_neg', 'b')}-{vcfg.model.name}"
             run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags, nested=sweep)
             tracking.log_configuration(client, run.info.run_id, vcfg, vpaths, *inputs[v])

@@ -85,7 +85,8 @@ def lineage_tags(cfg: Config, paths: Paths, variant: str | None = None) -> dict[
     variant = variant or paths.variant
     commit, dirty = git_state(paths.root)
     tags = {"git_commit": commit, "git_dirty": dirty, "sampler": cfg.sampler.name}
-    n_neg = getattr(cfg.sampler, "n_neg", getattr(cfg.sampler, "k", None))
+    active = cfg.sampler.active
+    n_neg = None if active.name == "in_batch" else active.n_neg  # hard: its k
     tags |= {"model": cfg.model.name, "n_neg": "batch" if n_neg is None else str(n_neg)}
     tags |= {"config": variant, "dvc_stage": f"evaluate@{variant}"}
     tags["reproduce"] = reproduce_command(commit, dirty, variant)
@@ -184,7 +185,7 @@ def log_configuration(
     history: list[dict[str, Any]],
 ) -> None:
     """Log one configuration's params, metrics, learning curve and files into run ``run_id``."""
-    params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(dump(cfg)).items()}
+    params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(dump(cfg, active_only=True)).items()}
     items = [Param(k, v) for k, v in params.items()]
     for lo in range(0, len(items), 100):  # log_batch takes at most 100 params
         client.log_batch(run_id, params=items[lo : lo + 100])

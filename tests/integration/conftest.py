@@ -19,7 +19,14 @@ BIN = Path(sys.executable).parent
 SMALL = {
     "data": {"synthetic": {"n_users": 300, "n_items": 150, "n_interactions": 6000}},
     "sampler": {"n_neg": 2, "pool_epochs": 2},
-    "model": {"factors": 8},
+    "model": {  # every model small, so any of them can be switched on
+        "bpr": {"factors": 8},
+        "lmf": {"factors": 8},
+        "gmf": {"factors": 8},
+        "mlp": {"factors": 4, "layers": [8, 4]},
+        "neumf": {"factors": 4, "mlp_factors": 4, "layers": [8, 4]},
+        "ials": {"factors": 8, "iterations": 3},
+    },
     "train": {"epochs": 2, "batch_size": 1024},
     "evaluate": {"n_eval_neg": 49},
 }

@@ -6,15 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import REPO
-
 pytestmark = pytest.mark.slow
 
 
 def test_drift_check_is_scheduled_and_a_second_retrain_waits(
     prefect_harness: None, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.syspath_prepend(str(REPO))
     from prefect import get_client
     from prefect.states import Pending
 
@@ -23,10 +20,10 @@ def test_drift_check_is_scheduled_and_a_second_retrain_waits(
     for deployment in build(str(project / "params.yaml")):
         deployment.apply()
     with get_client(sync_client=True) as client:
-        check = client.read_deployment_by_name("negsamp-drift-check/drift-check")
+        check = client.read_deployment_by_name("negsamp-scheduled-drift-check/drift-check")
         assert [s.schedule.cron for s in check.schedules] == ["0 3 * * *"]
         assert check.global_concurrency_limit.limit == 1
-        retrain = client.read_deployment_by_name("negsamp-pipeline/retrain")
+        retrain = client.read_deployment_by_name("negsamp-retrain/retrain")
         assert retrain.global_concurrency_limit.limit == 1
         assert retrain.schedules == []  # on demand only
 

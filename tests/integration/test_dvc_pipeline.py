@@ -60,9 +60,9 @@ def test_each_configuration_gets_its_own_pool_and_only_a_changed_one_reruns(tmp_
 
     configs = {
         "default": {},  # the sections as they are: uniform
-        "pop": {"sampler": {"name": "popularity", "alpha": 0.75}},
+        "pop": {"sampler": {"name": "popularity", "popularity": {"alpha": 0.75}}},
         "inbatch": {"sampler": {"name": "in_batch"}},  # batch-side: no pool
-        "hard": {"sampler": {"name": "hard", "candidates": 8, "k": 2}},
+        "hard": {"sampler": {"name": "hard", "hard": {"candidates": 8, "k": 2}}},
     }
     project = make_project(tmp_path / "proj", {"sweep": {"configs": configs}})
     sh(project, "dvc", "repro")
@@ -80,10 +80,12 @@ def test_each_configuration_gets_its_own_pool_and_only_a_changed_one_reruns(tmp_
     )
     reg = json.loads((project / "data/registry/registration.json").read_text())
     assert reg["config"] in configs and set(reg["candidates"]) == set(configs)
-    sh(project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.alpha=0.5")
+    sh(project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.popularity.alpha=0.5")
     out = sh(project, "dvc", "repro", "--dry").stdout  # nothing left after the experiment
     assert "up to date" in out
-    log = sh(project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.alpha=0.25").stdout
+    log = sh(
+        project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.popularity.alpha=0.25"
+    ).stdout
     assert "Running stage 'sample-negatives@pop'" in log
     assert "Running stage 'sample-negatives@default'" not in log
     assert "Running stage 'train@default'" not in log

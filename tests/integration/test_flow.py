@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import REPO, make_project, sh
+from tests.integration.conftest import make_project, sh
 
 pytestmark = pytest.mark.slow
 
 
 def _run_flow(project: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(REPO))
     from flows.pipeline import pipeline
+    from negsamp import config
 
-    return pipeline(params=str(project / "params.yaml"))
+    return pipeline(config.load(project / "params.yaml"), root=str(project))
 
 
 def test_flow_runs_every_stage_and_dvc_has_nothing_left(

@@ -21,7 +21,7 @@ def test_bpr_on_movielens_100k_beats_popularity_and_implicit(
         {
             "data": {"source": "movielens-100k", "path": str(ml100k)},
             "sampler": {"n_neg": 4, "pool_epochs": 5},
-            "model": {"factors": 64},
+            "model": {"bpr": {"factors": 64}},
             "train": {"epochs": 20, "batch_size": 4096},
             "evaluate": {"n_eval_neg": 99},
         },

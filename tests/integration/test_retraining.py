@@ -12,7 +12,7 @@ from negsamp import config, io
 from negsamp.data.stream import windows
 from negsamp.paths import Paths
 from negsamp.stages import ingest
-from tests.integration.conftest import REPO, run_stages, sh
+from tests.integration.conftest import run_stages, sh
 from tests.integration.lineage import reproduce
 
 pytestmark = pytest.mark.slow
@@ -63,17 +63,16 @@ def test_drift_flow_skips_without_drift_and_retrains_on_strong_drift(
     prefect_harness: None, trained_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = trained_project
-    monkeypatch.syspath_prepend(str(REPO))
     from flows.drift import drift_check
 
     run_stages(root, "register")
     _append_window(root, 0.0, 0)  # window 0: no drift
-    calm = drift_check(params=str(root / "params.yaml"), record_outputs=False)
+    calm = drift_check(config.load(root / "params.yaml"), root=str(root), record_outputs=False)
     assert not calm["retrained"] and calm["drift"]["fired"] == [], calm["drift"]
     assert (root / "data/drift/drift_report.json").exists()
 
     _append_window(root, 1.0, 1)  # window 1: strong drift
-    stormy = drift_check(params=str(root / "params.yaml"), record_outputs=False)
+    stormy = drift_check(config.load(root / "params.yaml"), root=str(root), record_outputs=False)
     assert stormy["retrained"], stormy["drift"]
     assert "item_popularity_psi" in stormy["drift"]["fired"]
     reg = stormy["registration"]
@@ -109,7 +108,6 @@ def test_a_retrained_champion_is_rebuilt_by_dvc_repro_from_its_lineage_tags(
     """Issue #7: the new champion's tags point at the new snapshot and pools, and `dvc repro`
     at its tagged commit rebuilds its metrics exactly."""
     root = trained_project
-    monkeypatch.syspath_prepend(str(REPO))
     from flows.drift import drift_check
 
     run_stages(root, "register")
@@ -123,7 +121,7 @@ def test_a_retrained_champion_is_rebuilt_by_dvc_repro_from_its_lineage_tags(
         "params.yaml",
     ]
 
-    result = drift_check(params=str(root / "params.yaml"), record_outputs=False)
+    result = drift_check(config.load(root / "params.yaml"), root=str(root), record_outputs=False)
     assert result["retrained"] and result["registration"]["promoted"], result
     tags, metrics = _champion(root)
     name = tags["config"]

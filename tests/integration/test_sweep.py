@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from negsamp import config
-from tests.integration.conftest import REPO, make_project, sh
+from tests.integration.conftest import make_project, sh
 
 pytestmark = pytest.mark.slow
 
 CONFIGS = {
     "uniform": {},
-    "pop75": {"sampler": {"name": "popularity", "alpha": 0.75}},
+    "pop75": {"sampler": {"name": "popularity", "popularity": {"alpha": 0.75}}},
     "inbatch": {"sampler": {"name": "in_batch"}},
 }
 REPORT = {"comparison.md", "comparison.html", "comparison.json", "by_sampler.png", "n_neg.png",
@@ -40,10 +40,9 @@ def swept(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> It
         mp.chdir(root)
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         mp.setenv("DVC_NO_ANALYTICS", "1")
-        mp.syspath_prepend(str(REPO))
         from flows.sweep import sweep
 
-        result = sweep(params=str(root / "params.yaml"))
+        result = sweep(config.load(root / "params.yaml"), root=str(root))
         yield {"root": root, "result": result}
 
 

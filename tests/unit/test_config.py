@@ -24,7 +24,7 @@ def test_params_yaml_is_valid_and_every_key_is_commented() -> None:
 def test_unknown_key_is_rejected_with_its_path(tmp_path: Path) -> None:
     p = tmp_path / "params.yaml"
     p.write_text("sampler:\n  name: uniform\n  n_negs: 4\n")
-    with pytest.raises(ConfigError, match=r"sampler\.uniform\.n_negs: unknown key"):
+    with pytest.raises(ConfigError, match=r"sampler\.n_negs: unknown key"):
         config.load(p)
 
 
@@ -38,10 +38,15 @@ def test_unknown_sampler_name_lists_choices(tmp_path: Path) -> None:
 def test_overrides_are_typed_and_validated(tmp_path: Path) -> None:
     p = tmp_path / "params.yaml"
     p.write_text("sampler:\n  name: uniform\n")
-    cfg = config.load(p, ["sampler.name=popularity", "sampler.alpha=0.5", "train.epochs=3"])
-    assert cfg.sampler.alpha == 0.5 and cfg.train.epochs == 3
+    cfg = config.load(
+        p, ["sampler.name=popularity", "sampler.popularity.alpha=0.5", "train.epochs=3"]
+    )
+    assert cfg.sampler.active.alpha == 0.5 and cfg.train.epochs == 3
     with pytest.raises(ConfigError, match="alpha"):
-        config.load(p, ["sampler.name=popularity", "sampler.alpha=2"])
+        config.load(p, ["sampler.name=popularity", "sampler.popularity.alpha=2"])
+    # the old flat layout is refused with the key to write instead
+    with pytest.raises(ConfigError, match=r"write sampler\.popularity\.alpha"):
+        config.load(p, ["sampler.name=popularity", "sampler.alpha=0.5"])
 
 
 def test_registry_metric_must_be_computed(tmp_path: Path) -> None:
@@ -65,27 +70,60 @@ def test_write_overrides_keeps_comments_and_refuses_bad_values(tmp_path: Path) -
     assert p.read_text() == before
 
 
-def test_variant_switching_plugin_starts_from_its_own_defaults() -> None:
+def test_variant_switching_plugin_keeps_each_plugins_settings() -> None:
     cfg = config.from_dict(
         {
-            "model": {"name": "bpr", "loss": "bpr", "factors": 128},
-            "sampler": {"name": "uniform", "n_neg": 8},
+            "model": {"name": "bpr", "bpr": {"factors": 128}, "lmf": {"factors": 16}},
+            "sampler": {"name": "uniform", "n_neg": 8, "hard": {"k": 3}},
             "sweep": {
                 "configs": {
                     "lmf": {"model": {"name": "lmf"}},
-                    "pop": {"sampler": {"name": "popularity", "alpha": 0.5}},
+                    "pop": {"sampler": {"name": "popularity", "popularity": {"alpha": 0.5}}},
                     "hard": {"sampler": {"name": "hard"}},
                 }
             },
         }
     )
-    lmf = cfg.variant("lmf").model
-    # bpr's default loss is not carried to lmf; the factors changed in params.yaml are
-    assert lmf.name == "lmf" and lmf.loss == config.LMFCfg().loss and lmf.factors == 128
-    assert lmf.lr == config.LMFCfg().lr
-    pop = cfg.variant("pop").sampler
+    lmf = cfg.variant("lmf").model.active
+    # lmf runs with its own settings (params.yaml's model.lmf), never bpr's
+    assert lmf.name == "lmf" and lmf.loss == config.LMFCfg().loss and lmf.factors == 16
+    assert cfg.variant("lmf").model.bpr.factors == 128  # bpr's stay where they are
+    pop = cfg.variant("pop").sampler.active
     assert pop.name == "popularity" and pop.alpha == 0.5 and pop.n_neg == 8
-    hard = cfg.variant("hard").sampler  # hard has no n_neg: nothing of it leaks in
-    assert hard.name == "hard" and hard.k == config.HardSamplerCfg().k
+    hard = cfg.variant("hard").sampler.active  # hard's k from params.yaml's sampler.hard
+    assert hard.name == "hard" and hard.k == 3 and hard.n_neg == 3
     with pytest.raises(ConfigError, match="in_batch"):
         config.from_dict({"sweep": {"configs": {"x": {"sampler": {"name": "nope"}}}}})
+
+
+def test_params_yaml_lists_every_key_with_its_default() -> None:
+    """DVC tracks params.yaml's keys: every key of the tree is there (issue #12)."""
+    assert config.dump(config.load(REPO / "params.yaml")) == config.dump(config.Config())
+
+
+def test_disallowed_pair_is_refused_in_one_sentence() -> None:
+    with pytest.raises(ConfigError, match=r"ials .* batch-side sampler 'in_batch'") as err:
+        config.from_dict({"model": {"name": "ials"}, "sampler": {"name": "in_batch"}})
+    assert len(str(err.value).splitlines()) == 2  # the file, then one sentence
+
+
+def test_catalog_metric_cannot_require_significance() -> None:
+    with pytest.raises(ConfigError, match="per-user metric"):
+        config.from_dict({"registry": {"metric": "coverage_10", "require_significance": True}})
+    assert config.from_dict({"registry": {"metric": "coverage_10"}}).registry.metric
+
+
+def test_overrides_one_function_for_every_route() -> None:
+    """--set strings and a sweep.configs patch become the same (path, value) pairs."""
+    from negsamp.config import overrides as ov
+
+    patch = {"sampler": {"name": "hard", "hard": {"k": 2}}, "model": {}}
+    assert ov.from_patch(patch) == [
+        ov.parse("sampler.name=hard"),
+        ov.parse("sampler.hard.k=2"),
+    ]
+    doc: dict = {}
+    ov.apply(doc, ov.from_patch(patch))
+    assert doc == {"sampler": {"name": "hard", "hard": {"k": 2}}}
+    with pytest.raises(ConfigError, match="not a section"):
+        ov.apply({"sampler": {"n_neg": 4}}, [ov.parse("sampler.n_neg.x=1")])

@@ -144,7 +144,7 @@ def test_register_gate_and_serve(tmp_path, monkeypatch) -> None:
     assert run.data.metrics["sampled_ndcg_10"] == pytest.approx(0.30)
     assert run.data.metrics["n_test_users"] == 6
     assert [m.step for m in client.get_metric_history(first["run_id"], "train_loss")] == [1, 2]
-    assert run.data.params["model.factors"] == "4" and run.data.params["evaluate.ks"]
+    assert run.data.params["model.bpr.factors"] == "4" and run.data.params["evaluate.ks"]
     tags = run.data.tags
     assert tags["sampler"] == "uniform" and tags["n_neg"] == "4" and tags["trigger"] == "test"
     assert tags["git_dirty"] in ("true", "false", "unknown") and len(tags["data_md5"]) == 32

@@ -227,10 +227,10 @@ def write_inputs(paths: Paths, train: Interactions, held: np.ndarray, width: int
 
 
 STAGE_CASES = {
-    "bpr": {"model": {"name": "bpr", "factors": 4, "lr": 0.05, "recency_boost": 2.0}},
-    "ials": {"model": {"name": "ials", "factors": 4, "reg": 1.0, "iterations": 3}},
+    "bpr": {"model": {"name": "bpr", "bpr": {"factors": 4, "lr": 0.05, "recency_boost": 2.0}}},
+    "ials": {"model": {"name": "ials", "ials": {"factors": 4, "reg": 1.0, "iterations": 3}}},
     "in_batch": {
-        "model": {"name": "lmf", "factors": 4, "lr": 0.05},
+        "model": {"name": "lmf", "lmf": {"factors": 4, "lr": 0.05}},
         "sampler": {"name": "in_batch"},
     },
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 ORDER = (
     "synthesize",
@@ -33,3 +34,15 @@ def module(name: str) -> ModuleType:
     if name not in ORDER:
         raise ValueError(f"unknown stage {name!r}; stages: {', '.join(ORDER)}")
     return importlib.import_module("negsamp.stages." + name.replace("-", "_"))
+
+
+def run_stage(name: str, cfg: Any, paths: Any, variant: str | None = None, **extra: Any) -> Any:
+    """Run stage ``name``: the one entry both runners (the CLI that dvc.yaml calls, and the
+    Prefect flow) go through. Per-configuration stages take ``variant``, a name of
+    ``sweep.configs``; ``extra`` reaches the stage (the register stage's lineage tags)."""
+    stage = module(name)
+    if name in PER_VARIANT:
+        if variant is None:
+            raise ValueError(f"stage {name!r} runs per configuration: name one of sweep.configs")
+        return stage.run(cfg, paths, variant, **extra)
+    return stage.run(cfg, paths, **extra)

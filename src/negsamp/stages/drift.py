@@ -79,7 +79,7 @@ def _negative_bands(cfg: Config, run: Any, uri: str, ref: pl.DataFrame, n_items:
 
     from mlflow.artifacts import download_artifacts
 
-    alpha = {"uniform": 0.0, "popularity": getattr(cfg.sampler, "alpha", None)}.get(
+    alpha = {"uniform": 0.0, "popularity": getattr(cfg.sampler.active, "alpha", None)}.get(
         cfg.sampler.name
     )
     if alpha is None:

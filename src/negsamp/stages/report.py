@@ -32,7 +32,7 @@ def load_result(cfg: Config, paths: Paths, name: str) -> ConfigResult:
     require(vp.metrics, files.ci, vp.per_user, vp.train_history, vp.train_pool_manifest)
     return ConfigResult(
         name=name,
-        sampler=vcfg.sampler.model_dump(mode="json"),
+        sampler=vcfg.sampler.active.model_dump(mode="json"),
         model=vcfg.model.name,
         metrics=read_json(vp.metrics),
         ci=read_json(files.ci),

@@ -51,7 +51,7 @@ def _teacher_score_all(cfg: Config, paths: Paths) -> Any:
     from negsamp.train import resolve_device
 
     device = resolve_device(cfg.base.device)
-    teacher = cfg.sampler.teacher
+    teacher = cfg.sampler.active.teacher
     if teacher == "champion":
         champion = champion_scorer(cfg, paths, device)
         if champion is None:
@@ -88,7 +88,7 @@ def _empty_pool() -> pl.DataFrame:
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)
-    s = cfg.sampler
+    s = cfg.sampler.active
     train = positives(paths, paths.train)
     common = {
         "sampler": s.model_dump(mode="json"),

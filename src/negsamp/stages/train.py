@@ -44,10 +44,10 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     require(paths.train)
     frame = pl.read_parquet(paths.train)
     train = Interactions.from_frame(frame, n_users, n_items)
-    m = cfg.model
+    m = cfg.model.active
     weights = trainer.recency_weights(frame, m.recency_boost, m.recency_window)
     gen = trainer.seed_generator(cfg.base.seed, purpose=2)
-    model = build_model(cfg.model, n_users, n_items, generator=gen, load_pretrained=True)
+    model = build_model(m, n_users, n_items, generator=gen, load_pretrained=True)
     valid = None
     if paths.valid.is_file():
         valid = trainer.Validation.build(
@@ -82,7 +82,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         log.info(
             "training %s (%s loss, %s negatives) on %s: %d positives, up to %d epochs",
             cfg.model.name,
-            cfg.model.loss,
+            m.loss,
             cfg.sampler.name,
             device,
             pool.users.shape[0],
@@ -95,7 +95,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
             cfg.base.seed,
             device,
             valid=valid,
-            sampler=cfg.sampler,
+            sampler=cfg.sampler.active,
             train=train,
             checkpoint=checkpoint_path(paths),
         )

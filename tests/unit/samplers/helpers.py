@@ -7,12 +7,16 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from negsamp.config import Config
+from negsamp.config import Config, SamplerSection
 from negsamp.interactions import Interactions
 
 
 def sampler_cfg(name: str, **kw: Any) -> Any:
-    return Config.model_validate({"sampler": {"name": name, **kw}}).sampler
+    """The resolved config of sampler ``name``, built the way params.yaml holds it: shared
+    settings at the section level, the sampler's own under its name."""
+    shared = {k: kw.pop(k) for k in list(kw) if k in SamplerSection.SHARED}
+    section = {"name": name, **shared, **({name: kw} if kw else {})}
+    return Config.model_validate({"sampler": section}).sampler.active
 
 
 def fake_teacher(users: np.ndarray, n_items: int = 0) -> np.ndarray:

@@ -39,8 +39,8 @@ def test_teacher_hard_fields() -> None:
 def test_batch_side_configs() -> None:
     ib = sampler_cfg("in_batch", logq_correction=False)
     assert ib.side == "batch" and ib.pool_width == 0 and ib.logq_correction is False
-    with pytest.raises(ValidationError):
-        sampler_cfg("in_batch", n_neg=4)  # in-batch has no n_neg: the batch is the negatives
+    # in-batch has no n_neg (the batch is the negatives): the section's n_neg does not reach it
+    assert not hasattr(sampler_cfg("in_batch", n_neg=4), "n_neg")
     hard = sampler_cfg("hard", base="popularity", candidates=16, k=2, temperature=0.5)
     assert (hard.n_neg, hard.pool_width, hard.side) == (2, 16, "batch")
     base = hard.base_cfg()
@@ -57,5 +57,5 @@ def test_batch_side_configs() -> None:
 
 
 def test_overrides_reach_the_sampler_fields() -> None:
-    cfg = Config.model_validate({"sampler": {"name": "mixed", "max_item_share": None}})
-    assert cfg.sampler.max_item_share is None
+    cfg = Config.model_validate({"sampler": {"name": "mixed", "mixed": {"max_item_share": None}}})
+    assert cfg.sampler.active.max_item_share is None

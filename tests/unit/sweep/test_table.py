@@ -119,13 +119,13 @@ def test_sampler_labels() -> None:
 def test_grid_crosses_every_configuration() -> None:
     g = grid.parse(["sampler.n_neg=1,4", "model.name=bpr,lmf"])
     assert g == {"sampler.n_neg": [1, 4], "model.name": ["bpr", "lmf"]}
-    out = grid.expand({"u": {}, "p": {"sampler": {"name": "popularity", "alpha": 0.5}}}, g)
+    out = grid.expand({"u": {}, "p": {"sampler": {"name": "popularity", "n_neg": 8}}}, g)
     assert list(out) == [
         "u-n_neg1-bpr", "u-n_neg1-lmf", "u-n_neg4-bpr", "u-n_neg4-lmf",
         "p-n_neg1-bpr", "p-n_neg1-lmf", "p-n_neg4-bpr", "p-n_neg4-lmf",
     ]  # fmt: skip
     assert out["p-n_neg4-lmf"] == {
-        "sampler": {"name": "popularity", "alpha": 0.5, "n_neg": 4},
+        "sampler": {"name": "popularity", "n_neg": 4},
         "model": {"name": "lmf"},
     }
     assert grid.expand({"u": {}}, {}) == {"u": {}}

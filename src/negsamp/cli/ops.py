@@ -1,0 +1,186 @@
+"""Commands around a trained pipeline: drift checks, new data, serving, paired comparisons."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from negsamp.cli.common import (
+    ParamsOpt,
+    SetOpt,
+    VerboseOpt,
+    configure,
+    fail,
+    reported,
+    root_of,
+    setup,
+)
+
+
+def drift(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    force: Annotated[bool, typer.Option(help="retrain even when no signal fires")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Check the new data against the champion's; retrain and gate when a signal fires."""
+    setup(verbose)
+    with reported():
+        cfg = configure(params, set_)
+        from flows.drift import drift_check
+
+        out = drift_check(cfg, root=str(root_of(params)), force=force)
+    typer.echo(f"drift: {out['drift']['summary']}")
+    if out["retrained"]:
+        reg = out["registration"]
+        typer.echo(
+            f"retrained ({out['reason']}): {reg['model_name']} v{reg['version']} is {reg['alias']} - {reg['reason']}"
+        )
+    else:
+        typer.echo("no retrain")
+
+
+def demo_drift(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+) -> None:
+    """Ingest three simulated windows (no drift, mild, strong) and run the drift check on each."""
+    setup(verbose)
+    with reported():
+        cfg = configure(params, set_)
+        from flows.demo import demo_drift as flow_
+
+        outcomes = flow_(cfg, root=str(root_of(params)))
+    for o in outcomes:
+        typer.echo(
+            f"window {o['window']} (drift {o['level']:.1f}): {o['verdict']:<7} {o['summary']}"
+        )
+
+
+def ingest(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    append: Annotated[
+        Path | None,
+        typer.Option(
+            "--append", help="add this file (same format as data.source) as a new data snapshot"
+        ),
+    ] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the ingest stage, or with --append add a batch of new interactions.
+
+    An appended batch is validated with the rest of the log, stored under
+    data/raw/appends/, recorded in params.yaml (data.appends, with its md5), versioned
+    with `dvc add`, and in a git repository params.yaml and the batch's .dvc file are
+    committed; existing users and items keep their ids, new ones get new ids.
+    """
+    setup(verbose)
+    from negsamp.paths import Paths
+    from negsamp.stages import ingest as stage
+    from negsamp.stages import run_stage
+
+    with reported():
+        cfg = configure(params, set_)
+        paths = Paths(root_of(params))
+        if append is None:
+            run_stage("ingest", cfg, paths)
+            return
+        entry = stage.append_snapshot(params, append, paths)
+    typer.echo(
+        f"appended {append} as {entry['path']} (snapshot {entry['snapshot']}); params.yaml data.appends updated"
+    )
+    if entry["commit"]:
+        typer.echo(f"versioned with DVC and committed to git as {entry['commit'][:12]}")
+    elif entry["versioned"]:
+        typer.echo(f"versioned with DVC: commit {entry['path']}.dvc and {params} to git")
+
+
+def serve(
+    params: ParamsOpt = Path("params.yaml"),
+    alias: Annotated[str, typer.Option(help="registered model alias to serve")] = "champion",
+    host: Annotated[
+        str, typer.Option(help="interface to bind (keep 127.0.0.1 outside a container)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 5001,
+    workers: Annotated[int, typer.Option(help="uvicorn workers")] = 1,
+) -> None:
+    """Serve top-K recommendations of `models:/<registry.model_name>@<alias>` over HTTP.
+
+    POST /invocations with {"dataframe_records": [{"user": <original id>}], "params": {"k": 10}}.
+    """
+    from negsamp.registry import tracking_uri
+
+    setup()
+    with reported():
+        cfg = configure(params, None, write=False)
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(root_of(params))
+    bindir = Path(sys.executable).parent  # mlflow starts `uvicorn` from PATH
+    os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    mlflow = str(bindir / "mlflow")
+    uri = f"models:/{cfg.registry.model_name}@{alias}"
+    typer.echo(f"serving {uri} from {os.environ['MLFLOW_TRACKING_URI']} on http://{host}:{port}")
+    args = ["models", "serve", "-m", uri, "--host", host, "--port", str(port)]
+    os.execv(mlflow, [mlflow, *args, "--env-manager", "local", "--workers", str(workers)])
+
+
+def _per_user_file(ref: str, scratch: Path) -> Path:
+    """A per_user.parquet path, its folder (data/metrics/<config>) or an MLflow run id."""
+    p = Path(ref)
+    if p.is_dir():
+        p = p / "per_user.parquet"
+    if p.is_file():
+        return p
+    if p.suffix or "/" in ref:
+        raise FileNotFoundError(f"{p} not found: give a per_user.parquet, its folder or a run id")
+    from negsamp.registry import download_per_user, tracking_uri
+
+    return download_per_user(ref, tracking_uri(Path.cwd()), scratch)
+
+
+def compare(
+    a: Annotated[str, typer.Argument(help="run A: per_user.parquet, its folder or MLflow run id")],
+    b: Annotated[str, typer.Argument(help="run B, the same kinds")],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="metric to test (repeatable; default: all shared)"),
+    ] = None,
+    resamples: Annotated[int, typer.Option(help="bootstrap resamples and sign flips")] = 2000,
+    level: Annotated[float, typer.Option(help="confidence level of the interval")] = 0.95,
+    seed: Annotated[int, typer.Option(help="seed of the resampling")] = 0,
+    out: Annotated[Path | None, typer.Option(help="also write the table to this CSV")] = None,
+) -> None:
+    """Paired test of two runs on their common users: B - A, its bootstrap CI, a p-value.
+
+    The p-value is a two-sided sign-flip permutation test of "no difference" per metric.
+    """
+    setup()
+    import tempfile
+
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    from negsamp.io import atomic_write
+    from negsamp.metrics.bootstrap import compare as paired
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            frames = [
+                pl.read_parquet(_per_user_file(r, Path(tmp) / n)) for r, n in ((a, "a"), (b, "b"))
+            ]
+        res = paired(frames[0], frames[1], metric, resamples, level, seed)
+    except (ValueError, FileNotFoundError) as err:
+        fail(err)
+    table = Table(title=f"B - A on {res['n_users'][0]} common users ({level:.0%} CI)")
+    for col in ("metric", "A", "B", "B - A", "CI low", "CI high", "p"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in res.iter_rows(named=True):
+        nums = (r["a"], r["b"], r["diff"], r["ci_low"], r["ci_high"])
+        table.add_row(r["metric"], *(f"{x:.4f}" for x in nums), f"{r['p_value']:.4f}")
+    Console().print(table)
+    if out:
+        atomic_write(out, res.write_csv().encode())

@@ -1,0 +1,50 @@
+"""``negsamp registry``: the MLflow model registry's aliases, and rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from negsamp.cli.common import ParamsOpt, configure, fail, root_of, setup
+
+registry_app = typer.Typer(
+    no_args_is_help=True, help="The MLflow model registry: aliases, rollback."
+)
+
+
+@registry_app.command("rollback")
+def registry_rollback(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Make the previous champion the champion again (one command, reversible)."""
+    setup()
+    from negsamp import config
+    from negsamp.registry import RegistrationError, rollback, tracking_uri
+
+    try:
+        cfg = configure(params, None, write=False)
+        out = rollback(cfg.registry.model_name, tracking_uri(root_of(params)))
+    except (config.ConfigError, RegistrationError) as err:
+        fail(err)
+    typer.echo(out["reason"])
+
+
+@registry_app.command("show")
+def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
+    """List the registered versions with their aliases, metric and decision."""
+    setup()
+    from mlflow import MlflowClient
+
+    from negsamp import config
+    from negsamp.registry import tracking_uri
+
+    try:
+        cfg = configure(params, None, write=False)
+    except config.ConfigError as err:
+        fail(err)
+    client = MlflowClient(tracking_uri(root_of(params)))
+    name = cfg.registry.model_name
+    for mv in client.search_model_versions(f"name='{name}'"):
+        aliases = ",".join(mv.aliases) or "-"
+        typer.echo(
+            f"{name} v{mv.version}\t{aliases}\t{mv.tags.get('metric_value', '?')}\t{mv.tags.get('reason', '')}"
+        )

@@ -1,0 +1,84 @@
+"""Sections of the data side: seeds and hardware, the data source, validation, the split."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from negsamp.config.base import Frozen
+
+
+class BaseCfg(Frozen):
+    seed: int = Field(42, ge=0, description="root seed; every generator derives from it")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
+            return v
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {v!r}")
+
+
+class SyntheticCfg(Frozen):
+    n_users: int = Field(5000, ge=2)
+    n_items: int = Field(2000, ge=2)
+    n_interactions: int = Field(200_000, ge=10)
+    n_tastes: int = Field(8, ge=1, description="latent taste clusters")
+    tastes_per_user: int = Field(2, ge=1)
+    taste_strength: float = Field(0.8, ge=0.0, le=1.0)
+    zipf_exponent: float = Field(1.0, ge=0.0)
+    activity_sigma: float = Field(1.2, ge=0.0, description="lognormal sigma of user activity")
+    days: int = Field(365, ge=1)
+    start: str = Field("2025-01-01")
+    drift: float = Field(0.0, ge=0.0, le=1.0, description="0 = stationary; 1 = strong drift")
+    new_item_share: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+class ColumnsCfg(Frozen):
+    user: str = "user"
+    item: str = "item"
+    rating: str | None = "rating"
+    timestamp: str | None = "timestamp"
+
+
+DataSource = Literal[
+    "synthetic", "movielens-100k", "movielens-1m", "movielens-csv", "csv", "tsv", "parquet"
+]
+
+
+class AppendCfg(Frozen):
+    """A batch added by ``negsamp ingest --append``: a raw-schema Parquet file and its md5."""
+
+    path: str
+    md5: str = Field(pattern=r"^[0-9a-f]{32}$")
+
+
+class DataCfg(Frozen):
+    source: DataSource = "synthetic"
+    path: str = "data/raw/synthetic.parquet"
+    columns: ColumnsCfg = ColumnsCfg()
+    rating_threshold: float | None = None
+    appends: tuple[AppendCfg, ...] = ()
+    synthetic: SyntheticCfg = SyntheticCfg()
+
+
+class ValidateCfg(Frozen):
+    min_interactions_per_user: int = Field(3, ge=1)
+    min_timestamp: str = "1970-01-02"
+    max_timestamp: str = "2100-01-01"
+    failure_examples: int = Field(5, ge=1, le=100)
+    min_eligible_user_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="share of users that must have >= split.min_interactions rows",
+    )
+
+
+class SplitCfg(Frozen):
+    method: Literal["leave_one_out", "temporal"] = "leave_one_out"
+    validation: bool = True
+    temporal_cutoff: float = Field(0.8, gt=0.0, lt=1.0)
+    min_interactions: int = Field(3, ge=2)

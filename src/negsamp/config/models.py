@@ -1,0 +1,154 @@
+"""The ``model`` section: one block per model plug-in, each with its own tuned defaults.
+
+Models share no settings at the section level (their tuned learning rates, penalties and
+sizes differ), so ``model.name`` picks the block and nothing else: ``--set model.name=ials``
+trains ials with ``model.ials``'s settings, and bpr's stay where they are.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from negsamp.config.base import Frozen
+from negsamp.config.plugins import PluginSection
+
+Loss = Literal["bpr", "bce", "sampled_softmax", "full_softmax"]
+
+
+class _GradientSettings(Frozen):
+    """What every model trained by the shared gradient trainer has (defaults tuned per model)."""
+
+    loss: Loss = Field("bce", description="bpr | bce | sampled_softmax | full_softmax")
+    lr: float = Field(0.005, gt=0.0, description="tuned learning rate (train.lr overrides)")
+    l2: float = Field(3e-4, ge=0.0, description="tuned L2 penalty (train.l2 overrides)")
+    init_std: float = Field(0.01, gt=0.0, description="std of the normal initialisation")
+    recency_boost: float = Field(
+        10.0,
+        ge=0.0,
+        description="a positive's weight is 1 + boost * exp(-k / window) for the "
+        "user's k-th most recent one (0: every positive weighs 1)",
+    )
+    recency_window: float = Field(10.0, gt=0.0, description="decay, in a user's interactions")
+
+
+class BPRSettings(_GradientSettings):
+    """Matrix factorisation with the pairwise BPR loss (Rendle et al. 2009)."""
+
+    factors: int = Field(64, ge=1)
+    item_bias: bool = True
+    loss: Loss = "bpr"
+    l2: float = Field(3e-3, ge=0.0)
+
+
+class LMFSettings(_GradientSettings):
+    """Logistic matrix factorisation: sigmoid(<p_u, q_i> + b_u + b_i), pointwise BCE."""
+
+    factors: int = Field(64, ge=1)
+    l2: float = Field(3e-3, ge=0.0)
+
+
+class GMFSettings(_GradientSettings):
+    """NCF's generalized matrix factorisation: h . (p_u * q_i) (He et al. 2017)."""
+
+    factors: int = Field(64, ge=1)
+
+
+class MLPSettings(_GradientSettings):
+    """NCF's MLP tower over [p_u, q_i]; ``layers`` are the hidden sizes (the first is 2*factors
+    in the paper's tower shape)."""
+
+    factors: int = Field(32, ge=1, description="embedding size of each side")
+    layers: tuple[int, ...] = Field((64, 32, 16), min_length=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    l2: float = Field(1e-4, ge=0.0)
+
+
+class NeuMFSettings(_GradientSettings):
+    """GMF and MLP side by side, joined by one output layer; optionally initialised from
+    pretrained GMF and MLP model folders (both or neither), blended with ``alpha``."""
+
+    factors: int = Field(32, ge=1, description="GMF embedding size")
+    mlp_factors: int = Field(32, ge=1, description="MLP embedding size of each side")
+    layers: tuple[int, ...] = Field((64, 32, 16), min_length=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    pretrained_gmf: str | None = Field(None, description="a saved gmf model folder")
+    pretrained_mlp: str | None = Field(None, description="a saved mlp model folder")
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of GMF's output layer")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> NeuMFSettings:
+        if (self.pretrained_gmf is None) != (self.pretrained_mlp is None):
+            raise ValueError("set both pretrained_gmf and pretrained_mlp, or neither")
+        return self
+
+
+class IALSSettings(Frozen):
+    """Implicit ALS / WMF (Hu, Koren, Volinsky 2008): confidence c = 1 + alpha * count * r on
+    the observed cells (r = 1 + recency_boost * exp(-k / recency_window) for the user's k-th
+    most recent positive; r = 1 with boost 0), weight 1 on every other cell, closed-form
+    half-steps. No sampler."""
+
+    factors: int = Field(64, ge=1)
+    alpha: float = Field(3.0, ge=0.0, description="confidence slope: c = 1 + alpha * count")
+    reg: float = Field(50.0, ge=0.0, description="L2 regularisation lambda of each half-step")
+    iterations: int = Field(15, ge=1, description="full iterations (user then item half-step)")
+    solver: Literal["cg", "cholesky"] = "cg"
+    cg_steps: int = Field(3, ge=1, description="conjugate gradient steps per half-step (cg)")
+    init_std: float = Field(0.01, gt=0.0, description="factors start uniform in [0, init_std)")
+    recency_boost: float = Field(10.0, ge=0.0, description="extra confidence of recent positives")
+    recency_window: float = Field(5.0, gt=0.0, description="decay, in a user's interactions")
+
+
+class BPRCfg(BPRSettings):
+    name: Literal["bpr"] = "bpr"
+
+
+class LMFCfg(LMFSettings):
+    name: Literal["lmf"] = "lmf"
+
+
+class GMFCfg(GMFSettings):
+    name: Literal["gmf"] = "gmf"
+
+
+class MLPCfg(MLPSettings):
+    name: Literal["mlp"] = "mlp"
+
+
+class NeuMFCfg(NeuMFSettings):
+    name: Literal["neumf"] = "neumf"
+
+
+class IALSCfg(IALSSettings):
+    name: Literal["ials"] = "ials"
+
+
+ModelCfg = Annotated[
+    BPRCfg | LMFCfg | GMFCfg | MLPCfg | NeuMFCfg | IALSCfg, Field(discriminator="name")
+]
+
+# models fitted in closed form on the positives: no negatives, so no batch-side sampler
+CLOSED_FORM = frozenset({"ials"})
+
+ModelName = Literal["bpr", "lmf", "gmf", "mlp", "neumf", "ials"]
+
+
+class ModelSection(PluginSection):
+    """``model:`` in params.yaml; :attr:`active` is the running model's configuration."""
+
+    SECTION = "model"
+    SHARED = ()
+    RESOLVED = {
+        c.model_fields["name"].default: c
+        for c in (BPRCfg, LMFCfg, GMFCfg, MLPCfg, NeuMFCfg, IALSCfg)
+    }
+
+    name: ModelName = "bpr"
+    bpr: BPRSettings = BPRSettings()
+    lmf: LMFSettings = LMFSettings()
+    gmf: GMFSettings = GMFSettings()
+    mlp: MLPSettings = MLPSettings()
+    neumf: NeuMFSettings = NeuMFSettings()
+    ials: IALSSettings = IALSSettings()

@@ -1,0 +1,246 @@
+"""The ``sampler`` section: the shared pool settings and one block per sampler plug-in.
+
+Resolved configurations (``PopularitySamplerCfg`` ...) are what samplers and the trainer
+take; each is built from a ``*Settings`` block plus the shared settings it has.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from negsamp.config.base import Frozen
+from negsamp.config.plugins import PluginSection
+
+Exclude = Literal["train", "train+valid", "none"]
+
+
+class _PoolFields(Frozen):
+    """Options of every sampler configuration that writes a pool."""
+
+    pool_epochs: int = Field(
+        5, ge=1, description="epochs in the pool; epoch e reads e % pool_epochs"
+    )
+    replace: bool = Field(True, description="False: distinct negatives within a row")
+    exclude: Exclude = Field(
+        "train", description="whose positives are never negatives; none: positives may appear"
+    )
+
+
+class _SamplerFields(_PoolFields):
+    n_neg: int = Field(4, ge=1)
+
+
+class _DataSide(_SamplerFields):
+    @property
+    def side(self) -> str:
+        """data: the pool holds the negatives; batch: the trainer picks them per batch."""
+        return "data"
+
+    @property
+    def pool_width(self) -> int:
+        """Negatives per positive stored in the pool."""
+        return self.n_neg
+
+
+# --------------------------------------------------------------------------- own settings
+
+
+class PopularitySettings(Frozen):
+    alpha: float = Field(0.75, ge=0.0, le=1.0)
+
+
+class StratifiedSettings(Frozen):
+    bands: tuple[float, ...] = Field(
+        (0.2, 0.3, 0.5), description="share of negatives per popularity band, head first"
+    )
+    band_edges: tuple[float, ...] = Field(
+        (0.95, 0.8), description="item-count rank quantiles between the bands, head first"
+    )
+
+    @model_validator(mode="after")
+    def _bands(self) -> StratifiedSettings:
+        b, e = self.bands, self.band_edges
+        if len(e) != len(b) - 1:
+            raise ValueError(f"{len(b)} bands need {len(b) - 1} band_edges, got {len(e)}")
+        if any(s < 0 for s in b) or abs(sum(b) - 1.0) > 1e-6:
+            raise ValueError(f"bands are shares: each >= 0, summing to 1 (got {list(b)})")
+        if any(not 0.0 < x < 1.0 for x in e) or any(x <= y for x, y in zip(e, e[1:], strict=False)):
+            raise ValueError(f"band_edges must be strictly decreasing within (0, 1), got {list(e)}")
+        return self
+
+
+class TeacherHardSettings(Frozen):
+    teacher: str = Field("champion", description="champion | path to a saved model directory")
+    top_k: int = Field(50, ge=1, description="mined non-positives per user to draw from")
+    skip_top: int = Field(
+        0, ge=0, description="best-scored non-positives skipped (false negatives)"
+    )
+
+
+class InBatchSettings(Frozen):
+    logq_correction: bool = Field(True, description="subtract log P(item in batch) (Yi et al.)")
+
+
+class _BaseDrawnSettings(Frozen):
+    base: Literal["uniform", "popularity"] = "uniform"
+    alpha: float = Field(0.75, ge=0.0, le=1.0, description="popularity exponent of base")
+    candidates: int = Field(32, ge=1, description="base draws scored per positive")
+
+
+class HardSettings(_BaseDrawnSettings):
+    k: int = Field(1, ge=1, description="negatives kept per positive (the hardest)")
+    temperature: float | None = Field(
+        None, gt=0.0, description="null: top-k; else softmax sampling"
+    )
+
+    @model_validator(mode="after")
+    def _k(self) -> HardSettings:
+        if self.k > self.candidates:
+            raise ValueError(f"k={self.k} exceeds candidates={self.candidates}")
+        return self
+
+
+class MixedSettings(_BaseDrawnSettings):
+    hard_fraction: float = Field(0.5, ge=0.0, le=1.0, description="share of n_neg that is hard")
+    max_item_share: float | None = Field(
+        None, gt=0.0, le=1.0, description="cap on one item's share of an epoch's negatives"
+    )
+
+
+# --------------------------------------------------------------------------- resolved
+
+
+class UniformSamplerCfg(_DataSide):
+    name: Literal["uniform"] = "uniform"
+
+
+class PopularitySamplerCfg(PopularitySettings, _DataSide):
+    name: Literal["popularity"] = "popularity"
+
+
+class StratifiedSamplerCfg(StratifiedSettings, _DataSide):
+    name: Literal["stratified"] = "stratified"
+
+
+class TeacherHardSamplerCfg(TeacherHardSettings, _DataSide):
+    name: Literal["teacher_hard"] = "teacher_hard"
+
+    @model_validator(mode="after")
+    def _top_k(self) -> TeacherHardSamplerCfg:
+        if not self.replace and self.top_k < self.n_neg:
+            raise ValueError(f"replace=false needs top_k >= n_neg ({self.top_k} < {self.n_neg})")
+        return self
+
+
+class InBatchSamplerCfg(InBatchSettings):
+    name: Literal["in_batch"] = "in_batch"
+
+    @property
+    def side(self) -> str:
+        return "batch"
+
+    @property
+    def pool_width(self) -> int:
+        return 0
+
+
+class _BaseDrawn:
+    """The base sampler that fills a batch-side sampler's pool with candidates."""
+
+    def base_cfg(self) -> UniformSamplerCfg | PopularitySamplerCfg:
+        """The data-side sampler that fills the pool (``pool_width`` base draws per positive)."""
+        common = {
+            "n_neg": self.pool_width,  # type: ignore[attr-defined]
+            "pool_epochs": self.pool_epochs,  # type: ignore[attr-defined]
+            "replace": self.replace,  # type: ignore[attr-defined]
+            "exclude": self.exclude,  # type: ignore[attr-defined]
+        }
+        if self.base == "popularity":  # type: ignore[attr-defined]
+            return PopularitySamplerCfg(alpha=self.alpha, **common)  # type: ignore[attr-defined]
+        return UniformSamplerCfg(**common)
+
+    @property
+    def side(self) -> str:
+        return "batch"
+
+
+class HardSamplerCfg(_BaseDrawn, HardSettings, _PoolFields):
+    name: Literal["hard"] = "hard"
+
+    @property
+    def n_neg(self) -> int:
+        return self.k
+
+    @property
+    def pool_width(self) -> int:
+        return self.candidates
+
+
+class MixedSamplerCfg(_BaseDrawn, MixedSettings, _SamplerFields):
+    name: Literal["mixed"] = "mixed"
+
+    @model_validator(mode="after")
+    def _hard(self) -> MixedSamplerCfg:
+        if self.n_hard > self.candidates:
+            raise ValueError(f"{self.n_hard} hard negatives exceed candidates={self.candidates}")
+        return self
+
+    @property
+    def n_hard(self) -> int:
+        return int(round(self.hard_fraction * self.n_neg))
+
+    @property
+    def n_random(self) -> int:
+        return self.n_neg - self.n_hard
+
+    @property
+    def pool_width(self) -> int:
+        """Pool columns: ``candidates`` for the hard pick, then ``n_random`` random ones."""
+        return self.candidates + self.n_random
+
+
+SamplerCfg = Annotated[
+    UniformSamplerCfg
+    | PopularitySamplerCfg
+    | StratifiedSamplerCfg
+    | TeacherHardSamplerCfg
+    | InBatchSamplerCfg
+    | HardSamplerCfg
+    | MixedSamplerCfg,
+    Field(discriminator="name"),
+]
+
+_RESOLVED = {
+    c.model_fields["name"].default: c
+    for c in (
+        UniformSamplerCfg,
+        PopularitySamplerCfg,
+        StratifiedSamplerCfg,
+        TeacherHardSamplerCfg,
+        InBatchSamplerCfg,
+        HardSamplerCfg,
+        MixedSamplerCfg,
+    )
+}
+
+SamplerName = Literal[
+    "uniform", "popularity", "stratified", "teacher_hard", "in_batch", "hard", "mixed"
+]
+
+
+class SamplerSection(PluginSection, _SamplerFields):
+    """``sampler:`` in params.yaml; :attr:`active` is the running sampler's configuration."""
+
+    SECTION = "sampler"
+    SHARED = ("n_neg", "pool_epochs", "replace", "exclude")
+    RESOLVED = _RESOLVED
+
+    name: SamplerName = "uniform"
+    popularity: PopularitySettings = PopularitySettings()
+    stratified: StratifiedSettings = StratifiedSettings()
+    teacher_hard: TeacherHardSettings = TeacherHardSettings()
+    in_batch: InBatchSettings = InBatchSettings()
+    hard: HardSettings = HardSettings()
+    mixed: MixedSettings = MixedSettings()

@@ -1,0 +1,98 @@
+"""The whole configuration: one frozen tree in params.yaml's own layout.
+
+:class:`Config` mirrors params.yaml key for key (``validate`` is spelt ``validate_`` in
+Python), so its JSON form round-trips and the keys DVC tracks are the attributes stages
+read. ``cfg.sampler.active`` / ``cfg.model.active`` are the running plug-ins' resolved
+configurations; :meth:`Config.variant` is the tree of one ``sweep.configs`` entry.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from pydantic import ConfigDict, Field, model_validator
+
+from negsamp.config import overrides
+from negsamp.config.base import ConfigError, Frozen
+from negsamp.config.data import BaseCfg, DataCfg, SplitCfg, ValidateCfg
+from negsamp.config.models import CLOSED_FORM, ModelSection
+from negsamp.config.run import (
+    DriftCfg,
+    EvaluateCfg,
+    RegistryCfg,
+    ScheduleCfg,
+    SweepCfg,
+    TrainCfg,
+)
+from negsamp.config.samplers import SamplerSection
+
+
+class Config(Frozen):
+    base: BaseCfg = BaseCfg()
+    data: DataCfg = DataCfg()
+    validate_: ValidateCfg = Field(ValidateCfg(), alias="validate")
+    split: SplitCfg = SplitCfg()
+    sampler: SamplerSection = SamplerSection()
+    model: ModelSection = ModelSection()
+    train: TrainCfg = TrainCfg()
+    evaluate: EvaluateCfg = EvaluateCfg()
+    registry: RegistryCfg = RegistryCfg()
+    sweep: SweepCfg = SweepCfg()
+    drift: DriftCfg = DriftCfg()
+    schedule: ScheduleCfg = ScheduleCfg()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def variants(self) -> list[str]:
+        return list(self.sweep.configs)
+
+    def variant(self, name: str) -> Config:
+        """This config with ``sweep.configs.<name>`` applied: the same overrides, the same way,
+        as ``--set`` would apply them; the result is a sweep of one (itself)."""
+        from negsamp.config.load import from_dict
+
+        if name not in self.sweep.configs:
+            raise ConfigError(f"unknown configuration {name!r}; sweep.configs has {self.variants}")
+        patch = self.sweep.configs[name].model_dump(mode="json", exclude_defaults=True)
+        doc = self.model_dump(mode="json", by_alias=True)
+        overrides.apply(doc, overrides.from_patch(patch))
+        doc["sweep"] = {"configs": {name: {}}, "concurrency": self.sweep.concurrency}
+        return from_dict(copy.deepcopy(doc), f"params.yaml (sweep.configs.{name})")
+
+    @model_validator(mode="after")
+    def _variants_valid(self) -> Config:
+        for name, ov in self.sweep.configs.items():
+            if ov.sampler or ov.model or ov.train:
+                self.variant(name)
+        return self
+
+    @model_validator(mode="after")
+    def _plugins_fit(self) -> Config:
+        model, sampler = self.model.name, self.sampler.active
+        if model in CLOSED_FORM and sampler.side == "batch":
+            raise ValueError(
+                f"model {model} is fitted in closed form on the positives and takes no "
+                f"negatives, so the batch-side sampler {sampler.name!r} cannot serve it: set "
+                f"sampler.name to a data-side sampler (uniform) or model.name to a gradient model"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _metric_known(self) -> Config:
+        from negsamp.metrics_names import CATALOG_LEVEL, headline_names
+
+        known = headline_names(self.evaluate.ks)
+        metric = self.registry.metric
+        if metric not in known:
+            raise ValueError(
+                f"registry.metric={metric!r} is not computed; "
+                f"choose one of {sorted(known)} (evaluate.ks decides which K exist)"
+            )
+        if self.registry.require_significance and metric.rsplit("_", 1)[0] in CATALOG_LEVEL:
+            raise ValueError(
+                f"registry.require_significance needs a per-user metric, but {metric} is one "
+                "number per model (no paired test over users): choose a per-user metric "
+                "or set require_significance to false"
+            )
+        return self
