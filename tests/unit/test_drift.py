@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +74,28 @@ def test_js_bounds() -> None:
     assert js_divergence(np.array([1, 0]), np.array([0, 1]), base=math.e) == pytest.approx(
         math.log(2)
     )
+
+
+def test_js_of_nearly_identical_distributions_is_a_small_non_negative_number() -> None:
+    # scipy gives the JS *distance*; rounding can put the divergence a hair below 0,
+    # where that square root is NaN: the divergence must come back >= 0, never NaN
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = rng.random(50) ** 8
+        d = js_divergence(p, p * (1 + 1e-13 * rng.random(50)))
+        assert 0.0 <= d < 1e-12
+
+
+def test_js_matches_the_kl_definition() -> None:
+    p, q = np.array([3.0, 0, 1, 6, 2]), np.array([1.0, 4, 0, 2, 2])
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+
+    def kl(x: np.ndarray) -> float:
+        s = x > 0
+        return float((x[s] * np.log2(x[s] / m[s])).sum())
+
+    assert js_divergence(p, q) == pytest.approx((kl(p) + kl(q)) / 2, abs=1e-12)
 
 
 def test_item_distribution_counts_unseen_items_as_zero() -> None:
@@ -262,3 +286,15 @@ def test_report_json_writes_nan_as_null() -> None:
     data = json.loads(report.to_json())
     assert data["values"]["item_popularity_psi"] is None and data["any_fired"] is False
     assert "No drift signal fired." in report.to_markdown()
+
+
+def test_the_drift_package_stays_pure() -> None:
+    # issue #12: the stage owns files and MLflow; importing the logic pulls in neither
+    # MLflow nor Prefect (nor scipy/matplotlib, imported only when a signal or plot needs them)
+    code = (
+        "import sys, negsamp.drift; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} "
+        "& {'mlflow', 'prefect', 'scipy', 'matplotlib'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
