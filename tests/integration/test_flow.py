@@ -78,5 +78,5 @@ def test_a_bad_override_is_refused_and_params_yaml_is_untouched(project: Path) -
         check=False,
     )
     assert res.returncode == 1
-    assert "sampler.uniform.n_negs: unknown key" in res.stderr
+    assert "sampler.n_negs: unknown key" in res.stderr
     assert (project / "params.yaml").read_text() == before

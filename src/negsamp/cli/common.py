@@ -34,10 +34,12 @@ SetOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="debug logging")]
 
 
-def setup(verbose: bool = False) -> None:
+def setup(verbose: bool = False, params: Path | None = None) -> None:
+    """Logging and the stack's quiet defaults; state (Prefect's database) goes under the
+    project root, the folder of ``params``, wherever the command is run from."""
     from negsamp.env import set_defaults
 
-    set_defaults()
+    set_defaults(root_of(params) if params is not None else None)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

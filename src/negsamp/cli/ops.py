@@ -28,7 +28,7 @@ def drift(
     verbose: VerboseOpt = False,
 ) -> None:
     """Check the new data against the champion's; retrain and gate when a signal fires."""
-    setup(verbose)
+    setup(verbose, params)
     with reported():
         cfg = configure(params, set_)
         from flows.drift import drift_check
@@ -48,7 +48,7 @@ def demo_drift(
     params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
 ) -> None:
     """Ingest three simulated windows (no drift, mild, strong) and run the drift check on each."""
-    setup(verbose)
+    setup(verbose, params)
     with reported():
         cfg = configure(params, set_)
         from flows.demo import demo_drift as flow_
@@ -78,7 +78,7 @@ def ingest(
     with `dvc add`, and in a git repository params.yaml and the batch's .dvc file are
     committed; existing users and items keep their ids, new ones get new ids.
     """
-    setup(verbose)
+    setup(verbose, params)
     from negsamp.paths import Paths
     from negsamp.stages import ingest as stage
     from negsamp.stages import run_stage
@@ -114,7 +114,7 @@ def serve(
     """
     from negsamp.registry import tracking_uri
 
-    setup()
+    setup(params=params)
     with reported():
         cfg = configure(params, None, write=False)
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(root_of(params))

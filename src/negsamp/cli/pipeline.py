@@ -36,7 +36,7 @@ def _make_stage_command(name: str) -> None:
         ] = None,
         verbose: VerboseOpt = False,
     ) -> None:
-        setup(verbose)
+        setup(verbose, params)
         from negsamp.paths import Paths
         from negsamp.stages import PER_VARIANT, run_stage
 
@@ -70,7 +70,7 @@ def run(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the whole pipeline as a Prefect flow, then print the metrics and the registered model."""
-    setup(verbose)
+    setup(verbose, params)
     with reported():
         cfg = configure(params, set_)
         from flows.pipeline import pipeline
@@ -103,7 +103,7 @@ def sweep(
     one parent run with a child run per configuration and the comparison report; the table
     is printed here and written to data/report/comparison.{md,html}.
     """
-    setup(verbose)
+    setup(verbose, params)
     with reported():
         overrides = list(set_ or [])
         if grid:

@@ -16,7 +16,7 @@ registry_app = typer.Typer(
 @registry_app.command("rollback")
 def registry_rollback(params: ParamsOpt = Path("params.yaml")) -> None:
     """Make the previous champion the champion again (one command, reversible)."""
-    setup()
+    setup(params=params)
     from negsamp import config
     from negsamp.registry import RegistrationError, rollback, tracking_uri
 
@@ -31,7 +31,7 @@ def registry_rollback(params: ParamsOpt = Path("params.yaml")) -> None:
 @registry_app.command("show")
 def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
     """List the registered versions with their aliases, metric and decision."""
-    setup()
+    setup(params=params)
     from mlflow import MlflowClient
 
     from negsamp import config
