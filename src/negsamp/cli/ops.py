@@ -1,4 +1,4 @@
-"""Commands around a trained pipeline: drift checks, new data, serving, paired comparisons."""
+"""Commands around a trained pipeline: new data, serving, paired comparisons."""
 
 from __future__ import annotations
 
@@ -19,45 +19,6 @@ from negsamp.cli.common import (
     root_of,
     setup,
 )
-
-
-def drift(
-    params: ParamsOpt = Path("params.yaml"),
-    set_: SetOpt = None,
-    force: Annotated[bool, typer.Option(help="retrain even when no signal fires")] = False,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Check the new data against the champion's; retrain and gate when a signal fires."""
-    setup(verbose, params)
-    with reported():
-        cfg = configure(params, set_)
-        from flows.drift import drift_check
-
-        out = drift_check(cfg, root=str(root_of(params)), force=force)
-    typer.echo(f"drift: {out['drift']['summary']}")
-    if out["retrained"]:
-        reg = out["registration"]
-        typer.echo(
-            f"retrained ({out['reason']}): {reg['model_name']} v{reg['version']} is {reg['alias']} - {reg['reason']}"
-        )
-    else:
-        typer.echo("no retrain")
-
-
-def demo_drift(
-    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
-) -> None:
-    """Ingest three simulated windows (no drift, mild, strong) and run the drift check on each."""
-    setup(verbose, params)
-    with reported():
-        cfg = configure(params, set_)
-        from flows.demo import demo_drift as flow_
-
-        outcomes = flow_(cfg, root=str(root_of(params)))
-    for o in outcomes:
-        typer.echo(
-            f"window {o['window']} (drift {o['level']:.1f}): {o['verdict']:<7} {o['summary']}"
-        )
 
 
 def ingest(

@@ -1,0 +1,136 @@
+"""The commands that run Prefect flows: ``negsamp run``, ``sweep``, ``drift``, ``demo-drift``.
+
+negsamp's own CLI knows no Prefect and imports nothing from flows/: these commands reach it
+through the ``negsamp.commands`` entry point (pyproject.toml), which calls :func:`register`.
+Each command takes its configuration from the same :func:`negsamp.cli.common.configure` as
+every other command, then hands the typed configuration to the flow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from negsamp.cli import output
+from negsamp.cli.common import (
+    ParamsOpt,
+    SetOpt,
+    VerboseOpt,
+    configure,
+    reported,
+    root_of,
+    setup,
+)
+
+RecordOpt = Annotated[bool, typer.Option(help="record outputs with `dvc commit` (and push)")]
+
+
+def run(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    record: RecordOpt = True,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the whole pipeline as a Prefect flow, then print the metrics and the registered model."""
+    setup(verbose, params)
+    with reported():
+        cfg = configure(params, set_)
+        from flows.pipeline import pipeline
+
+        result = pipeline(cfg, root=str(root_of(params)), record_outputs=record)
+    output.result(result)
+
+
+def sweep(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            "-g",
+            help="cross every configuration with values, e.g. --grid sampler.n_neg=1,4,16 "
+            "(the expanded list is written to sweep.configs in params.yaml)",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="configurations trained at once (sweep.concurrency)")
+    ] = None,
+    record: RecordOpt = True,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Train and compare every configuration of sweep.configs (a Prefect flow), register the best.
+
+    The best is chosen on the validation split; the test split only reports. MLflow gets
+    one parent run with a child run per configuration and the comparison report; the table
+    is printed here and written to data/report/comparison.{md,html}.
+    """
+    setup(verbose, params)
+    with reported():
+        overrides = list(set_ or [])
+        if grid:
+            from negsamp import config
+            from negsamp.sweep.grid import expand, parse
+
+            current = config.load(params, overrides).sweep.configs
+            base = {k: v.model_dump(exclude_defaults=True) for k, v in current.items()}
+            expanded = expand(base, parse(grid))
+            overrides.append(f"sweep.configs={json.dumps(expanded)}")
+        if concurrency is not None:
+            overrides.append(f"sweep.concurrency={concurrency}")
+        cfg = configure(params, overrides)
+        from flows.sweep import sweep as sweep_flow
+
+        result = sweep_flow(cfg, root=str(root_of(params)), record_outputs=record)
+    output.comparison(result["comparison"])
+    output.registration(result["registration"])
+
+
+def drift(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    force: Annotated[bool, typer.Option(help="retrain even when no signal fires")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Check the new data against the champion's; retrain and gate when a signal fires."""
+    setup(verbose, params)
+    with reported():
+        cfg = configure(params, set_)
+        from flows.drift import drift_check
+
+        out = drift_check(cfg, root=str(root_of(params)), force=force)
+    typer.echo(f"drift: {out['drift']['summary']}")
+    if out["retrained"]:
+        reg = out["registration"]
+        typer.echo(
+            f"retrained ({out['reason']}): {reg['model_name']} v{reg['version']} is {reg['alias']} - {reg['reason']}"
+        )
+    else:
+        typer.echo("no retrain")
+
+
+def demo_drift(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
+) -> None:
+    """Ingest three simulated windows (no drift, mild, strong) and run the drift check on each."""
+    setup(verbose, params)
+    with reported():
+        cfg = configure(params, set_)
+        from flows.demo import demo_drift as flow_
+
+        outcomes = flow_(cfg, root=str(root_of(params)))
+    for o in outcomes:
+        typer.echo(
+            f"window {o['window']} (drift {o['level']:.1f}): {o['verdict']:<7} {o['summary']}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the flow commands to negsamp's CLI (the ``negsamp.commands`` entry point)."""
+    app.command()(run)
+    app.command()(sweep)
+    app.command()(drift)
+    app.command("demo-drift")(demo_drift)

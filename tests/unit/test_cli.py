@@ -1,0 +1,59 @@
+"""The CLI as users run it: from any directory given --params, --set on every command (#12)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+NEGSAMP = str(Path(sys.executable).with_name("negsamp"))
+TINY = {"data": {"synthetic": {"n_users": 20, "n_items": 10, "n_interactions": 200}}}
+
+
+def _negsamp(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([NEGSAMP, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_a_stage_runs_from_another_directory_into_the_params_folder(tmp_path: Path) -> None:
+    proj, elsewhere = tmp_path / "proj", tmp_path / "elsewhere"
+    proj.mkdir()
+    elsewhere.mkdir()
+    params = proj / "params.yaml"
+    params.write_text(yaml.safe_dump(TINY))
+    res = _negsamp(
+        elsewhere, "stage", "synthesize", "--params", str(params), "--set", "base.seed=7"
+    )
+    assert res.returncode == 0, res.stderr
+    assert (proj / "data/raw/synthetic.parquet").is_file()
+    assert not (elsewhere / "data").exists() and not (elsewhere / ".prefect").exists()
+    assert yaml.safe_load(params.read_text())["base"]["seed"] == 7  # --set is written
+
+
+def test_show_applies_set_without_writing(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(TINY))
+    before = params.read_text()
+    res = _negsamp(tmp_path, "show", "--set", "model.name=ials", "--set", "model.ials.reg=2")
+    assert res.returncode == 0, res.stderr
+    shown = json.loads(res.stdout)
+    assert shown["model"]["name"] == "ials" and shown["model"]["ials"]["reg"] == 2
+    assert params.read_text() == before
+
+
+def test_a_wrong_override_is_one_sentence_without_traceback(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(TINY))
+    res = _negsamp(tmp_path, "stage", "synthesize", "--set", "model.factors=8")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "write model.bpr.factors" in res.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_flow_commands_join_through_the_entry_point() -> None:
+    res = _negsamp(Path.cwd(), "--help")
+    assert res.returncode == 0
+    for command in ("run", "sweep", "drift", "demo-drift", "stage", "show", "registry"):
+        assert command in res.stdout
