@@ -231,6 +231,7 @@ def fit(
     valid: Validation | None = None,
     sampler: Any = None,
     train: Interactions | None = None,
+    exclude: Interactions | None = None,
     checkpoint: Path | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
@@ -238,7 +239,8 @@ def fit(
     per-epoch history [{epoch, loss, seconds, pairs_per_second, valid_<metric>...}].
 
     ``sampler`` is the sampler config (batch-side ones need ``train``, the CSR of training
-    positives); ``checkpoint`` is written after every epoch and read when ``cfg.resume``.
+    positives; ``mixed`` with an item cap redraws negatives avoiding ``exclude``, the
+    ``sampler.exclude`` positives the pool avoided, needed for ``train+valid``); ``checkpoint`` is written after every epoch and read when ``cfg.resume``.
     ``on_epoch`` is called after each epoch's checkpoint (tests raise in it to crash).
     """
     model.to(device).train()
@@ -252,7 +254,14 @@ def fit(
     perm, neg_gen = seed_generator(seed, _PERM), seed_generator(seed, _NEG, device)
     torch.manual_seed(derived_seed(seed, _DROPOUT))  # dropout draws from the global generator
     objective = objectives.build(
-        sampler, pool.negs, pool.users.numel(), train, model.n_items, cfg.logq_correction, neg_gen
+        sampler,
+        pool.negs,
+        pool.users.numel(),
+        train,
+        model.n_items,
+        cfg.logq_correction,
+        neg_gen,
+        exclude,
     )
     n = pool.users.shape[0]
     fp = ckpt.fingerprint(model.cfg, cfg, seed, sampler, pool.negs.shape)

@@ -262,6 +262,39 @@ def test_stage_writes_model_history_and_checkpoint(case: str, tmp_path: Path, ca
         assert "sampler 'uniform' and its pool are ignored" in caplog.text
 
 
+def test_stage_hands_the_mixed_cap_the_train_valid_exclusions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #12: ``mixed`` with ``max_item_share`` and ``exclude: train+valid`` gets the
+    training and validation positives for its redraws (the pool's exclusion set)."""
+    from negsamp.stages import train as stage
+
+    train, held = checkerboard()
+    paths = Paths(root=tmp_path)
+    sampler = {"name": "mixed", "n_neg": 2, "candidates": 2, "max_item_share": 0.2}
+    raw = {
+        "base": {"device": "cpu"},
+        "model": {"name": "bpr", "factors": 4},
+        "sampler": sampler | {"exclude": "train+valid", "pool_epochs": 2},
+        "train": {"epochs": 1, "batch_size": 64},
+        "evaluate": {"n_eval_neg": 5},
+    }
+    cfg = config.from_dict(raw)
+    write_inputs(paths, train, held, cfg.sampler.pool_width)
+    seen = {}
+    fit = trainer.fit
+
+    def spy(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        seen["exclude"] = kw["exclude"]
+        return fit(*args, **kw)
+
+    monkeypatch.setattr(trainer, "fit", spy)
+    stage.run(cfg, paths)
+    got = seen["exclude"]
+    assert got.nnz == train.nnz + train.n_users  # every held-out item is a validation positive
+    assert got.contains(np.arange(train.n_users), held).all()
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", ["bpr", "neumf", "ials"])

@@ -4,7 +4,9 @@ Gradient models read their configuration's pool (``in_batch`` reads only the tra
 positives), rank the validation item after every epoch for early stopping, and write a
 checkpoint each epoch beside the model (``data/models/<config>/checkpoint.pt``, not a DVC
 output: DVC would delete it before the stage runs, which is exactly when ``train.resume``
-needs it). ``ials`` reads the training positives with their counts and no pool.
+needs it). ``ials`` reads the training positives with their counts and no pool. ``mixed``
+with ``max_item_share`` also reads the ``sampler.exclude`` positives (valid.parquet for
+``train+valid``): the cap's redraws avoid them, as the pool's draws did.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from negsamp.interactions import Interactions
 from negsamp.io import write_json
 from negsamp.models import build_model, save_model
 from negsamp.paths import Paths
-from negsamp.stages.common import catalog_size, require
+from negsamp.stages.common import catalog_size, excluded_positives, require
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,9 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
             pool.users.shape[0],
             cfg.train.epochs,
         )
+        exclude = None  # the mixed cap redraws negatives: from the pool's candidate set
+        if getattr(cfg.sampler, "max_item_share", None) is not None:
+            exclude = excluded_positives(cfg, paths, train)
         history = trainer.fit(
             model,
             pool,
@@ -97,6 +102,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
             valid=valid,
             sampler=cfg.sampler,
             train=train,
+            exclude=exclude,
             checkpoint=checkpoint_path(paths),
         )
     seconds = time.perf_counter() - t0
