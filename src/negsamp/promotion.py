@@ -23,6 +23,7 @@ from negsamp.config import EvaluateCfg, RegistryCfg
 from negsamp.interactions import Interactions
 from negsamp.metrics import report
 from negsamp.metrics.bootstrap import paired_complete_cases
+from negsamp.rng import Stream, numpy_rng
 
 
 def evaluate_scorer(
@@ -85,7 +86,7 @@ def decide(
     )
     a = both["old"].cast(pl.Float64).fill_null(np.nan).to_numpy()[:, None]
     b = both["new"].cast(pl.Float64).fill_null(np.nan).to_numpy()[:, None]
-    rng = np.random.default_rng([seed, 0xC4A1])
+    rng = numpy_rng(seed, Stream.GATE)
     test = paired_complete_cases(a, b, cfg.n_resamples, 0.95, rng, [name])
     diff, p = float(test["diff"][0]), float(test["p_value"][0])
     old, new_mean, users = float(test["a"][0]), float(test["b"][0]), int(test["n_users"][0])

@@ -18,6 +18,8 @@ import numpy as np
 import polars as pl
 import torch
 
+from negsamp.rng import Stream, numpy_rng
+
 BLOCK_CELLS = 1 << 22  # resample x user cells per block (32 MB of float64)
 ID_COLUMNS = ("user", "n_train", "n_test")
 Group = tuple[np.ndarray | slice | None, np.ndarray]  # (rows of the n users; None = all, values)
@@ -248,7 +250,7 @@ def compare(
         raise ValueError("the two runs share no evaluated user: were they evaluated on one split?")
     va = j.select(names).to_numpy().astype(np.float64)  # null -> NaN: no value
     vb = j.select([f"{m}__b" for m in names]).to_numpy().astype(np.float64)
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, Stream.COMPARE)
     res = paired_complete_cases(va, vb, n_resamples, level, rng, names)
     order = ("a", "b", "diff", "ci_low", "ci_high", "p_value", "n_users")
     return pl.DataFrame({"metric": names} | {k: res[k] for k in order})

@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 
 def _teacher_score_all(cfg: Config, paths: Paths) -> Any:
     """score_all of the teacher (the registered champion, or a saved model folder), in current ids."""
+    from negsamp.device import resolve_device
     from negsamp.models import load_model
     from negsamp.stages.common import champion_scorer
-    from negsamp.train import resolve_device
 
     device = resolve_device(cfg.base.device)
     teacher = cfg.sampler.teacher

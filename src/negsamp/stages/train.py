@@ -22,10 +22,12 @@ import polars as pl
 
 from negsamp import train as trainer
 from negsamp.config import Config
+from negsamp.device import resolve_device
 from negsamp.interactions import Interactions
 from negsamp.io import write_json
 from negsamp.models import build_model, save_model
 from negsamp.paths import Paths
+from negsamp.rng import Stream, torch_generator
 from negsamp.stages.common import catalog_size, excluded_positives, require
 
 log = logging.getLogger(__name__)
@@ -41,14 +43,14 @@ def checkpoint_path(paths: Paths) -> Path:
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)
-    device = trainer.resolve_device(cfg.base.device)
+    device = resolve_device(cfg.base.device)
     n_users, n_items = catalog_size(paths)
     require(paths.train)
     frame = pl.read_parquet(paths.train)
     train = Interactions.from_frame(frame, n_users, n_items)
     m = cfg.model
     weights = trainer.recency_weights(frame, m.recency_boost, m.recency_window)
-    gen = trainer.seed_generator(cfg.base.seed, purpose=2)
+    gen = torch_generator(cfg.base.seed, Stream.MODEL_INIT)
     model = build_model(cfg.model, n_users, n_items, generator=gen, load_pretrained=True)
     valid = None
     if paths.valid.is_file():

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from negsamp.metrics.bootstrap import paired_complete_cases
+from negsamp.rng import Stream, numpy_rng
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def build(
         vs = None
         if r is not best and metric in r.per_user.columns and metric in best.per_user.columns:
             a, b = _aligned(best.per_user, r.per_user, metric)
-            rng = np.random.default_rng([seed, rank])
+            rng = numpy_rng(seed, Stream.SWEEP, rank)
             t = paired_complete_cases(a, b, n_resamples, level, rng, [metric])
             vs = {key: float(t[key][0]) for key in ("diff", "ci_low", "ci_high", "p_value")}
             vs["n_users"] = int(t["n_users"][0])
