@@ -22,7 +22,8 @@ from negsamp import evaluate as ev
 from negsamp.config import EvaluateCfg, RegistryCfg
 from negsamp.interactions import Interactions
 from negsamp.metrics import report
-from negsamp.metrics.bootstrap import paired_test
+from negsamp.metrics.bootstrap import paired_complete_cases
+from negsamp.rng import Stream, numpy_rng
 
 
 def evaluate_scorer(
@@ -61,40 +62,54 @@ class Decision:
 def decide(
     challenger: pl.DataFrame, champion: pl.DataFrame | None, cfg: RegistryCfg, seed: int
 ) -> Decision:
-    """Compare per-user frames (``user`` + metric columns) on the users both evaluated."""
+    """Compare per-user frames (``user`` + metric columns) on the users both evaluated.
+
+    A user whose ``registry.metric`` is NaN or null in either frame is left out (as
+    :func:`negsamp.metrics.bootstrap.compare` does): the decision, the means and ``users``
+    are over the others. Raises ValueError when no user with a value is left, so a
+    promotion is never decided on NaN.
+    """
     name = cfg.metric
     if name not in challenger.columns:
         raise ValueError(f"per-user metrics have no {name!r} column (registry.metric)")
-    value = float(challenger[name].mean())
     if champion is None:
-        return Decision(True, "no champion yet", name, value, None, users=challenger.height)
+        new = challenger[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        new = new[~np.isnan(new)]
+        if new.size == 0:
+            raise ValueError(
+                f"registry.metric {name!r} is NaN or missing for all {challenger.height} users "
+                "of the challenger: nothing to decide on; re-run evaluate"
+            )
+        return Decision(True, "no champion yet", name, float(new.mean()), None, users=new.size)
     both = challenger.select("user", pl.col(name).alias("new")).join(
         champion.select("user", pl.col(name).alias("old")), on="user"
     )
-    a, b = both["old"].to_numpy()[:, None], both["new"].to_numpy()[:, None]
-    rng = np.random.default_rng([seed, 0xC4A1])
-    test = paired_test(a, b, cfg.n_resamples, 0.95, rng)
+    a = both["old"].cast(pl.Float64).fill_null(np.nan).to_numpy()[:, None]
+    b = both["new"].cast(pl.Float64).fill_null(np.nan).to_numpy()[:, None]
+    rng = numpy_rng(seed, Stream.GATE)
+    test = paired_complete_cases(a, b, cfg.n_resamples, 0.95, rng, [name])
     diff, p = float(test["diff"][0]), float(test["p_value"][0])
+    old, new_mean, users = float(test["a"][0]), float(test["b"][0]), int(test["n_users"][0])
     gain = diff if cfg.greater_is_better else -diff
-    old = float(both["old"].mean())
     significant = p < cfg.significance
     promote = gain > 0 and gain >= cfg.margin and (significant or not cfg.require_significance)
-    evidence = f"paired test over {both.height} users: diff {diff:+.4g}, p={p:.3g}"
+    left_out = f", {both.height - users} left out: NaN" if users < both.height else ""
+    evidence = f"paired test over {users} users{left_out}: diff {diff:+.4g}, p={p:.3g}"
     if promote:
-        reason = f"{name} {float(both['new'].mean()):.4g} beats champion {old:.4g} by >= {cfg.margin:g} ({evidence})"
+        reason = f"{name} {new_mean:.4g} beats champion {old:.4g} by >= {cfg.margin:g} ({evidence})"
     elif gain <= 0 or gain < cfg.margin:
-        reason = f"{name} {float(both['new'].mean()):.4g} is not better than champion {old:.4g} by {cfg.margin:g} ({evidence})"
+        reason = f"{name} {new_mean:.4g} is not better than champion {old:.4g} by {cfg.margin:g} ({evidence})"
     else:
         reason = f"improvement not significant at {cfg.significance:g} ({evidence})"
     return Decision(
         promote,
         reason,
         name,
-        float(both["new"].mean()),
+        new_mean,
         old,
         diff,
         p,
         float(test["ci_low"][0]),
         float(test["ci_high"][0]),
-        both.height,
+        users,
     )

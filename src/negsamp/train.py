@@ -1,13 +1,15 @@
 """The trainer shared by all models: mini-batches over a negative pool, or closed-form steps.
 
 Gradient models (:func:`fit`): epoch ``e`` reads slice ``e % pool_epochs`` of the pool in
-an order shuffled by a generator derived from the seed; a batch's negatives come from the
-pool, or from the batch itself for the batch-side samplers (``in_batch``, ``hard``,
-``mixed``; see :mod:`negsamp.models.objectives`). After every epoch the validation item
-(leave-one-out minus one) is ranked, early stopping watches ``train.monitor``, and a
-checkpoint (:mod:`negsamp.models.checkpoint`) is written atomically, so a crashed run
-resumes to the same weights as an uninterrupted one (CPU, fixed seed). Closed-form models
-(``ials``, :func:`fit_closed_form`) take the positives, not the pool.
+an order shuffled by the ``SHUFFLE`` stream of the seed (:mod:`negsamp.rng`); a batch's
+negatives come from the pool, or from the batch itself for the batch-side samplers
+(``in_batch``, ``hard``, ``mixed``; see :mod:`negsamp.models.objectives`, drawing from
+``NEGATIVES``). Dropout masks come from the ``DROPOUT`` stream on the device, never
+torch's global generator. After every epoch the validation item (leave-one-out minus
+one) is ranked, early stopping watches ``train.monitor``, and a checkpoint
+(:mod:`negsamp.models.checkpoint`, with every generator's state) is written atomically,
+so a crashed run resumes to the same weights as an uninterrupted one (CPU, fixed seed).
+Closed-form models (``ials``, :func:`fit_closed_form`) take the positives, not the pool.
 """
 
 from __future__ import annotations
@@ -26,32 +28,13 @@ import torch
 from tqdm.auto import tqdm
 
 from negsamp import evaluate as ev
+from negsamp.device import precision
 from negsamp.interactions import Interactions
 from negsamp.models import checkpoint as ckpt
 from negsamp.models import objectives
+from negsamp.rng import Stream, derive_seed, torch_generator
 
 log = logging.getLogger(__name__)
-
-_PERM, _NEG, _DROPOUT, _VALID = 3, 4, 5, 6  # generator purposes (2 initialises models)
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"base.device={spec!r} but CUDA is not available; use auto or cpu")
-    return torch.device(spec)
-
-
-def derived_seed(seed: int, purpose: int) -> int:
-    return int(np.random.SeedSequence([seed, purpose]).generate_state(1)[0])
-
-
-def seed_generator(seed: int, purpose: int, device: torch.device | str = "cpu") -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed(derived_seed(seed, purpose))
-    return g
 
 
 def recency_weights(frame: pl.DataFrame, boost: float, window: float) -> np.ndarray | None:
@@ -147,7 +130,7 @@ class Validation:
                 train.n_users,
                 train.n_items,
             )
-            frame = eval_candidates(known, frame, n_neg, derived_seed(seed, _VALID))
+            frame = eval_candidates(known, frame, n_neg, derive_seed(seed, Stream.VALIDATION))
         return cls(frame, train, monitor, batch)
 
     @torch.no_grad()
@@ -208,19 +191,6 @@ class _Progress:
         return self.history
 
 
-def _precision(spec: str, device: torch.device) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
-    """(autocast dtype or None, grad scaler): mixed precision only on CUDA."""
-    if device.type != "cuda" or spec == "fp32":
-        if spec in ("bf16", "fp16"):
-            log.info(
-                "train.precision=%s applies on CUDA only; training in fp32 on %s", spec, device
-            )
-        return None, torch.amp.GradScaler("cpu", enabled=False)
-    if spec in ("auto", "bf16") and torch.cuda.is_bf16_supported():
-        return torch.bfloat16, torch.amp.GradScaler("cuda", enabled=False)
-    return torch.float16, torch.amp.GradScaler("cuda")
-
-
 def fit(
     model: Any,
     pool: Pool,
@@ -231,6 +201,7 @@ def fit(
     valid: Validation | None = None,
     sampler: Any = None,
     train: Interactions | None = None,
+    exclude: Interactions | None = None,
     checkpoint: Path | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
@@ -238,7 +209,8 @@ def fit(
     per-epoch history [{epoch, loss, seconds, pairs_per_second, valid_<metric>...}].
 
     ``sampler`` is the sampler config (batch-side ones need ``train``, the CSR of training
-    positives); ``checkpoint`` is written after every epoch and read when ``cfg.resume``.
+    positives; ``mixed`` with an item cap redraws negatives avoiding ``exclude``, the
+    ``sampler.exclude`` positives the pool avoided, needed for ``train+valid``); ``checkpoint`` is written after every epoch and read when ``cfg.resume``.
     ``on_epoch`` is called after each epoch's checkpoint (tests raise in it to crash).
     """
     model.to(device).train()
@@ -248,15 +220,24 @@ def fit(
     # fused: one kernel for the whole update (about 4x faster than foreach on CPU)
     kind = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD
     opt = kind(params, lr=lr, fused=True)
-    amp, scaler = _precision(cfg.precision, device)
-    perm, neg_gen = seed_generator(seed, _PERM), seed_generator(seed, _NEG, device)
-    torch.manual_seed(derived_seed(seed, _DROPOUT))  # dropout draws from the global generator
+    amp, scaler = precision(cfg.precision, device)
+    perm = torch_generator(seed, Stream.SHUFFLE)
+    neg_gen = torch_generator(seed, Stream.NEGATIVES, device=device)
+    drop_gen = torch_generator(seed, Stream.DROPOUT, device=device)
+    model.set_dropout_generator(drop_gen)
     objective = objectives.build(
-        sampler, pool.negs, pool.users.numel(), train, model.n_items, cfg.logq_correction, neg_gen
+        sampler,
+        pool.negs,
+        pool.users.numel(),
+        train,
+        model.n_items,
+        cfg.logq_correction,
+        neg_gen,
+        exclude,
     )
     n = pool.users.shape[0]
     fp = ckpt.fingerprint(model.cfg, cfg, seed, sampler, pool.negs.shape)
-    gens = {"perm": perm, "neg": neg_gen}
+    gens = {"perm": perm, "neg": neg_gen, "dropout": drop_gen}
     state = _Progress()
     if checkpoint is not None and cfg.resume:
         saved = ckpt.restore(checkpoint, fp, model, opt, scaler, gens)
@@ -292,6 +273,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(row)
     bar.close()
+    model.set_dropout_generator(None)  # the run's generator stays with the run
     return state.finish(model, cfg)
 
 

@@ -82,3 +82,24 @@ def test_remapped_scorer_scores_unknown_users_and_items_minus_infinity() -> None
     inf = float("-inf")
     assert s.score_all(torch.tensor([2, 0])).tolist() == [[2.0, inf, 6.0], [inf, inf, inf]]
     assert s.score(torch.tensor([1]), torch.tensor([[2, 1]])).tolist() == [[3.0, inf]]
+
+
+def test_the_gate_leaves_nan_users_out_and_says_so() -> None:
+    """Issue #12: users 1 and 2 have a NaN in one of the runs; the gate is decided on users
+    0 and 3 only (diff 0.4 and 0.6), never on a NaN."""
+    new = _frame([0.5, np.nan, 0.9, 0.8])
+    old = _frame([0.1, 0.9, np.nan, 0.2])
+    d = decide(new, old, RegistryCfg(), seed=0)
+    assert d.users == 2 and d.promote
+    assert d.challenger == pytest.approx(0.65) and d.champion == pytest.approx(0.15)
+    assert d.diff == pytest.approx(0.5) and "over 2 users, 2 left out: NaN" in d.reason
+    assert 0.0 < d.p_value <= 1.0 and np.isfinite([d.ci_low, d.ci_high]).all()
+    first = decide(_frame([np.nan, 0.2, 0.4]), None, RegistryCfg(), seed=0)
+    assert first.promote and first.challenger == pytest.approx(0.3) and first.users == 2
+
+
+def test_the_gate_refuses_to_decide_on_nan_only() -> None:
+    with pytest.raises(ValueError, match="'sampled_ndcg_10' is NaN or missing for all 2 users"):
+        decide(_frame([np.nan, np.nan]), None, RegistryCfg(), seed=0)
+    with pytest.raises(ValueError, match=r"no user has a value .* \['sampled_ndcg_10'\]"):
+        decide(_frame([0.5, np.nan]), _frame([np.nan, 0.5]), RegistryCfg(), seed=0)

@@ -50,7 +50,7 @@ def same_weights(a, b) -> bool:  # noqa: ANN001
 
 CASES = {
     "bpr": ("bpr", {}, None),
-    "mlp-dropout": ("mlp", {"dropout": 0.3}, None),  # the global RNG (dropout) is restored
+    "mlp-dropout": ("mlp", {"dropout": 0.3}, None),  # the dropout generator is checkpointed
     "hard-softmax": ("bpr", {}, HardSamplerCfg(candidates=4, k=2, temperature=0.5)),
 }
 
@@ -77,6 +77,24 @@ def test_resume_after_a_crash_ends_with_the_same_weights(case: str, data, tmp_pa
     assert [h["loss"] for h in got] == [h["loss"] for h in want]
 
 
+def test_training_never_touches_the_global_generator(data) -> None:  # noqa: ANN001
+    """Issue #12: dropout and every other draw come from the run's own streams, so torch's
+    global generator is neither consumed nor reseeded, and its state does not matter."""
+    train, valid = data
+    cfg = TrainCfg(epochs=2, batch_size=64, patience=0, checkpoint=False)
+    sampler = HardSamplerCfg(candidates=4, k=2, temperature=0.5)
+    pool = uniform_pool(train, sampler.pool_width, 2)
+    weights = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        model = make("neumf", train, dropout=0.3)  # torch's layer constructors draw globally
+        before = torch.get_rng_state()
+        trainer.fit(model, pool, cfg, 7, CPU, valid=valid, sampler=sampler, train=train)
+        assert torch.equal(torch.get_rng_state(), before)
+        weights.append(model)
+    assert same_weights(*weights)
+
+
 def test_more_epochs_resume_from_the_finished_run(data, tmp_path: Path) -> None:  # noqa: ANN001
     train, _ = data
     pool = uniform_pool(train, 2, 2)
@@ -99,6 +117,23 @@ def test_a_checkpoint_of_another_configuration_is_ignored(data, tmp_path: Path, 
     with caplog.at_level(logging.WARNING):
         hist = trainer.fit(make("bpr", train), pool, other, 3, CPU, checkpoint=tmp_path / "c.pt")
     assert "another configuration" in caplog.text and len(hist) == 2
+
+
+def test_a_checkpoint_without_a_generator_state_is_ignored(data, tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    """A checkpoint written before the run owned its dropout generator (the global one was
+    saved instead) cannot continue bit-for-bit: it starts afresh, saying why."""
+    train, _ = data
+    pool = uniform_pool(train, 2, 2)
+    cfg = TrainCfg(epochs=2, batch_size=64, patience=0, resume=True)
+    path = tmp_path / "old.pt"
+    trainer.fit(make("bpr", train), pool, cfg, 3, CPU, checkpoint=path)
+    blob = torch.load(path, weights_only=True)
+    del blob["rng"]["dropout"]
+    torch.save(blob, path)
+    with caplog.at_level(logging.INFO):
+        hist = trainer.fit(make("bpr", train), pool, cfg, 3, CPU, checkpoint=path)
+    assert "no state for generators ['dropout']" in caplog.text and len(hist) == 2
+    assert "resumed from" not in caplog.text
 
 
 def test_early_stopping_stops_after_patience_epochs_without_improvement(data) -> None:  # noqa: ANN001
@@ -260,6 +295,39 @@ def test_stage_writes_model_history_and_checkpoint(case: str, tmp_path: Path, ca
     assert stage.checkpoint_path(paths).is_file() == (case != "ials")
     if case == "ials":
         assert "sampler 'uniform' and its pool are ignored" in caplog.text
+
+
+def test_stage_hands_the_mixed_cap_the_train_valid_exclusions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #12: ``mixed`` with ``max_item_share`` and ``exclude: train+valid`` gets the
+    training and validation positives for its redraws (the pool's exclusion set)."""
+    from negsamp.stages import train as stage
+
+    train, held = checkerboard()
+    paths = Paths(root=tmp_path)
+    sampler = {"name": "mixed", "n_neg": 2, "mixed": {"candidates": 2, "max_item_share": 0.2}}
+    raw = {
+        "base": {"device": "cpu"},
+        "model": {"name": "bpr", "bpr": {"factors": 4}},
+        "sampler": sampler | {"exclude": "train+valid", "pool_epochs": 2},
+        "train": {"epochs": 1, "batch_size": 64},
+        "evaluate": {"n_eval_neg": 5},
+    }
+    cfg = config.from_dict(raw)
+    write_inputs(paths, train, held, cfg.sampler.active.pool_width)
+    seen = {}
+    fit = trainer.fit
+
+    def spy(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        seen["exclude"] = kw["exclude"]
+        return fit(*args, **kw)
+
+    monkeypatch.setattr(trainer, "fit", spy)
+    stage.run(cfg, paths)
+    got = seen["exclude"]
+    assert got.nnz == train.nnz + train.n_users  # every held-out item is a validation positive
+    assert got.contains(np.arange(train.n_users), held).all()
 
 
 @pytest.mark.gpu

@@ -117,6 +117,8 @@ def compare(
     """Paired test of two runs on their common users: B - A, its bootstrap CI, a p-value.
 
     The p-value is a two-sided sign-flip permutation test of "no difference" per metric.
+    A user whose value is NaN (or missing) in either run is left out of that metric's
+    test; the users column says how many each metric used.
     """
     setup()
     import tempfile
@@ -136,12 +138,15 @@ def compare(
         res = paired(frames[0], frames[1], metric, resamples, level, seed)
     except (ValueError, FileNotFoundError) as err:
         fail(err)
-    table = Table(title=f"B - A on {res['n_users'][0]} common users ({level:.0%} CI)")
-    for col in ("metric", "A", "B", "B - A", "CI low", "CI high", "p"):
+    n, fewest = res["n_users"].max(), res["n_users"].min()
+    some = "" if n == fewest else ", fewer where a value is NaN: see users"
+    table = Table(title=f"B - A on {n} common users{some} ({level:.0%} CI)")
+    for col in ("metric", "A", "B", "B - A", "CI low", "CI high", "p", "users"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for r in res.iter_rows(named=True):
         nums = (r["a"], r["b"], r["diff"], r["ci_low"], r["ci_high"])
-        table.add_row(r["metric"], *(f"{x:.4f}" for x in nums), f"{r['p_value']:.4f}")
+        cells = (*(f"{x:.4f}" for x in nums), f"{r['p_value']:.4f}", str(r["n_users"]))
+        table.add_row(r["metric"], *cells)
     Console().print(table)
     if out:
         atomic_write(out, res.write_csv().encode())

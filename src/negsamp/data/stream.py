@@ -43,6 +43,7 @@ from negsamp.data.synthetic import (
     _start_unix,
     _users,
 )
+from negsamp.rng import Stream, numpy_rng
 
 WINDOWS_PER_BASE = 12  # default window: a twelfth of the base log (a month of a year)
 
@@ -61,14 +62,13 @@ class _Population:
 def _population(
     cfg: SyntheticCfg, seed: int, new_user_share: float, new_item_share: float
 ) -> _Population:
-    items_ss, users_ss, _, stream_ss = np.random.SeedSequence(seed).spawn(4)
     # exactly generate()'s streams and calls, so the base structure is the same
-    logz_start, logz_end, is_new, cluster = _items(cfg, np.random.default_rng(items_ss))
-    tastes, counts, _, _ = _users(cfg, np.random.default_rng(users_ss))
+    logz_start, logz_end, is_new, cluster = _items(cfg, numpy_rng(seed, Stream.SYNTHETIC_ITEMS))
+    tastes, counts, _, _ = _users(cfg, numpy_rng(seed, Stream.SYNTHETIC_USERS))
     n_chunks = N_TIME_CHUNKS if cfg.drift > 0 else 1
     w_end = _popularity(cfg, n_chunks - 1, n_chunks, logz_start, logz_end, is_new)
 
-    rng = np.random.default_rng(stream_ss)
+    rng = numpy_rng(seed, Stream.DRIFT_POPULATION)
     n_new_items = round(cfg.n_items * new_item_share / (1 - new_item_share))
     n_new_users = round(cfg.n_users * new_user_share / (1 - new_user_share))
     future_rank = rng.permutation(cfg.n_items + n_new_items).astype(np.float64)
@@ -125,10 +125,9 @@ def windows(
     n_items, n_users = base_cfg.n_items, base_cfg.n_users
     n_new_items, n_new_users = pop.logz_future.size - n_items, pop.rate.size - n_users
     base_end = base_cfg.days * SECONDS_PER_DAY  # seconds after the base start
-    event_seeds = np.random.SeedSequence(seed).spawn(4 + len(drifts))[4:]
     out = []
-    for w, (d, ss) in enumerate(zip(drifts, event_seeds, strict=True)):
-        rng = np.random.default_rng(ss)
+    for w, d in enumerate(drifts):
+        rng = numpy_rng(seed, Stream.DRIFT_WINDOW, w)
         ni, nu = round(d * n_new_items), round(d * n_new_users)
         old = np.exp((1 - d) * pop.logw_end + d * pop.logz_future[:n_items])
         p_item = _mix(old, np.exp(pop.logz_future[n_items : n_items + ni]), d * new_item_share)

@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from negsamp.config import SyntheticCfg
+from negsamp.rng import Stream, numpy_rng
 
 MIN_EVENTS_PER_USER = 5
 N_TIME_CHUNKS = 24  # even, so the midpoint is a chunk boundary
@@ -53,10 +54,9 @@ def generate(cfg: SyntheticCfg, seed: int) -> pl.DataFrame:
             f">= {MIN_EVENTS_PER_USER * n_users} or lower n_users"
         )
     # independent streams: changing the number of events keeps the item/user structure
-    items_ss, users_ss, events_ss = np.random.SeedSequence(seed).spawn(3)
-    items_rng = np.random.default_rng(items_ss)
-    users_rng = np.random.default_rng(users_ss)
-    events_rng = np.random.default_rng(events_ss)
+    items_rng = numpy_rng(seed, Stream.SYNTHETIC_ITEMS)
+    users_rng = numpy_rng(seed, Stream.SYNTHETIC_USERS)
+    events_rng = numpy_rng(seed, Stream.SYNTHETIC_EVENTS)
 
     logz_start, logz_end, is_new, cluster = _items(cfg, items_rng)
     tastes, counts, window_lo, window_hi = _users(cfg, users_rng)

@@ -12,11 +12,13 @@ in a new sample of users. Products run in torch, whose BLAS stays fast on a busy
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import polars as pl
 import torch
+
+from negsamp.rng import Stream, numpy_rng
 
 BLOCK_CELLS = 1 << 22  # resample x user cells per block (32 MB of float64)
 ID_COLUMNS = ("user", "n_train", "n_test")
@@ -119,16 +121,38 @@ def bootstrap_ci(
 
 
 def paired_test(
-    a: np.ndarray, b: np.ndarray, n_resamples: int, level: float, rng: np.random.Generator
+    a: np.ndarray,
+    b: np.ndarray,
+    n_resamples: int,
+    level: float,
+    rng: np.random.Generator,
+    names: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Paired comparison of two runs on the same users, each column a metric.
 
-    a, b: float [n_users, m], row i the same user in both. Returns float64 [m] arrays:
-    ``diff`` (mean of b - a), ``ci_low``/``ci_high`` (paired bootstrap CI of that mean)
-    and ``p_value`` (two-sided sign-flip permutation test of "no difference": each
-    user's difference keeps its size and gets a random sign).
+    a, b: float [n_users, m], row i the same user in both, every value finite (a NaN
+    would make the mean, the interval and the sign flips meaningless; leave such users
+    out of that metric with :func:`paired_complete_cases`). names: the m metric names,
+    for errors. Returns float64 [m] arrays: ``diff`` (mean of b - a), ``ci_low``/``ci_high``
+    (paired bootstrap CI of that mean) and ``p_value`` (two-sided sign-flip permutation
+    test of "no difference": each user's difference keeps its size and gets a random sign).
+    Raises ValueError on NaN or infinite values, on no users, or on shapes that differ.
     """
-    d = np.asarray(b, np.float64) - np.asarray(a, np.float64)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"paired_test needs a, b of one shape [n_users, m]: {a.shape}, {b.shape}")
+    cols = list(names) if names is not None else [f"column {j}" for j in range(a.shape[1])]
+    bad = ~(np.isfinite(a) & np.isfinite(b))
+    if bad.any():
+        which = [cols[j] for j in np.flatnonzero(bad.any(0))]
+        raise ValueError(
+            f"paired_test: {which} hold NaN or infinite values for {int(bad.any(1).sum())} of "
+            f"{a.shape[0]} users; leave those users out of that metric's test "
+            "(paired_complete_cases)"
+        )
+    if a.shape[0] == 0:
+        raise ValueError(f"paired_test: no users to compare {cols}")
+    d = b - a
     n = d.shape[0]
     observed = d.mean(0)
     low, high = bootstrap_ci(d, n_resamples, level, rng)
@@ -142,6 +166,52 @@ def paired_test(
         extreme += (np.abs(flipped) >= np.abs(observed) - tol).sum(0)
     p = (1.0 + extreme) / (1.0 + n_resamples)
     return {"diff": observed, "ci_low": low, "ci_high": high, "p_value": p}
+
+
+def paired_complete_cases(
+    a: np.ndarray,
+    b: np.ndarray,
+    n_resamples: int,
+    level: float,
+    rng: np.random.Generator,
+    names: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`paired_test` of each metric over the users with a value in both runs.
+
+    a, b: float [n_users, m] (NaN: no value, e.g. a null read from a per-user table). A
+    user whose value is NaN in either run for a metric is left out of that metric's test
+    only. Returns paired_test's float64 [m] arrays, ``a`` / ``b`` (the runs' means over
+    the users each metric used) and ``n_users`` int64 [m]. Metrics that use the same
+    users share one test and its draws, so without NaN this is one :func:`paired_test`.
+    Raises ValueError naming the metrics no user is left for.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"paired test needs a, b of one shape [n_users, m]: {a.shape}, {b.shape}")
+    m = a.shape[1]
+    cols = list(names) if names is not None else [f"column {j}" for j in range(m)]
+    present = ~(np.isnan(a) | np.isnan(b))  # [n_users, m]
+    used = present.sum(0)
+    empty = [cols[j] for j in np.flatnonzero(used == 0)]
+    if empty:
+        raise ValueError(
+            f"no user has a value (not NaN) in both runs for {empty} ({a.shape[0]} users "
+            "compared): re-run evaluate for both runs, or leave those metrics out"
+        )
+    groups: dict[bytes, list[int]] = {}  # metrics by their set of users, in column order
+    for j in range(m):
+        groups.setdefault(present[:, j].tobytes(), []).append(j)
+    out = {k: np.empty(m) for k in ("diff", "ci_low", "ci_high", "p_value", "a", "b")}
+    for js in groups.values():
+        rows = present[:, js[0]]
+        va, vb = (a, b) if rows.all() else (a[rows], b[rows])  # as given: the same sums
+        if len(js) < m:
+            va, vb = va[:, js], vb[:, js]
+        res = paired_test(va, vb, n_resamples, level, rng, [cols[j] for j in js])
+        res |= {"a": va.mean(0), "b": vb.mean(0)}
+        for k, v in res.items():
+            out[k][js] = v
+    return out | {"n_users": used.astype(np.int64)}
 
 
 def metric_columns(frame: pl.DataFrame) -> list[str]:
@@ -159,8 +229,11 @@ def compare(
 ) -> pl.DataFrame:
     """Compare two runs' per-user metrics, paired on the users both evaluated.
 
-    Returns one row per metric: metric, a, b (means over the common users), diff (b - a),
-    ci_low, ci_high, p_value, n_users.
+    A user whose value is NaN or null in either run for a metric is left out of that
+    metric's test (:func:`paired_complete_cases`). Returns one row per metric: metric,
+    a, b (means over the users that metric used), diff (b - a), ci_low, ci_high,
+    p_value, n_users (the users that metric used). Raises ValueError naming a metric
+    no user is left for.
     """
     common = [c for c in metric_columns(a) if c in set(metric_columns(b))]
     names = metrics or common
@@ -173,18 +246,11 @@ def compare(
     if not names:
         raise ValueError("the two per-user tables share no metric column")
     j = a.select("user", *names).join(b.select("user", *names), on="user", suffix="__b")
-    j = j.drop_nulls()
     if j.height == 0:
         raise ValueError("the two runs share no evaluated user: were they evaluated on one split?")
-    va = j.select(names).to_numpy()
-    vb = j.select([f"{m}__b" for m in names]).to_numpy()
-    res = paired_test(va, vb, n_resamples, level, np.random.default_rng(seed))
-    return pl.DataFrame(
-        {
-            "metric": names,
-            "a": va.mean(0),
-            "b": vb.mean(0),
-            **res,
-            "n_users": [j.height] * len(names),
-        }
-    )
+    va = j.select(names).to_numpy().astype(np.float64)  # null -> NaN: no value
+    vb = j.select([f"{m}__b" for m in names]).to_numpy().astype(np.float64)
+    rng = numpy_rng(seed, Stream.COMPARE)
+    res = paired_complete_cases(va, vb, n_resamples, level, rng, names)
+    order = ("a", "b", "diff", "ci_low", "ci_high", "p_value", "n_users")
+    return pl.DataFrame({"metric": names} | {k: res[k] for k in order})

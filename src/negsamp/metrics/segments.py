@@ -18,9 +18,9 @@ import polars as pl
 
 from negsamp.metrics.beyond import BAND_NAMES
 from negsamp.metrics.bootstrap import grouped_bootstrap_sums, percentile_ci, sums_to_means
+from negsamp.rng import Stream, numpy_rng
 
 USER_BANDS = ("cold", "medium", "heavy")
-_TAG = 0x5E6  # this module's stream of base.seed
 SCHEMA = {
     "segment": pl.String,
     "band": pl.String,
@@ -76,7 +76,7 @@ def table(
     jobs = [j for j in jobs if j[3].shape[0]]  # empty bands are left out
     if not jobs:
         return pl.DataFrame(schema=SCHEMA)
-    rng = np.random.default_rng([seed, _TAG])
+    rng = numpy_rng(seed, Stream.SEGMENTS)
     sums = grouped_bootstrap_sums([(j[2], j[3]) for j in jobs], users.size, n_resamples, rng)
     # the activity bands partition the users: their sums add up to everyone's
     everyone = sum(s for j, s in zip(jobs, sums, strict=True) if j[0] == "user_activity")

@@ -18,6 +18,32 @@ from negsamp.interactions import Interactions
 from negsamp.models import losses
 
 
+class SeededDropout(nn.Module):
+    """``nn.Dropout`` whose masks come from ``generator`` (the trainer's ``DROPOUT`` stream,
+    on the input's device) instead of torch's global generator, so a run's draws are its
+    own and its checkpoint holds them. In training each element is kept with probability
+    1 - p and scaled by 1 / (1 - p); in eval (or p = 0) it is the identity. With no
+    generator set, torch's default generator is used."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout p={p} must lie in [0, 1)")
+        self.p = p
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: float [..., d] -> the same shape and dtype."""
+        if not self.training or self.p == 0.0:
+            return x
+        # the mask scaled first, then applied: torch's own CPU dropout, the same bytes
+        keep = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=self.generator)
+        return x * keep.div_(1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class Scorer(nn.Module):
     """Ranking and ``recommend`` for any model that scores (user, item) pairs."""
 
@@ -41,6 +67,13 @@ class Scorer(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def set_dropout_generator(self, generator: torch.Generator | None) -> None:
+        """Draw every dropout mask of this model from ``generator`` (None: torch's default);
+        the trainer hands it the ``DROPOUT`` stream. A model without dropout ignores it."""
+        for m in self.modules():
+            if isinstance(m, SeededDropout):
+                m.generator = generator
 
     @torch.no_grad()
     def recommend(

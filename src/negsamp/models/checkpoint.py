@@ -1,10 +1,11 @@
 """Training checkpoints: everything a gradient run needs to continue bit-for-bit.
 
-A checkpoint holds the model and optimizer state, the grad scaler, every random state
-the run draws from (its own generators, torch's global one for dropout, CUDA's), the
-trainer's progress (epochs done, history, early-stopping state with the best weights)
-and a fingerprint of the configuration, so a checkpoint of another configuration is
-never continued. It is written atomically: a crash mid-write leaves the previous one.
+A checkpoint holds the model and optimizer state, the grad scaler, the state of every
+generator the run draws from (shuffle, batch-side negatives, dropout; the run never
+touches torch's global generators, see :mod:`negsamp.rng`), the trainer's progress
+(epochs done, history, early-stopping state with the best weights) and a fingerprint of
+the configuration, so a checkpoint of another configuration is never continued. It is
+written atomically: a crash mid-write leaves the previous one.
 """
 
 from __future__ import annotations
@@ -47,9 +48,6 @@ def save(
     generators: dict[str, torch.Generator],
 ) -> None:
     rng = {name: g.get_state() for name, g in generators.items()}
-    rng["torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
     blob = {
         "fingerprint": fp,
         "progress": progress,
@@ -79,14 +77,20 @@ def restore(
     if blob.get("fingerprint") != fp:
         log.warning("checkpoint %s is from another configuration: ignored, starting afresh", path)
         return None
+    missing = sorted(set(generators) - set(blob["rng"]))
+    if missing:  # written before the run owned these generators: it cannot continue bit-for-bit
+        log.warning(
+            "checkpoint %s has no state for generators %s (an older negsamp wrote it): "
+            "ignored, starting afresh",
+            path,
+            missing,
+        )
+        return None
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optimizer"])
     scaler.load_state_dict(blob["scaler"])
     for name, g in generators.items():
         g.set_state(blob["rng"][name])
-    torch.set_rng_state(blob["rng"]["torch"])
-    if "cuda" in blob["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(blob["rng"]["cuda"])
     progress = blob["progress"]
     if progress.get("best_state") is not None:
         dev = next(model.parameters()).device

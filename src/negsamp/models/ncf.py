@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from negsamp.models import register_model
-from negsamp.models.base import SampledModel
+from negsamp.models.base import SampledModel, SeededDropout
 from negsamp.models.fused import sampled_dot, squared_rows
 
 
@@ -47,9 +47,10 @@ class _NCF(SampledModel):
             self.mlp_user = _embedding(n_users, f, cfg.init_std, generator)
             self.mlp_item = _embedding(n_items, f, cfg.init_std, generator)
             self.first = nn.Linear(2 * f, cfg.layers[0])
-            hidden: list[nn.Module] = [nn.ReLU(), nn.Dropout(cfg.dropout)]
+            # dropout masks from the trainer's generator (set_dropout_generator), not the global one
+            hidden: list[nn.Module] = [nn.ReLU(), SeededDropout(cfg.dropout)]
             for a, b in zip(cfg.layers[:-1], cfg.layers[1:], strict=True):
-                hidden += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(cfg.dropout)]
+                hidden += [nn.Linear(a, b), nn.ReLU(), SeededDropout(cfg.dropout)]
             self.hidden = nn.Sequential(*hidden)
             width += cfg.layers[-1]
         self.out = nn.Linear(width, 1)

@@ -9,7 +9,10 @@ One small function per mode, each ``(model, users, pos, pool_negs, l2, weight) -
 * ``hard``: the pool holds ``candidates`` base draws per positive; the top ``k`` by the
   model's current score are kept;
 * ``mixed``: ``n_hard`` of those plus the pool's ``n_random`` random columns, with an
-  optional per-epoch cap on any one item's share of the negatives.
+  optional per-epoch cap on any one item's share of the negatives. Uses over the cap are
+  redrawn from the base sampler exactly as the pool drew them: never an item of the
+  ``exclude`` set (``sampler.exclude`` resolved, e.g. train+valid), and with
+  ``replace: false`` never an item already in the row (issue #12).
 
 The batch-side functions come from :mod:`negsamp.samplers.batch` (imported lazily).
 """
@@ -55,11 +58,15 @@ def build(
     n_items: int,
     logq: bool,
     gen: torch.Generator,
+    exclude: Interactions | None = None,
 ) -> Objective:
     """The objective for sampler config ``sampler`` (None: the pool's negatives).
 
     pool_negs: int64 [pool_epochs, n, W], the pool (its draws give sampled softmax's logQ
-    when ``logq``); train: the CSR of training positives (batch-side samplers need it).
+    when ``logq``); train: the CSR of training positives (batch-side samplers need it);
+    exclude: the positives the pool excluded (``sampler.exclude`` resolved), which the
+    ``mixed`` cap's redraws exclude too; None resolves ``train`` and ``none`` from
+    ``train`` and is an error for ``train+valid`` with the cap on.
     """
     name = getattr(sampler, "name", None)
     if name not in BATCH_SIDE:
@@ -74,8 +81,8 @@ def build(
     if train is None:
         raise ValueError(f"sampler {name!r} needs the training positives (train=)")
     device = pool_negs.device
-    positives = sb.TorchPositives(train, device)
     if name == "in_batch":
+        positives = sb.TorchPositives(train, device)
         log_q = sb.item_log_q(train.item_counts(), device) if sampler.logq_correction else None
 
         def in_batch(model, u, p, _negs, l2, w):  # noqa: ANN001, ANN202
@@ -92,25 +99,51 @@ def build(
             return model.loss(u, p, negs, l2, None, w)
 
         return Objective(hard, lambda b: sampler.k)
-    return _mixed(sampler, sb, positives, n_positives, train, n_items, gen)
+    return _mixed(sampler, sb, device, n_positives, train, exclude, n_items, gen)
 
 
-def _mixed(sampler, sb, positives, n_positives, train, n_items, gen) -> Objective:  # noqa: ANN001
+def redraw_exclusions(
+    sampler: Any, train: Interactions, exclude: Interactions | None
+) -> Interactions:
+    """The CSR the ``mixed`` cap's redraws avoid: ``exclude`` when given, else
+    ``sampler.exclude`` resolved from ``train`` (``train+valid`` needs ``exclude``)."""
+    if exclude is not None:
+        if (exclude.n_users, exclude.n_items) != (train.n_users, train.n_items):
+            raise ValueError(
+                f"exclude covers {exclude.n_users} users x {exclude.n_items} items, the "
+                f"training positives {train.n_users} x {train.n_items}: build both on one split"
+            )
+        return exclude
+    how = getattr(sampler, "exclude", "train")
+    if how == "train":
+        return train
+    if how == "none":
+        from negsamp.samplers.exact import no_exclusions
+
+        return no_exclusions(train.n_users, train.n_items)
+    raise ValueError(
+        f"sampler {sampler.name!r} with max_item_share redraws negatives and exclude={how!r}: "
+        "pass exclude= (the train+valid positives; the train stage resolves it)"
+    )
+
+
+def _mixed(sampler, sb, device, n_positives, train, exclude, n_items, gen) -> Objective:  # noqa: ANN001
     """Pool columns: ``candidates`` for the hard pick, then ``n_random`` random ones."""
     c, n_hard = sampler.candidates, sampler.n_hard
-    device = positives.device
     cap = None
     if sampler.max_item_share is not None:
         cap = sb.ItemCap(n_items, sampler.max_item_share, n_positives * sampler.n_neg, device)
+        excluded = sb.TorchPositives(redraw_exclusions(sampler, train, exclude), device)
     weights = None
     if sampler.base == "popularity":
         counts = torch.as_tensor(train.item_counts(), device=device, dtype=torch.float64)
-        weights = counts.pow(sampler.alpha)
+        weights = counts.pow(sampler.alpha)  # the base sampler's (popularity_weights)
 
-    def redraw(users: torch.Tensor) -> torch.Tensor:
+    def redraw(users: torch.Tensor, taken: torch.Tensor | None) -> torch.Tensor:
+        """int64 [m]: one base draw per row, from the pool's candidate set minus ``taken``."""
         if weights is None:
-            return sb.uniform_excluding_torch(positives, users, 1, gen)[:, 0]
-        return sb.weighted_excluding_torch(positives, users, 1, weights, gen)[:, 0]
+            return sb.uniform_excluding_torch(excluded, users, 1, gen, taken=taken)[:, 0]
+        return sb.weighted_excluding_torch(excluded, users, 1, weights, gen, taken=taken)[:, 0]
 
     def mixed(model, u, p, negs, l2, w):  # noqa: ANN001, ANN202
         out = negs[:, c:]
@@ -118,7 +151,9 @@ def _mixed(sampler, sb, positives, n_positives, train, n_items, gen) -> Objectiv
             hard = sb.hard_negatives(_pairs(model), u, negs[:, :c], n_hard, None, gen)
             out = sb.mix_negatives(hard, out)
         if cap is not None:
-            out = cap.apply(out, lambda rows: redraw(u[rows]))
+            out = cap.apply(
+                out, lambda rows, taken: redraw(u[rows], taken), distinct=not sampler.replace
+            )
         return model.loss(u, p, out, l2, None, w)
 
     if cap is None:

@@ -142,8 +142,9 @@ class ItemCap:
 
     cap = max(1, floor(max_share * epoch_negatives)) uses per item per epoch. The first
     ``cap`` uses in batch order (row-major within a batch) are kept; later ones are
-    replaced by ``redraw`` (the random base sampler) for up to ``rounds`` rounds;
-    replacements still over the cap after that are kept and counted in ``overflow``.
+    replaced by ``redraw`` (the random base sampler, with the pool's exclusions) for up
+    to ``rounds`` rounds; replacements still over the cap after that are kept and counted
+    in ``overflow``.
     """
 
     def __init__(
@@ -172,20 +173,41 @@ class ItemCap:
         rank[perm] = pos - starts[new.cumsum(0) - 1]
         return self.used[flat] + rank >= self.cap
 
-    def apply(self, negs: Tensor, redraw: Callable[[Tensor], Tensor], rounds: int = 3) -> Tensor:
+    def apply(
+        self,
+        negs: Tensor,
+        redraw: Callable[[Tensor, Tensor | None], Tensor],
+        rounds: int = 3,
+        distinct: bool = False,
+    ) -> Tensor:
         """int64 [B, n]: ``negs`` with over-cap uses replaced, and the usage counted.
 
-        redraw(rows int64 [m]) -> int64 [m]: fresh base negatives for those batch rows.
+        redraw(rows int64 [m], taken int64 [m, n] | None) -> int64 [m]: fresh base
+        negatives for those batch rows, none of them in its row of ``taken`` (-1: no item).
+        distinct: rows hold distinct items (``replace: false``) and keep doing so: the
+        over-cap cells are redrawn one column at a time, each avoiding the row's other
+        items (kept ones and those already redrawn), i.e. successive sampling within the
+        row as the pool drew it. Otherwise ``taken`` is None and all cells go at once.
         """
         b, n = negs.shape
-        flat = negs.reshape(-1).long().clone()
-        rows = torch.arange(b, device=negs.device).repeat_interleave(n)
+        out = negs.reshape(-1).long().clone().view(b, n)
         for _ in range(rounds):
-            idx = self._over(flat).nonzero().squeeze(1)
-            if idx.numel() == 0:
+            over = self._over(out.view(-1)).view(b, n)
+            if not distinct:
+                r, c = over.nonzero(as_tuple=True)  # row-major: batch order
+                if r.numel() == 0:
+                    break
+                out[r, c] = redraw(r, None).to(out.dtype)
+                self.replaced += r.numel()
+                continue
+            cols = over.any(0).nonzero().squeeze(1).tolist()
+            if not cols:
                 break
-            flat[idx] = redraw(rows[idx]).to(flat.dtype)
-            self.replaced += idx.numel()
-        self.overflow += int(self._over(flat).sum())
-        self.used += torch.bincount(flat, minlength=self.used.numel())
-        return flat.view(b, n)
+            out.masked_fill_(over, -1)  # a cell being replaced holds no item yet
+            for j in cols:
+                r = over[:, j].nonzero().squeeze(1)
+                out[r, j] = redraw(r, out[r]).to(out.dtype)
+                self.replaced += r.numel()
+        self.overflow += int(self._over(out.view(-1)).sum())
+        self.used += torch.bincount(out.view(-1), minlength=self.used.numel())
+        return out

@@ -1,8 +1,8 @@
 """Negative pools: the training pool per configuration, its audit, and the shared evaluation candidates.
 
 Sampling is a pure function of (CSR, user range, seed, config): the rows of each block
-of :data:`USER_BLOCK` consecutive user ids get their own generator, derived from
-``(seed, purpose, epoch, block)``. So a pool built in shards of whole blocks
+of :data:`USER_BLOCK` consecutive user ids get their own generator, the ``POOL`` (or
+``EVAL_CANDIDATES``) stream of :mod:`negsamp.rng` keyed by ``(epoch, block)``. So a pool built in shards of whole blocks
 (:func:`shard_ranges`) and merged (:func:`merge_shards`) has the same bytes as one built
 in one shot, on any machine, with any number of processes.
 """
@@ -16,6 +16,7 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from negsamp.interactions import Interactions
+from negsamp.rng import Stream, numpy_rng
 from negsamp.samplers import Sampler
 from negsamp.samplers._local import LocalPositives
 from negsamp.samplers.exact import check_capacity, uniform_excluding
@@ -37,17 +38,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 USER_BLOCK = 256  # users per generator: part of the format, changing it changes the bytes
-_TRAIN, _EVAL = 1, 2
 
 
 class PoolAuditError(ValueError):
     """A pool holds a negative that is a positive of its row's user."""
-
-
-def _rng(seed: int, purpose: int, epoch: int, block: int) -> np.random.Generator:
-    return np.random.Generator(
-        np.random.PCG64(np.random.SeedSequence([seed, purpose, epoch, block]))
-    )
 
 
 def _runs(key: np.ndarray) -> np.ndarray:
@@ -77,7 +71,7 @@ def sample_rows(
     block = users // USER_BLOCK
     bounds = _runs(block) if users.size else np.zeros(1, np.int64)
     for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        rng = _rng(seed, _TRAIN, epoch, int(block[a]))
+        rng = numpy_rng(seed, Stream.POOL, epoch, int(block[a]))
         out[a:b] = sampler.sample(exclude, users[a:b], pos_items[a:b], n_neg, rng)
         if bar is not None:
             bar.update()
@@ -209,7 +203,7 @@ def eval_candidates(
     block = su // USER_BLOCK
     bounds = _runs(block) if su.size else np.zeros(1, np.int64)
     for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        rng = _rng(seed, _EVAL, 0, int(block[a]))
+        rng = numpy_rng(seed, Stream.EVAL_CANDIDATES, 0, int(block[a]))  # one epoch
         negs[order[a:b]] = uniform_excluding(known, su[a:b], n_eval_neg, rng, replace=False)
     return pl.DataFrame(
         {

@@ -10,6 +10,10 @@ numpy samplers on CPU (their bytes are the reference); torch draws come from a
   an item with the "skip the positives below" keys (no rejection at all);
 * :func:`weighted_excluding_torch` draws by inverse CDF, rejects positives for a few
   rounds, then bisects the user's cumulative non-positive weight for what is left.
+
+Both take an optional ``taken`` [B, t]: items row ``b`` must also avoid (the row's other
+negatives, for draws without replacement), removed from the candidate set exactly as the
+positives are, so the draw is the same distribution restricted to the free items.
 """
 
 from __future__ import annotations
@@ -89,19 +93,51 @@ class TorchPositives:
         return self._pos_w[1]
 
 
+def _taken_items(pos: TorchPositives, users: torch.Tensor, taken: torch.Tensor) -> torch.Tensor:
+    """int64 [B, t]: each row's distinct ``taken`` items that are not its user's positives,
+    ascending, then padding ``n_items`` (entries < 0 or >= n_items are padding on input)."""
+    n = pos.n_items
+    t = taken.to(pos.device).long()
+    bad = (t < 0) | (t >= n)
+    bad |= pos.contains(users[:, None].expand_as(t), t.clamp(0, n - 1))
+    s = torch.where(bad, n, t).sort(dim=1).values
+    dup = torch.zeros_like(bad)
+    dup[:, 1:] = s[:, 1:] == s[:, :-1]
+    return torch.where(dup, n, s).sort(dim=1).values
+
+
 def uniform_excluding_torch(
-    pos: TorchPositives, users: torch.Tensor, n_neg: int, generator: torch.Generator | None = None
+    pos: TorchPositives,
+    users: torch.Tensor,
+    n_neg: int,
+    generator: torch.Generator | None = None,
+    taken: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """int64 [B, n_neg] on ``pos.device``: uniform over each user's non-positives, with replacement."""
+    """int64 [B, n_neg] on ``pos.device``: uniform over each user's non-positives, with replacement.
+
+    taken: int64 [B, t] or None; row ``b`` also avoids ``taken[b]`` (negative entries are
+    free slots), drawing uniformly over its user's non-positives that are not taken.
+    """
     users = users.to(pos.device).long()
     avail = pos.n_items - pos.degrees(users)
+    s = None if taken is None else _taken_items(pos, users, taken)
+    if s is not None:
+        avail = avail - (s < pos.n_items).sum(1)
     if bool((avail < 1).any()):
         u = int(users[avail < 1][0])
-        raise SamplingError(f"user {u} has interacted with every item: no negative exists")
+        what = "every item" if taken is None else "every item not already in its row"
+        raise SamplingError(f"user {u} has interacted with {what}: no negative exists")
     f = torch.rand(
         (users.numel(), n_neg), generator=generator, device=pos.device, dtype=torch.float64
     )
-    ranks = (f * avail[:, None]).long()
+    ranks = (f * avail[:, None]).long()  # among the free non-positives
+    if s is not None and s.shape[1]:
+        # the taken items' ranks among the non-positives, minus their order k: the r-th free
+        # non-positive is the (r + #{k: rank_k - k <= r})-th non-positive
+        below = torch.searchsorted(pos.keys, users[:, None] * pos.n_items + s)
+        key = s - (below - pos.indptr[users][:, None]) - torch.arange(s.shape[1], device=s.device)
+        key = torch.where(s < pos.n_items, key, torch.iinfo(torch.int64).max)
+        ranks = ranks + (key[:, None, :] <= ranks[:, :, None]).sum(-1)
     q = users[:, None] * (pos.n_items + 1) + ranks
     below = torch.searchsorted(pos.skip, q, right=True) - pos.indptr[users][:, None]
     return ranks + below
@@ -114,11 +150,14 @@ def weighted_excluding_torch(
     weights: torch.Tensor,
     generator: torch.Generator | None = None,
     rounds: int = 8,
+    taken: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """int64 [B, n_neg]: P(i | u) proportional to ``weights[i]`` over u's non-positives.
 
     weights: float64 [n_items] >= 0 on ``pos.device`` (keep the same tensor across calls:
-    the positives' cumulative weight is cached per tensor).
+    the positives' cumulative weight is cached per tensor). taken: int64 [B, t] or None;
+    row ``b`` also avoids ``taken[b]`` (negative entries are free slots): P(i | u) is then
+    proportional to ``weights[i]`` over u's non-positives that are not taken.
     """
     users = users.to(pos.device).long()
     w = weights.to(device=pos.device, dtype=torch.float64)
@@ -126,40 +165,66 @@ def weighted_excluding_torch(
     total = cum[-1]
     pw = pos.positive_weight(weights if weights.dtype == torch.float64 else w)
     left = total - (pw[pos.indptr[users + 1]] - pw[pos.indptr[users]])
+    s = None if taken is None else _taken_items(pos, users, taken)
+    sw = None
+    if s is not None:
+        sw = torch.where(s < pos.n_items, w[s.clamp_max(pos.n_items - 1)], 0.0)
+        left = left - sw.sum(1)
     if bool((left <= total * 1e-12).any()):
         u = int(users[left <= total * 1e-12][0])
-        raise SamplingError(f"user {u} has interacted with every item of non-zero sampling weight")
+        what = "" if s is None else " not already in its row"
+        raise SamplingError(
+            f"user {u} has interacted with every item of non-zero sampling weight{what}"
+        )
     b = users.numel()
 
     def draw(shape: tuple[int, ...]) -> torch.Tensor:
         t = torch.rand(shape, generator=generator, device=pos.device, dtype=torch.float64) * total
         return (torch.searchsorted(cum, t, right=True) - 1).clamp_(0, pos.n_items - 1)
 
+    def excluded(rows: torch.Tensor | None, items: torch.Tensor) -> torch.Tensor:
+        """bool like items ([B, n_neg] for rows None, else [m] for those rows)."""
+        if rows is None:
+            hit = pos.contains(users[:, None], items)
+            return hit if s is None else hit | (items[:, :, None] == s[:, None, :]).any(-1)
+        hit = pos.contains(users[rows], items)
+        return hit if s is None else hit | (items[:, None] == s[rows]).any(1)
+
     out = draw((b, n_neg))
-    hit = pos.contains(users[:, None], out)
+    hit = excluded(None, out)
     for _ in range(rounds):
         r, c = hit.nonzero(as_tuple=True)
         if r.numel() == 0:
             break
         new = draw((r.numel(),))
         out[r, c] = new
-        hit[r, c] = pos.contains(users[r], new)
+        hit[r, c] = excluded(r, new)
     r, c = hit.nonzero(as_tuple=True)
     for _ in range(8):  # exact bisection; redo the (measure-zero) rounding hits on excluded items
         if r.numel() == 0:
             return out
         t = torch.rand(r.numel(), generator=generator, device=pos.device, dtype=torch.float64)
-        got = _bisect(pos, users[r], t * left[r], cum, pw)
+        took = None if s is None else (s[r], sw[r])  # type: ignore[index]
+        got = _bisect(pos, users[r], t * left[r], cum, pw, took)
         out[r, c] = got
-        bad = pos.contains(users[r], got) | (w[got] == 0)
+        bad = excluded(r, got) | (w[got] == 0)
         r, c = r[bad], c[bad]
     raise RuntimeError("weighted bisection kept landing on excluded items (rounding)")
 
 
 def _bisect(
-    pos: TorchPositives, u: torch.Tensor, target: torch.Tensor, cum: torch.Tensor, pw: torch.Tensor
+    pos: TorchPositives,
+    u: torch.Tensor,
+    target: torch.Tensor,
+    cum: torch.Tensor,
+    pw: torch.Tensor,
+    taken: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Smallest item i with C_u(i) > target, C_u(i) = weight of u's non-positives <= i."""
+    """Smallest item i with C_u(i) > target, C_u(i) = weight of u's free non-positives <= i.
+
+    taken: (items int64 [m, t], their weights float64 [m, t]) removed from each row's mass
+    (padding items ``n_items`` weigh nothing below any i), or None.
+    """
     lo = torch.zeros_like(u)
     hi = torch.full_like(u, pos.n_items - 1)
     start = pw[pos.indptr[u]]
@@ -167,6 +232,8 @@ def _bisect(
         mid = (lo + hi) // 2
         idx = torch.searchsorted(pos.keys, u * pos.n_items + mid, right=True)
         c = cum[mid + 1] - (pw[idx] - start)
+        if taken is not None:
+            c = c - (taken[1] * (taken[0] <= mid[:, None])).sum(1)
         go_left = c > target
         hi = torch.where(go_left, mid, hi)
         lo = torch.where(go_left, lo, mid + 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,8 @@ from negsamp.paths import Paths
 
 if TYPE_CHECKING:
     from negsamp.config import Config
+
+log = logging.getLogger(__name__)
 
 
 class MissingInput(FileNotFoundError):
@@ -41,6 +44,20 @@ def positives(paths: Paths, *files: Path) -> Interactions:
     n_users, n_items = catalog_size(paths)
     df = pl.concat([pl.read_parquet(f, columns=["user", "item", "count"]) for f in files])
     return Interactions.from_frame(df, n_users, n_items)
+
+
+def excluded_positives(cfg: "Config", paths: Paths, train: Interactions) -> Interactions:  # noqa: UP037
+    """The positives a negative may never be (``sampler.exclude``): the pool's and the
+    ``mixed`` cap's redraws use this one set."""
+    how = getattr(cfg.sampler, "exclude", "train")
+    if how == "train":
+        return train
+    if how == "train+valid":
+        return positives(paths, paths.train, paths.valid)
+    from negsamp.samplers.exact import no_exclusions
+
+    log.warning("sampler.exclude=none: negatives may be the user's own positives")
+    return no_exclusions(train.n_users, train.n_items)
 
 
 def min_interactions_needed(cfg: "Config") -> int:  # noqa: UP037

@@ -114,11 +114,11 @@ def champion_performance(
     ``evaluate.n_eval_neg`` uniform candidates and against the full catalog.
     """
     from negsamp.champion import RemappedScorer, load_champion_parts
+    from negsamp.device import resolve_device
     from negsamp.interactions import Interactions
     from negsamp.promotion import evaluate_scorer
     from negsamp.registry import tracking_uri
     from negsamp.samplers.pool import eval_candidates
-    from negsamp.train import resolve_device
 
     parts = load_champion_parts(cfg.registry.model_name, tracking_uri(paths.root))
     if parts is None:

@@ -15,13 +15,13 @@ import polars as pl
 
 from negsamp import evaluate as ev
 from negsamp.config import Config
+from negsamp.device import resolve_device
 from negsamp.io import atomic_write, write_json, write_parquet
 from negsamp.metrics import report
 from negsamp.metrics.artifacts import PLOTS, EvalFiles
 from negsamp.models import load_model
 from negsamp.paths import Paths
 from negsamp.stages.common import positives, require
-from negsamp.train import resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -47,10 +47,10 @@ def champion_decision(cfg: Config, paths: Paths) -> Any:
     """
     import polars as pl
 
+    from negsamp.device import resolve_device
     from negsamp.metrics.artifacts import EvalFiles
     from negsamp.promotion import decide, evaluate_scorer
     from negsamp.stages.common import champion_scorer, positives
-    from negsamp.train import resolve_device
 
     challenger = pl.read_parquet(EvalFiles(paths).per_user)
     if cfg.registry.metric not in challenger.columns:

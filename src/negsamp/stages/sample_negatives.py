@@ -17,38 +17,25 @@ import numpy as np
 import polars as pl
 
 from negsamp.config import Config
-from negsamp.interactions import Interactions
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
 from negsamp.samplers import build_sampler
-from negsamp.samplers.exact import no_exclusions
 from negsamp.samplers.pool import (
     audit_pool,
     plot_negative_popularity,
     pool_statistics,
     training_pool,
 )
-from negsamp.stages.common import catalog_size, positives
+from negsamp.stages.common import catalog_size, excluded_positives, positives
 
 log = logging.getLogger(__name__)
 
 
-def _exclude(cfg: Config, paths: Paths, train: Interactions) -> Interactions:
-    """The positives a negative may never be (``sampler.exclude``)."""
-    how = cfg.sampler.exclude
-    if how == "train":
-        return train
-    if how == "train+valid":
-        return positives(paths, paths.train, paths.valid)
-    log.warning("sampler.exclude=none: negatives may be the user's own positives")
-    return no_exclusions(train.n_users, train.n_items)
-
-
 def _teacher_score_all(cfg: Config, paths: Paths) -> Any:
     """score_all of the teacher (the registered champion, or a saved model folder), in current ids."""
+    from negsamp.device import resolve_device
     from negsamp.models import load_model
     from negsamp.stages.common import champion_scorer
-    from negsamp.train import resolve_device
 
     device = resolve_device(cfg.base.device)
     teacher = cfg.sampler.active.teacher
@@ -122,7 +109,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         log.info("in_batch: negatives come from the batch, no pool written")
         return manifest
 
-    exclude = _exclude(cfg, paths, train)
+    exclude = excluded_positives(cfg, paths, train)
     deps = {"score_all": _teacher_score_all(cfg, paths)} if s.name == "teacher_hard" else {}
     sampler = build_sampler(s, train, **deps)
     width = s.pool_width

@@ -4,7 +4,9 @@ Gradient models read their configuration's pool (``in_batch`` reads only the tra
 positives), rank the validation item after every epoch for early stopping, and write a
 checkpoint each epoch beside the model (``data/models/<config>/checkpoint.pt``, not a DVC
 output: DVC would delete it before the stage runs, which is exactly when ``train.resume``
-needs it). ``ials`` reads the training positives with their counts and no pool.
+needs it). ``ials`` reads the training positives with their counts and no pool. ``mixed``
+with ``max_item_share`` also reads the ``sampler.exclude`` positives (valid.parquet for
+``train+valid``): the cap's redraws avoid them, as the pool's draws did.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import polars as pl
 
 from negsamp import train as trainer
 from negsamp.config import Config
+from negsamp.device import resolve_device
 from negsamp.interactions import Interactions
 from negsamp.io import write_json
 from negsamp.models import build_model, save_model
 from negsamp.paths import Paths
-from negsamp.stages.common import catalog_size, require
+from negsamp.rng import Stream, torch_generator
+from negsamp.stages.common import catalog_size, excluded_positives, require
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +43,14 @@ def checkpoint_path(paths: Paths) -> Path:
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)
-    device = trainer.resolve_device(cfg.base.device)
+    device = resolve_device(cfg.base.device)
     n_users, n_items = catalog_size(paths)
     require(paths.train)
     frame = pl.read_parquet(paths.train)
     train = Interactions.from_frame(frame, n_users, n_items)
     m = cfg.model.active
     weights = trainer.recency_weights(frame, m.recency_boost, m.recency_window)
-    gen = trainer.seed_generator(cfg.base.seed, purpose=2)
+    gen = torch_generator(cfg.base.seed, Stream.MODEL_INIT)
     model = build_model(m, n_users, n_items, generator=gen, load_pretrained=True)
     valid = None
     if paths.valid.is_file():
@@ -88,6 +92,9 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
             pool.users.shape[0],
             cfg.train.epochs,
         )
+        exclude = None  # the mixed cap redraws negatives: from the pool's candidate set
+        if getattr(cfg.sampler.active, "max_item_share", None) is not None:
+            exclude = excluded_positives(cfg, paths, train)
         history = trainer.fit(
             model,
             pool,
@@ -97,6 +104,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
             valid=valid,
             sampler=cfg.sampler.active,
             train=train,
+            exclude=exclude,
             checkpoint=checkpoint_path(paths),
         )
     seconds = time.perf_counter() - t0

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from negsamp.metrics.bootstrap import paired_test
+from negsamp.metrics.bootstrap import paired_complete_cases
+from negsamp.rng import Stream, numpy_rng
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Row:
     n_neg: int | None  # negatives per positive; None for in_batch (the batch decides)
     values: dict[str, float]
     ci: dict[str, tuple[float, float]]
-    vs_best: dict[str, float] | None  # diff (this - best), ci_low, ci_high, p_value
+    vs_best: dict[str, float] | None  # diff (this - best), ci_low, ci_high, p_value, n_users
     train_seconds: float
     epochs: int
     train_pairs_per_second: float | None
@@ -141,7 +142,8 @@ def build(
 
     The paired test is the sign-flip permutation test and paired bootstrap CI of
     :func:`negsamp.metrics.bootstrap.paired_test` (seeded: the same inputs give the same
-    table). Raises ValueError when a configuration lacks ``metric``.
+    table), over the users with a per-user value (not NaN) in both configurations
+    (``n_users``). Raises ValueError when a configuration lacks ``metric``.
     """
     if not results:
         raise ValueError("nothing to compare: sweep.configs is empty")
@@ -158,9 +160,10 @@ def build(
         vs = None
         if r is not best and metric in r.per_user.columns and metric in best.per_user.columns:
             a, b = _aligned(best.per_user, r.per_user, metric)
-            rng = np.random.default_rng([seed, rank])
-            t = paired_test(a, b, n_resamples, level, rng)
-            vs = {key: float(v[0]) for key, v in t.items()}
+            rng = numpy_rng(seed, Stream.SWEEP, rank)
+            t = paired_complete_cases(a, b, n_resamples, level, rng, [metric])
+            vs = {key: float(t[key][0]) for key in ("diff", "ci_low", "ci_high", "p_value")}
+            vs["n_users"] = int(t["n_users"][0])
         seconds, pairs = throughput(r.history)
         timing = r.manifest.get("timing") or {}
         values = {

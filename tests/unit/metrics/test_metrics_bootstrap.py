@@ -76,3 +76,59 @@ def test_compare_pairs_users_and_checks_metric_names() -> None:
     assert row["diff"] == pytest.approx(1 / 6)
     with pytest.raises(ValueError, match="sampled_hr_10"):
         bs.compare(a, b, metrics=["sampled_hr_10"])
+
+
+def test_paired_test_refuses_nan_and_infinite_values() -> None:
+    """Issue #12: a NaN used to give p = 1 / (1 + n_resamples), a 'significant' garbage."""
+    a = np.array([[0.5, 1.0], [0.25, 0.0], [1.0, 0.5]])
+    b = a.copy()
+    b[1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"\['hr'\] hold NaN or infinite values for 1 of 3"):
+        bs.paired_test(a, b, 100, 0.95, np.random.default_rng(0), names=["ndcg", "hr"])
+    b[1, 1] = np.inf
+    with pytest.raises(ValueError, match="column 1"):
+        bs.paired_test(a, b, 100, 0.95, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="no users"):
+        bs.paired_test(a[:0], a[:0], 100, 0.95, np.random.default_rng(0))
+
+
+def test_compare_leaves_a_nan_user_out_of_that_metric_only() -> None:
+    """Issue #12: user 3 has no ``m1`` in A (NaN), user 2 no ``m2`` in B (null); each is
+    left out of that metric's test only, and each metric reports the users it used."""
+    a = pl.DataFrame(
+        {"user": [0, 1, 2, 3], "m1": [1.0, 0.0, 0.5, np.nan], "m2": [0.0, 1.0, 1.0, 1.0]}
+    )
+    b = pl.DataFrame(
+        {"user": [0, 1, 2, 3], "m1": [1.0, 1.0, 0.5, 0.0], "m2": [1.0, 1.0, None, 0.0]}
+    )
+    out = bs.compare(a, b, n_resamples=200, seed=1)
+    m1, m2 = out.rows(named=True)
+    assert m1["metric"] == "m1" and m1["n_users"] == 3  # users 0, 1, 2
+    assert m1["a"] == pytest.approx(0.5) and m1["b"] == pytest.approx(2.5 / 3)
+    assert m1["diff"] == pytest.approx(1 / 3)
+    assert m1["p_value"] == 1.0  # differences 0, 1, 0: every sign flip is as extreme
+    assert m2["metric"] == "m2" and m2["n_users"] == 3  # users 0, 1, 3
+    assert m2["a"] == pytest.approx(2 / 3) and m2["b"] == pytest.approx(2 / 3)
+    assert m2["diff"] == pytest.approx(0.0) and m2["p_value"] == 1.0
+    assert 0.0 <= m1["ci_low"] <= m1["ci_high"] <= 1.0
+    assert out["n_users"].dtype == pl.Int64
+
+
+def test_compare_names_a_metric_no_user_is_left_for() -> None:
+    a = pl.DataFrame({"user": [0, 1], "m1": [1.0, 0.0], "m2": [np.nan, 0.5]})
+    b = pl.DataFrame({"user": [0, 1], "m1": [0.0, 0.0], "m2": [0.5, None]})
+    with pytest.raises(ValueError, match=r"no user has a value .* for \['m2'\]"):
+        bs.compare(a, b, n_resamples=100)
+
+
+def test_compare_without_nan_is_one_paired_test() -> None:
+    rng = np.random.default_rng(9)
+    va, vb = rng.random((30, 2)), rng.random((30, 2))
+    a = pl.DataFrame({"user": np.arange(30), "x": va[:, 0], "y": va[:, 1]})
+    b = pl.DataFrame({"user": np.arange(30), "x": vb[:, 0], "y": vb[:, 1]})
+    out = bs.compare(a, b, n_resamples=300, seed=4)
+    va, vb = a.select("x", "y").to_numpy(), b.select("x", "y").to_numpy()
+    want = bs.paired_test(va, vb, 300, 0.95, np.random.default_rng(4))
+    for key in ("diff", "ci_low", "ci_high", "p_value"):
+        assert out[key].to_numpy().tolist() == want[key].tolist()
+    assert out["n_users"].to_list() == [30, 30]

@@ -1,4 +1,4 @@
-"""NeuMF from pretrained GMF and MLP: the blended output layer, as the paper initialises it."""
+"""NCF: NeuMF from pretrained GMF and MLP (the paper's blended output layer); seeded dropout."""
 
 from __future__ import annotations
 
@@ -59,3 +59,34 @@ def test_mismatched_pretrained_parts_say_what_to_change(parts) -> None:  # noqa:
 def test_neumf_config_needs_both_or_neither() -> None:
     with pytest.raises(ValueError, match="both"):
         model_config({"name": "neumf", "pretrained_gmf": "x"})
+
+
+def test_seeded_dropout_draws_from_its_generator_like_torch_dropout() -> None:
+    """Issue #12: masks come from the model's own generator (the DROPOUT stream), and on
+    CPU they are torch's dropout masks for that seed, so the numbers did not move."""
+    from negsamp.models.base import SeededDropout
+
+    x = torch.arange(1.0, 201.0).reshape(8, 25)
+    drop = SeededDropout(0.3)
+    drop.generator = torch.Generator().manual_seed(5)
+    got = drop(x)
+    torch.manual_seed(5)
+    assert torch.equal(got, torch.nn.functional.dropout(x, 0.3, training=True))
+    drop.generator = torch.Generator().manual_seed(5)
+    assert torch.equal(drop(x), got)  # the same generator state, the same mask
+    kept = got != 0
+    assert torch.allclose(got[kept], x[kept] / 0.7) and 0 < int(kept.sum()) < x.numel()
+    assert torch.equal(drop.eval()(x), x) and torch.equal(SeededDropout(0.0)(x), x)
+    with pytest.raises(ValueError, match="must lie in"):
+        SeededDropout(1.0)
+
+
+def test_set_dropout_generator_reaches_every_dropout_layer() -> None:
+    train, _ = checkerboard()
+    model = make("neumf", train, dropout=0.5)
+    g = torch.Generator()
+    model.set_dropout_generator(g)
+    layers = [m for m in model.modules() if type(m).__name__ == "SeededDropout"]
+    assert len(layers) == len(SMALL["neumf"]["layers"]) and all(m.generator is g for m in layers)
+    model.set_dropout_generator(None)
+    assert all(m.generator is None for m in layers)

@@ -108,16 +108,80 @@ def test_item_cap_replaces_over_cap_uses_and_counts_them() -> None:
     negs = torch.tensor([[4, 4], [4, 4], [5, 4]])
     fresh = iter(range(100))
 
-    def redraw(rows: torch.Tensor) -> torch.Tensor:
+    def redraw(rows: torch.Tensor, taken: torch.Tensor | None) -> torch.Tensor:
+        assert taken is None  # with replacement: no row items to avoid
         return torch.tensor([6 + next(fresh) % 3 for _ in rows.tolist()])
 
     out = cap.apply(negs, redraw)
     assert (out == 4).sum() == 3 and out[2, 0] == 5  # the first three uses of 4 stay
     assert cap.replaced == 2 and cap.overflow == 0
-    out2 = cap.apply(torch.tensor([[4, 5]]), lambda rows: torch.full_like(rows, 9))
+    out2 = cap.apply(torch.tensor([[4, 5]]), lambda rows, _: torch.full_like(rows, 9))
     assert out2.tolist() == [[9, 5]]
     cap.reset()
     assert cap.apply(torch.tensor([[4, 4]]), redraw).tolist() == [[4, 4]]
+
+
+def test_item_cap_distinct_redraws_avoid_the_rest_of_the_row() -> None:
+    """Issue #12: with ``distinct`` (replace: false) over-cap cells are redrawn column by
+    column, each seeing the row's kept items and earlier redraws, its own cell as free (-1)."""
+    cap = ItemCap(n_items=10, max_share=0.1, epoch_negatives=10)  # cap = 1 use per epoch
+    negs = torch.tensor([[1, 2, 3], [1, 2, 4]])  # row 1: items 1 and 2 are over the cap
+    seen = []
+
+    def redraw(rows: torch.Tensor, taken: torch.Tensor | None) -> torch.Tensor:
+        assert taken is not None
+        seen.append((rows.tolist(), taken.tolist()))
+        return torch.full_like(rows, 7 + len(seen))  # 8, then 9
+
+    out = cap.apply(negs, redraw, distinct=True)
+    assert out.tolist() == [[1, 2, 3], [8, 9, 4]]
+    assert seen == [([1], [[-1, -1, 4]]), ([1], [[8, -1, 4]])]
+    assert cap.replaced == 2 and cap.overflow == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(pos=csr(min_free=3), seed=st.integers(0, 2**31 - 1), alpha=st.floats(0, 1))
+def test_torch_draws_avoid_the_taken_items(pos: Interactions, seed: int, alpha: float) -> None:
+    """Issue #12: ``taken`` items (some of them positives, repeats or -1 padding, which
+    do not count) are never drawn, nor are positives; at least one item stays free."""
+    tp = TorchPositives(pos)
+    users = torch.arange(pos.n_users).repeat(3)
+    rng = np.random.default_rng(seed)
+    taken = torch.as_tensor(rng.integers(-1, pos.n_items, (users.numel(), 2)))
+    g = torch.Generator().manual_seed(seed)
+    w = torch.arange(1, pos.n_items + 1, dtype=torch.float64).pow(alpha)
+    for negs in (
+        uniform_excluding_torch(tp, users, 3, g, taken=taken),
+        weighted_excluding_torch(tp, users, 3, w, g, rounds=1, taken=taken),
+    ):
+        assert negs.shape == (users.numel(), 3)
+        assert not tp.contains(users[:, None], negs).any()
+        assert not (negs[:, :, None] == taken[:, None, :]).any()
+
+
+@pytest.mark.parametrize("rounds", [0, 8])  # the exact bisection alone, then rejection
+def test_torch_draws_with_taken_follow_the_restricted_target(rounds: int) -> None:
+    """User 0: positives 1, 3; taken 0, 4, 3 (a positive), -1 (no item): 2 and 5 are left."""
+    pos = TorchPositives(Interactions.from_arrays([0, 0], [1, 3], n_users=1, n_items=6))
+    users = torch.zeros(30_000, dtype=torch.long)
+    taken = torch.tensor([[0, 4, 3, -1]]).expand(30_000, 4)
+    g = torch.Generator().manual_seed(0)
+    uni = uniform_excluding_torch(pos, users, 1, g, taken=taken)
+    w = torch.arange(1.0, 7.0, dtype=torch.float64)  # items 2 and 5 weigh 3 and 6
+    wei = weighted_excluding_torch(pos, users, 1, w, g, rounds=rounds, taken=taken)
+    for negs, want in ((uni, [0, 0, 0.5, 0, 0, 0.5]), (wei, [0, 0, 1 / 3, 0, 0, 2 / 3])):
+        freq = np.bincount(negs.numpy().ravel(), minlength=6) / negs.numel()
+        assert freq == pytest.approx(want, abs=0.01)
+
+
+def test_torch_draws_error_when_taken_leaves_nothing() -> None:
+    pos = TorchPositives(Interactions.from_arrays([0], [1], n_users=1, n_items=3))
+    taken = torch.tensor([[0, 2]])
+    with pytest.raises(SamplingError, match="not already in its row"):
+        uniform_excluding_torch(pos, torch.zeros(1, dtype=torch.long), 1, taken=taken)
+    w = torch.ones(3, dtype=torch.float64)
+    with pytest.raises(SamplingError, match="not already in its row"):
+        weighted_excluding_torch(pos, torch.zeros(1, dtype=torch.long), 1, w, taken=taken)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -177,6 +241,28 @@ def test_cuda_draws_are_exact() -> None:
     assert not tp.contains(users[:, None], uniform_excluding_torch(tp, users, 8, g)).any()
     w = torch.as_tensor(inter.item_counts(), dtype=torch.float64, device="cuda").pow(0.75)
     assert not tp.contains(users[:, None], weighted_excluding_torch(tp, users, 8, w, g)).any()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_draws_with_taken_are_exact() -> None:
+    """Issue #12 on CUDA: draws avoid the positives and the row's taken items."""
+    rng = np.random.default_rng(1)
+    inter = Interactions.from_arrays(rng.integers(0, 200, 4000), rng.integers(0, 50, 4000), 200, 50)
+    tp = TorchPositives(inter, "cuda")
+    users = torch.arange(200, device="cuda").repeat(10)
+    taken = torch.as_tensor(rng.integers(-1, 50, (2000, 3)), device="cuda")
+    g = torch.Generator(device="cuda").manual_seed(0)
+    w = torch.as_tensor(inter.item_counts(), dtype=torch.float64, device="cuda").pow(0.75)
+    avail = 50 - tp.degrees(users)
+    keep = avail > 3  # users with a free item whatever is taken
+    users, taken = users[keep], taken[keep]
+    for negs in (
+        uniform_excluding_torch(tp, users, 4, g, taken=taken),
+        weighted_excluding_torch(tp, users, 4, w, g, rounds=1, taken=taken),
+    ):
+        assert not tp.contains(users[:, None], negs).any()
+        assert not (negs[:, :, None] == taken[:, None, :]).any()
 
 
 @pytest.mark.gpu

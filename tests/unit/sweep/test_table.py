@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -54,6 +55,20 @@ def _three() -> list[ConfigResult]:
 
 def _build(results: list[ConfigResult], gib: bool = True) -> Comparison:
     return build(results, "sampled_ndcg_10", gib, 10, 2000, 0.95, 42)
+
+
+def test_a_nan_user_is_left_out_of_the_paired_test_against_the_best() -> None:
+    """Issue #12: per-user NaN no longer feeds the paired test; n_users says who was used."""
+
+    def four(name: str, values: list[float]) -> ConfigResult:
+        per_user = pl.DataFrame({"user": np.arange(4), "sampled_ndcg_10": values})
+        return replace(_result(name, np.ones(N_USERS, int)), per_user=per_user)
+
+    best, other = four("best", [1.0, 1.0, 1.0, 1.0]), four("other", [1.0, np.nan, 0.0, 1.0])
+    row = build([best, other], "sampled_ndcg_10", True, 10, 2000, 0.95, 42).rows[1]
+    assert row.config == "other"  # the tie on metrics.json is broken by name
+    assert row.vs_best["n_users"] == 3 and row.vs_best["diff"] == pytest.approx(-1 / 3)
+    assert row.vs_best["p_value"] == 1.0  # differences 0, -1, 0: every sign flip as extreme
 
 
 def test_rows_are_ranked_and_tested_against_the_best_on_the_same_users() -> None:
