@@ -1,5 +1,6 @@
 """`negsamp sweep` (issue #6): one MLflow parent run, a child per configuration with its
-lineage, the comparison report, the best registered; DVC has nothing left to do after it."""
+lineage, the comparison report, the best on validation registered (issue #12); DVC has
+nothing left to do after it."""
 
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_bes
     assert sorted(r.info.run_name for r in children) == sorted(CONFIGS)
     commit = sh(root, "git", "rev-parse", "HEAD").stdout.strip()
     flow_ids = set()
+    kept = {}  # each configuration's validation value at its kept (best) epoch
     for run in children:
         tags, m, name = run.data.tags, run.data.metrics, run.info.run_name
         assert set(tags) >= LINEAGE, LINEAGE - set(tags)
@@ -88,6 +90,7 @@ def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_bes
         if name != "inbatch":  # batch-side samplers have no pool to time
             assert m["sampler.negatives_per_second"] > 0 and "sampler.rejected_fraction" in m
         epochs = json.loads((root / f"data/models/{name}/history.json").read_text())
+        kept[name] = max(h["valid_sampled_ndcg_10"] for h in epochs)  # train.restore_best
         curve = client.get_metric_history(run.info.run_id, "train_loss")
         assert [x.step for x in curve] == [h["epoch"] for h in epochs]
         assert client.get_metric_history(run.info.run_id, "valid_sampled_ndcg_10")
@@ -100,10 +103,15 @@ def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_bes
     assert {f"comparison/{f}" for f in REPORT} == set(arts) and all(arts.values())
     comparison = result["comparison"]
     assert [r["config"] for r in comparison["rows"]][0] == comparison["best"]
+    # chosen on validation, ties by name (issue #12); the test metrics only report
+    assert comparison["chosen_on"] == "valid" and comparison["monitor"] == "sampled_ndcg_10"
+    assert {r["config"]: r["valid"] for r in comparison["rows"]} == pytest.approx(kept)
+    assert comparison["best"] == max(sorted(kept), key=kept.__getitem__)
     assert len(comparison["rows"]) == 3 and sum(r["vs_best"] is not None for r in comparison[
         "rows"]) == 2  # fmt: skip
     md = (root / "data/report/comparison.md").read_text()
     assert all(f"| {name} |" in md for name in CONFIGS)
+    assert "chosen on validation: sampled_ndcg_10 (valid); test metrics report only" in md
     # the best child is the registered model version, gated like a single run
     reg = result["registration"]
     best = next(r for r in children if r.info.run_name == comparison["best"])
@@ -177,7 +185,8 @@ def test_negsamp_sweep_grid_writes_the_configurations_and_prints_the_table(
     assert "params.yaml updated: sweep.configs=" in res.stdout
     names = ["default-n_neg1", "default-n_neg3"]
     assert list(config.load(root / "params.yaml").sweep.configs) == names
-    assert all(name in res.stdout for name in names) and "ranked by sampled_ndcg_10" in res.stdout
+    assert all(name in res.stdout for name in names)
+    assert "chosen on validation: sampled_ndcg_10 (valid)" in res.stdout
     for name, n in zip(names, (1, 3), strict=True):
         manifest = json.loads((root / f"data/pools/{name}/train_pool.manifest.json").read_text())
         assert manifest["n_neg"] == n

@@ -57,8 +57,9 @@ def test_tracking_uri_defaults_to_sqlite_under_root(tmp_path, monkeypatch) -> No
 # --------------------------------------------------------------------------- fixtures
 
 
-def make_artifacts(paths: Paths, metric: float, seed: int = 0) -> None:
-    """Tiny but real versions of everything train/evaluate leave for register."""
+def make_artifacts(paths: Paths, metric: float, seed: int = 0, valid: float | None = None) -> None:
+    """Tiny but real versions of everything train/evaluate leave for register; ``metric`` is
+    the test value, ``valid`` the validation value at the kept epoch (default: ``metric``)."""
     model = build_model(BPRCfg(factors=4), N_USERS, N_ITEMS, torch.Generator().manual_seed(seed))
     with torch.no_grad():
         model.item.weight.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(seed + 1))
@@ -88,7 +89,13 @@ def make_artifacts(paths: Paths, metric: float, seed: int = 0) -> None:
     write_json(
         paths.train_history,
         [
-            {"epoch": e, "loss": 0.7 - 0.1 * e, "seconds": 0.1, "pairs_per_second": 1e5}
+            {
+                "epoch": e,
+                "loss": 0.7 - 0.1 * e,
+                "seconds": 0.1,
+                "pairs_per_second": 1e5,
+                "valid_sampled_ndcg_10": (metric if valid is None else valid) - 0.1 * (2 - e),
+            }
             for e in (1, 2)
         ],
     )

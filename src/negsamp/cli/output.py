@@ -52,7 +52,7 @@ def comparison(comparison: dict[str, Any]) -> None:
 
     c = Comparison.from_dict(comparison)
     rows = c.rows
-    table = Table(title=f"sweep: {len(rows)} configurations ranked by {c.metric}")
+    table = Table(title=f"sweep: {len(rows)} configurations; {c.choice}")
     for h in render.header(c):
         table.add_column(h, justify="right" if h in ("#", "n_neg", "epochs") else "left")
     for cells in render.cells(c, compact=True):

@@ -8,7 +8,6 @@ its alias and the decision, so DVC and the flow can see what was registered.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from negsamp.config import Config
@@ -19,24 +18,29 @@ from negsamp.stages.common import require
 log = logging.getLogger(__name__)
 
 
-def best_variant(cfg: Config, paths: Paths) -> tuple[str, dict[str, float]]:
-    """The configuration with the best ``registry.metric``, and every configuration's value."""
-    from negsamp.registry import RegistrationError
+def best_variant(cfg: Config, paths: Paths) -> tuple[str, dict[str, float | None]]:
+    """The configuration chosen on validation, and every configuration's validation value.
 
-    name = cfg.registry.metric
-    scores: dict[str, float] = {}
+    The choice of :func:`negsamp.sweep.select.choose_for` (the report stage's too): the
+    highest ``valid_<train.monitor>`` at the epoch whose weights were kept, read from each
+    configuration's history.json; None marks one that cannot be chosen (no finite value).
+    The test split does not choose (issue #12): the gate compares the chosen configuration
+    with the champion on it, once.
+    """
+    from negsamp.registry import RegistrationError
+    from negsamp.sweep.select import SelectionError, choose_for
+
+    histories = {}
     for v in cfg.variants:
-        f = paths.for_variant(v).metrics
+        f = paths.for_variant(v).train_history
         require(f)
-        value = read_json(f).get(name)
-        if not isinstance(value, int | float) or not math.isfinite(value):
-            raise RegistrationError(
-                f"{f} has no finite {name!r} (registry.metric); re-run evaluate"
-            )
-        scores[v] = float(value)
-    # ties go to the first name in sort order, as in the report stage's comparison table
-    sign = -1.0 if cfg.registry.greater_is_better else 1.0
-    return min(scores, key=lambda v: (sign * scores[v], v)), scores
+        histories[v] = read_json(f)
+    try:
+        chosen = choose_for(cfg, histories)
+    except SelectionError as e:
+        raise RegistrationError(f"cannot choose a configuration to register: {e}") from e
+    log.info("registering %s: %s", chosen.chosen, chosen.describe())
+    return chosen.chosen, chosen.values
 
 
 def champion_decision(cfg: Config, paths: Paths) -> Any:

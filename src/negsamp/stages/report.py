@@ -43,8 +43,13 @@ def load_result(cfg: Config, paths: Paths, name: str) -> ConfigResult:
 
 
 def compare(cfg: Config, paths: Paths) -> Comparison:
+    """The table, in the order of the choice on validation (issue #12; the test figures report)."""
+    from negsamp.sweep.select import choose_for
+
+    results = [load_result(cfg, paths, v) for v in cfg.variants]
     return build(
-        [load_result(cfg, paths, v) for v in cfg.variants],
+        results,
+        choose_for(cfg, {r.name: r.history for r in results}),
         cfg.registry.metric,
         cfg.registry.greater_is_better,
         cfg.evaluate.plot_k,
@@ -75,9 +80,10 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     tmp.rename(out)
     shutil.rmtree(old, ignore_errors=True)
     log.info(
-        "compared %d configuration(s): best %s (%s=%.4f); wrote %s",
+        "compared %d configuration(s): %s (%s, test %s=%.4f); wrote %s",
         len(c.rows),
         c.best.config,
+        c.choice,
         c.metric,
         c.best.values[c.metric],
         out,

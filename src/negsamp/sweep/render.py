@@ -35,13 +35,18 @@ def _value(row: Row, col: str, compact: bool = False) -> str:
 
 def _vs_best(row: Row, compact: bool = False) -> str:
     if row.best:
-        return "best"
+        return "chosen"
     if row.vs_best is None:
         return "-"
     t = row.vs_best
     if compact:
         return f"{t['diff']:+.4f} p={t['p_value']:.2g}"
     return f"{t['diff']:+.4f} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] p={t['p_value']:.3g}"
+
+
+def valid_column(c: Comparison) -> str:
+    """The header of the validation values the choice was made on."""
+    return f"valid {c.monitor}" if c.monitor else "valid"
 
 
 def header(c: Comparison) -> list[str]:
@@ -51,8 +56,9 @@ def header(c: Comparison) -> list[str]:
         "sampler",
         "model",
         "n_neg",
+        valid_column(c),
         *c.columns,
-        f"{c.metric} vs best",
+        f"{c.metric} vs chosen",
         f"ARP@{c.k}",
         f"long-tail@{c.k}",
         "train s",
@@ -77,6 +83,7 @@ def cells(c: Comparison, compact: bool = False) -> list[list[str]]:
                 r.sampler,
                 r.model,
                 "batch" if r.n_neg is None else str(r.n_neg),
+                "-" if r.valid is None else f"{r.valid:.4f}",
                 *(_value(r, col, compact) for col in c.columns),
                 _vs_best(r, compact),
                 "-" if arp is None else f"{arp:.1f}",
@@ -90,13 +97,29 @@ def cells(c: Comparison, compact: bool = False) -> list[list[str]]:
     return out
 
 
+def _choice(c: Comparison) -> str:
+    """Which split chose, and what that means for the rows."""
+    line = f"{c.choice}. Chosen configuration: `{c.best.config}`."
+    if c.chosen_on != "valid":
+        return line
+    out = [
+        line,
+        f"Rows are ranked by `{valid_column(c)}`, the value early stopping watched at the "
+        "epoch whose weights were kept (higher is better; ties by name).",
+    ]
+    unchosen = [f"`{r.config}`" for r in c.rows if r.valid is None]
+    if unchosen:
+        out.append(f"No finite validation value, so not chosen: {', '.join(unchosen)}.")
+    return " ".join(out)
+
+
 def _legend(c: Comparison) -> list[str]:
     better = "higher" if c.greater_is_better else "lower"
     return [
-        f"Ranked by `{c.metric}` ({better} is better); best: `{c.best.config}`.",
-        f"Metric cells: value [{c.level:.0%} bootstrap CI over test users]. "
-        f"`{c.metric} vs best`: this configuration minus the best on the same users, "
-        "paired bootstrap CI and sign-flip permutation p-value.",
+        _choice(c),
+        f"Metric cells: test value [{c.level:.0%} bootstrap CI over test users]. "
+        f"`{c.metric} vs chosen` ({better} is better): this configuration minus the chosen "
+        "one on the same test users, paired bootstrap CI and sign-flip permutation p-value.",
         f"ARP@{c.k}: mean training popularity of the top-{c.k} items (lower = less "
         f"popularity bias); long-tail@{c.k}: share of them from the long tail. "
         "Train pairs: positive-negative pairs per second; sampling: pool negatives per "

@@ -1,9 +1,11 @@
-"""The comparison table of a sweep: one row per configuration, ranked by the registry metric.
+"""The comparison table of a sweep: one row per configuration, in the order of the choice.
 
-Every row carries the headline metrics at K with their bootstrap CIs, the paired test of
-the registry metric against the best configuration on the same test users, popularity
-bias (ARP, long-tail share of the top K), training time and throughput, and the sampler's
-speed. The best configuration is the one the register stage takes to the champion gate.
+The configuration taken to the champion gate is chosen on validation
+(:mod:`negsamp.sweep.select`, issue #12); the rows follow that choice and show each
+configuration's validation value. Every row carries the headline test metrics at K with
+their bootstrap CIs, the paired test of the registry metric against the chosen
+configuration on the same test users, popularity bias (ARP, long-tail share of the top K),
+training time and throughput, and the sampler's speed. The test figures only report.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import polars as pl
 
 from negsamp.metrics.bootstrap import paired_complete_cases
 from negsamp.rng import Stream, numpy_rng
+from negsamp.sweep.select import Selection, describe
 
 
 @dataclass(frozen=True)
@@ -41,41 +44,64 @@ class Row:
     n_neg: int | None  # negatives per positive; None for in_batch (the batch decides)
     values: dict[str, float]
     ci: dict[str, tuple[float, float]]
-    vs_best: dict[str, float] | None  # diff (this - best), ci_low, ci_high, p_value, n_users
+    vs_best: (
+        dict[str, float] | None
+    )  # on test: diff (this - chosen), ci_low, ci_high, p_value, n_users
     train_seconds: float
     epochs: int
     train_pairs_per_second: float | None
     negatives_per_second: float | None  # data-side sampling speed; None for batch-side
     rank: int = 0
-    best: bool = False
+    best: bool = False  # the chosen configuration (on validation), the one registered
+    valid: float | None = None  # valid_<monitor> at the kept epoch; None: cannot be chosen
 
 
 @dataclass(frozen=True)
 class Comparison:
-    metric: str  # the registry metric the rows are ranked by
+    metric: str  # the registry metric: reported on test, paired-tested against the chosen
     greater_is_better: bool
     k: int
-    columns: tuple[str, ...]  # the metrics every row shows, with CIs
+    columns: tuple[str, ...]  # the test metrics every row shows, with CIs
     rows: tuple[Row, ...] = field(default_factory=tuple)
     level: float = 0.95  # of the CIs (evaluate.ci_level) and the paired test's CI
+    monitor: str | None = None  # train.monitor, the validation metric the choice was made on
+    # "valid" or "single" (see Selection.on); "test" only in reports written before issue #12
+    chosen_on: str = "test"
 
     @property
     def best(self) -> Row:
+        """The chosen configuration (the first row)."""
         return self.rows[0]
+
+    @property
+    def choice(self) -> str:
+        """Which split chose, in one line."""
+        return describe(self.chosen_on, self.monitor or self.metric)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["best"] = self.best.config
+        out["choice"] = self.choice
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Comparison:
-        """The inverse of :meth:`to_dict` (comparison.json back into a table)."""
+        """The inverse of :meth:`to_dict` (comparison.json back into a table; one written
+        before issue #12 reads as chosen on test, without validation values)."""
         rows = tuple(
             Row(**{**r, "ci": {k: tuple(v) for k, v in r["ci"].items()}}) for r in d["rows"]
         )
         cols = tuple(d["columns"])
-        return cls(d["metric"], d["greater_is_better"], d["k"], cols, rows, d.get("level", 0.95))
+        return cls(
+            d["metric"],
+            d["greater_is_better"],
+            d["k"],
+            cols,
+            rows,
+            d.get("level", 0.95),
+            d.get("monitor"),
+            d.get("chosen_on", "test"),
+        )
 
 
 def headline(k: int, metric: str) -> tuple[str, ...]:
@@ -131,6 +157,7 @@ def _aligned(a: pl.DataFrame, b: pl.DataFrame, col: str) -> tuple[np.ndarray, np
 
 def build(
     results: list[ConfigResult],
+    selection: Selection,
     metric: str,
     greater_is_better: bool,
     k: int,
@@ -138,12 +165,14 @@ def build(
     level: float,
     seed: int,
 ) -> Comparison:
-    """Rank ``results`` by ``metric`` and test each against the best on the same users.
+    """Order ``results`` as ``selection`` (the choice on validation) did, and test each
+    against the chosen configuration on the same test users.
 
-    The paired test is the sign-flip permutation test and paired bootstrap CI of
-    :func:`negsamp.metrics.bootstrap.paired_test` (seeded: the same inputs give the same
-    table), over the users with a per-user value (not NaN) in both configurations
-    (``n_users``). Raises ValueError when a configuration lacks ``metric``.
+    The paired test of ``metric`` is the sign-flip permutation test and paired bootstrap
+    CI of :func:`negsamp.metrics.bootstrap.paired_test` (seeded: the same inputs give the
+    same table), over the users with a per-user value (not NaN) in both configurations
+    (``n_users``); it reports, it does not choose. Raises ValueError when a configuration
+    lacks ``metric`` or ``selection`` is of other configurations.
     """
     if not results:
         raise ValueError("nothing to compare: sweep.configs is empty")
@@ -151,8 +180,13 @@ def build(
         v = r.metrics.get(metric)
         if not isinstance(v, int | float) or not math.isfinite(v):
             raise ValueError(f"configuration {r.name!r} has no finite {metric!r}: re-run evaluate")
-    sign = -1.0 if greater_is_better else 1.0
-    ordered = sorted(results, key=lambda r: (sign * r.metrics[metric], r.name))
+    by_name = {r.name: r for r in results}
+    if sorted(by_name) != sorted(selection.order) or len(by_name) != len(results):
+        raise ValueError(
+            f"the choice is of {sorted(selection.order)}, the results of "
+            f"{sorted(r.name for r in results)}: choose among the configurations compared"
+        )
+    ordered = [by_name[n] for n in selection.order]
     cols = headline(k, metric)
     best = ordered[0]
     rows = []
@@ -188,6 +222,16 @@ def build(
                 negatives_per_second=timing.get("negatives_per_second"),
                 rank=rank,
                 best=r is best,
+                valid=selection.values[r.name],
             )
         )
-    return Comparison(metric, greater_is_better, k, cols, tuple(rows), level)
+    return Comparison(
+        metric,
+        greater_is_better,
+        k,
+        cols,
+        tuple(rows),
+        level,
+        selection.monitor,
+        selection.on,
+    )
