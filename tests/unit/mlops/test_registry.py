@@ -51,18 +51,14 @@ def _boom(*args: object, **kwargs: object) -> None:
 
 
 @pytest.mark.slow
-def test_register_gate_and_serve(tmp_path, monkeypatch) -> None:
+def test_register_gate_and_serve(tmp_path, monkeypatch, store) -> None:
     import mlflow
-    from mlflow import MlflowClient
 
     from negsamp.stages import register
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
+    uri, client = f"sqlite:///{tmp_path}/mlflow.db", store
     cfg = world.config()
     paths = world.build(tmp_path, cfg, seed=0)
-    client = MlflowClient(uri)
 
     def aliases() -> dict[str, int]:
         return {a: int(v) for a, v in client.get_registered_model("negsamp").aliases.items()}
