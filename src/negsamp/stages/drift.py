@@ -59,12 +59,12 @@ def windows(cfg: Config, paths: Paths, snapshot: int) -> tuple[pl.DataFrame, ...
     return ref, new, users, items
 
 
-def _champion(cfg: Config, paths: Paths) -> Any:
+def _champion(cfg: Config, paths: Paths, load_model: bool) -> Any:
     """The champion (:class:`negsamp.mlops.champion.Champion`, alias read once) or None."""
     from negsamp.mlops.champion import read
     from negsamp.mlops.uri import tracking_uri
 
-    return read(tracking_uri(paths.root), cfg.registry.model_name)
+    return read(tracking_uri(paths.root), cfg.registry.model_name, load_model=load_model)
 
 
 def _negative_bands(cfg: Config, run_id: str, uri: str, ref: pl.DataFrame, n_items: int) -> Any:
@@ -153,7 +153,7 @@ def run(
     from negsamp.mlops.uri import tracking_uri
 
     uri = tracking_uri(paths.root)
-    champ = _champion(cfg, paths)
+    champ = _champion(cfg, paths, load_model=performance is not None)
     out_dir = paths.root / "data" / "drift"
     if champ is None:
         return {
