@@ -162,7 +162,8 @@ def test_old_pickles_of_the_pyfunc_still_find_their_class_without_importing_mlfl
         ref = f"c{module}\nTopKRecommender\n.".encode()  # pickle protocol 0: a global
         assert pickle.loads(ref) is TopKRecommender
     code = (
-        "import sys, negsamp.pyfunc, negsamp.registry, negsamp.mlops.uri, negsamp.mlops.inputs; "
+        "import sys, negsamp.pyfunc, negsamp.registry, negsamp.mlops.uri, negsamp.mlops.inputs, "
+        "negsamp.mlops.lineage; "
         "assert not [m for m in sys.modules if m.split('.')[0] == 'mlflow'], 'mlflow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=SRC.parent)
