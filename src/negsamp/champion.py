@@ -4,7 +4,8 @@ The champion was trained on an earlier snapshot: its dense ids come from that
 snapshot's id maps. To evaluate it on today's split (promotion gate, performance
 decay), current dense ids are mapped to the champion's through the original ids;
 users or items it has never seen score -inf, so ties count against it, exactly as a
-model that cannot rank them deserves.
+model that cannot rank them deserves. Reading the champion from the registry is
+:func:`negsamp.mlops.champion.read`'s; this module is pure torch.
 """
 
 from __future__ import annotations
@@ -71,23 +72,3 @@ def _map(
     joined = cur.join(champ, on="raw", how="left").sort("cur")
     out = joined["dense"].fill_null(-1).to_numpy().astype(np.int64)
     return torch.as_tensor(out, device=device)
-
-
-def load_champion_parts(model_name: str, uri: str, alias: str = "champion") -> tuple[Any, ...]:
-    """(version, run id, torch model, user id map, item id map) of ``models:/name@alias``.
-
-    None when no version holds the alias. Id maps are (dense, raw) frames.
-    """
-    import mlflow
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient(uri)
-    try:
-        mv = client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return None
-    mlflow.set_tracking_uri(uri)
-    wrapper = mlflow.pyfunc.load_model(f"models:/{model_name}/{mv.version}").unwrap_python_model()
-    items = pl.DataFrame({"dense": np.arange(wrapper._raw_items.size), "raw": wrapper._raw_items})
-    return int(mv.version), mv.run_id, wrapper._model, wrapper._users, items

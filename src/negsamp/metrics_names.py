@@ -23,6 +23,11 @@ BEYOND = ("coverage", "arp", "gini", "longtail", "novelty")
 CATALOG_LEVEL = ("coverage", "gini")  # one number per run, not a mean over users: no CI
 
 
+def is_catalog_level(name: str) -> bool:
+    """``coverage_10`` and ``gini_10`` are one number per model: no per-user value."""
+    return name.rsplit("_", 1)[0] in CATALOG_LEVEL
+
+
 def _name(prefix: str, metric: str, k: int | None) -> str:
     return f"{prefix}{metric}" if k is None else f"{prefix}{metric}_{k}"
 

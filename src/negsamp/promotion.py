@@ -3,14 +3,21 @@
 The champion's logged metric came from the split it was trained on; comparing it with
 a challenger evaluated on today's split would compare two different exams. So the
 champion is re-evaluated on the current split and candidates (through
-:class:`negsamp.champion.RemappedScorer`), and the two per-user metric vectors are
-compared: the challenger takes ``champion`` only if its mean is better by at least
-``registry.margin``, with a paired test over users as evidence (and, if
-``registry.require_significance``, as a requirement).
+:class:`negsamp.champion.RemappedScorer`) and :func:`compare` applies the rule:
+
+- a per-user metric: the two per-user vectors are compared on the users both have; the
+  challenger takes ``champion`` only if its mean is better by at least ``registry.margin``,
+  with a paired test over users as evidence (and, if ``registry.require_significance``,
+  as a requirement);
+- a catalog-level metric (``coverage_K``, ``gini_K``: one number per model): the
+  challenger's value against the champion's value re-computed on the same split, better
+  by at least ``registry.margin``; there is no test, so significance cannot be required;
+- a champion value that is missing or not finite never promotes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +30,7 @@ from negsamp.config import EvaluateCfg, RegistryCfg
 from negsamp.interactions import Interactions
 from negsamp.metrics import report
 from negsamp.metrics.bootstrap import paired_complete_cases
+from negsamp.metrics_names import is_catalog_level
 from negsamp.rng import Stream, numpy_rng
 
 
@@ -84,6 +92,9 @@ def decide(
     both = challenger.select("user", pl.col(name).alias("new")).join(
         champion.select("user", pl.col(name).alias("old")), on="user"
     )
+    if both.height == 0:
+        mean = float(challenger[name].cast(pl.Float64).mean() or float("nan"))
+        return Decision(False, f"no user has a {name} from both models", name, mean, None)
     a = both["old"].cast(pl.Float64).fill_null(np.nan).to_numpy()[:, None]
     b = both["new"].cast(pl.Float64).fill_null(np.nan).to_numpy()[:, None]
     rng = numpy_rng(seed, Stream.GATE)
@@ -113,3 +124,53 @@ def decide(
         float(test["ci_high"][0]),
         users,
     )
+
+
+def decide_catalog(challenger: float, champion: float, cfg: RegistryCfg) -> Decision:
+    """Compare one number per model (a catalog-level metric): better by at least the margin."""
+    name = cfg.metric
+    if cfg.require_significance:
+        raise ValueError(f"registry.require_significance needs a per-user metric, not {name}")
+    diff = challenger - champion
+    gain = diff if cfg.greater_is_better else -diff
+    promote = gain > 0 and gain >= cfg.margin
+    verdict = "beats" if promote else "is not better than"
+    reason = (
+        f"{name} {challenger:.4g} {verdict} champion {champion:.4g} by >= {cfg.margin:g} "
+        f"(catalog-level: one number per model, diff {diff:+.4g})"
+    )
+    return Decision(promote, reason, name, challenger, champion, diff)
+
+
+def _not_comparable(name: str, challenger: float, why: str) -> Decision:
+    return Decision(False, f"not promoted: the champion's {name} {why}", name, challenger, None)
+
+
+def compare(
+    challenger: pl.DataFrame | None,
+    challenger_value: float,
+    champion: report.Evaluation,
+    cfg: RegistryCfg,
+    seed: int,
+) -> Decision:
+    """The gate's rule against a champion re-evaluated on the current split (module doc).
+
+    challenger: ``user`` + ``cfg.metric`` per user (None for a catalog-level metric);
+    challenger_value: its ``cfg.metric`` from metrics.json. Raises ValueError when the
+    challenger's own values are unusable (the caller checks them before MLflow).
+    """
+    name = cfg.metric
+    if is_catalog_level(name):
+        old = champion.metrics.get(name)
+        if old is None or not math.isfinite(old):
+            return _not_comparable(name, challenger_value, f"on the current split is {old}")
+        return decide_catalog(challenger_value, float(old), cfg)
+    if challenger is None or name not in challenger.columns:
+        raise ValueError(f"per-user metrics have no {name!r} column (registry.metric)")
+    if name not in champion.per_user.columns:
+        return _not_comparable(name, challenger_value, "has no per-user values")
+    per_user = champion.per_user
+    bad = per_user.height - per_user.filter(pl.col(name).cast(pl.Float64).is_finite()).height
+    if bad:
+        return _not_comparable(name, challenger_value, f"is not finite for {bad} users")
+    return decide(challenger, champion.per_user, cfg, seed)

@@ -80,10 +80,8 @@ def test_register_against_postgres_and_read_the_champion_back(
     import pandas as pd
     import polars as pl
 
-    from negsamp.registry import load_champion
+    from negsamp.mlops.champion import load_pyfunc
 
     user = pl.read_parquet(trained_project / "data/interim/user_ids.parquet")["original"][0]
-    recs = load_champion("negsamp", uri=postgres).predict(
-        pd.DataFrame({"user": [user]}), params={"k": 3}
-    )
+    recs = load_pyfunc(postgres, "negsamp").predict(pd.DataFrame({"user": [user]}), params={"k": 3})
     assert len(recs) == 3

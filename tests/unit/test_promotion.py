@@ -9,7 +9,8 @@ import torch
 
 from negsamp.champion import RemappedScorer
 from negsamp.config import RegistryCfg
-from negsamp.promotion import decide
+from negsamp.metrics import report
+from negsamp.promotion import compare, decide, decide_catalog
 
 
 def _frame(values: list[float]) -> pl.DataFrame:
@@ -103,3 +104,64 @@ def test_the_gate_refuses_to_decide_on_nan_only() -> None:
         decide(_frame([np.nan, np.nan]), None, RegistryCfg(), seed=0)
     with pytest.raises(ValueError, match=r"no user has a value .* \['sampled_ndcg_10'\]"):
         decide(_frame([0.5, np.nan]), _frame([np.nan, 0.5]), RegistryCfg(), seed=0)
+
+
+# --- the gate's rule for catalog-level metrics, and missing or NaN values (issue #12) ------
+
+
+def _evaluation(per_user: pl.DataFrame, metrics: dict[str, float]) -> report.Evaluation:
+    empty = pl.DataFrame()
+    return report.Evaluation(metrics, {}, {}, per_user, empty, {})
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "gib", "margin", "promote"),
+    [
+        (0.60, 0.50, True, 0.05, True),  # better by more than the margin
+        (0.53, 0.50, True, 0.05, False),  # better, but by less than the margin
+        (0.50, 0.50, True, 0.0, False),  # a tie keeps the champion
+        (0.40, 0.50, False, 0.05, True),  # gini: lower is better
+        (0.48, 0.50, False, 0.05, False),
+    ],
+)
+def test_catalog_metrics_compare_one_number_each_with_the_margin(
+    new: float, old: float, gib: bool, margin: float, promote: bool
+) -> None:
+    cfg = RegistryCfg(metric="coverage_10", greater_is_better=gib, margin=margin)
+    champion = _evaluation(_frame([0.1, 0.2]), {"coverage_10": old})
+    d = compare(None, new, champion, cfg, seed=0)
+    assert d.promote is promote and d.champion == old and d.diff == pytest.approx(new - old)
+    assert d.p_value is None and "catalog-level" in d.reason
+
+
+def test_a_catalog_metric_cannot_require_significance() -> None:
+    with pytest.raises(ValueError, match="needs a per-user metric"):
+        decide_catalog(0.9, 0.1, RegistryCfg(metric="gini_10", require_significance=True))
+
+
+@pytest.mark.parametrize("old", [None, float("nan")])
+def test_a_missing_or_nan_catalog_value_of_the_champion_never_promotes(old: float | None) -> None:
+    metrics = {} if old is None else {"coverage_10": old}
+    champion = _evaluation(_frame([0.1]), metrics)
+    d = compare(None, 0.99, champion, RegistryCfg(metric="coverage_10"), seed=0)
+    assert not d.promote and d.reason.startswith("not promoted: the champion's coverage_10")
+
+
+def test_per_user_values_missing_or_nan_for_the_champion_never_promote() -> None:
+    cfg = RegistryCfg()
+    new = _frame([0.9, 0.9, 0.9])
+    nan = compare(new, 0.9, _evaluation(_frame([0.1, float("nan"), 0.1]), {}), cfg, seed=0)
+    assert not nan.promote and "not finite for 1 users" in nan.reason
+    none = _evaluation(pl.DataFrame({"user": [0], "other": [0.1]}), {})
+    assert not compare(new, 0.9, none, cfg, seed=0).promote
+    disjoint = _evaluation(_frame([0.1]).with_columns(pl.col("user") + 10), {})
+    assert not compare(new, 0.9, disjoint, cfg, seed=0).promote
+    with pytest.raises(ValueError, match="no 'sampled_ndcg_10' column"):
+        compare(None, 0.9, _evaluation(_frame([0.1]), {}), cfg, seed=0)
+
+
+def test_per_user_metrics_go_through_the_paired_test() -> None:
+    old = np.linspace(0.1, 0.5, 40)
+    champion = _evaluation(_frame(list(old)), {"sampled_ndcg_10": float(old.mean())})
+    d = compare(_frame(list(old + 0.1)), float(old.mean() + 0.1), champion, RegistryCfg(), 0)
+    assert d.promote and d.p_value is not None and d.users == 40

@@ -73,7 +73,7 @@ def serve(
 
     POST /invocations with {"dataframe_records": [{"user": <original id>}], "params": {"k": 10}}.
     """
-    from negsamp.registry import tracking_uri
+    from negsamp.mlops.uri import tracking_uri
 
     setup(params=params)
     with reported():
@@ -97,7 +97,8 @@ def _per_user_file(ref: str, scratch: Path) -> Path:
         return p
     if p.suffix or "/" in ref:
         raise FileNotFoundError(f"{p} not found: give a per_user.parquet, its folder or a run id")
-    from negsamp.registry import download_per_user, tracking_uri
+    from negsamp.mlops.artifacts import download_per_user
+    from negsamp.mlops.uri import tracking_uri
 
     return download_per_user(ref, tracking_uri(Path.cwd()), scratch)
 

@@ -18,7 +18,9 @@ def registry_rollback(params: ParamsOpt = Path("params.yaml")) -> None:
     """Make the previous champion the champion again (one command, reversible)."""
     setup(params=params)
     from negsamp import config
-    from negsamp.registry import RegistrationError, rollback, tracking_uri
+    from negsamp.mlops.errors import RegistrationError
+    from negsamp.mlops.registry import rollback
+    from negsamp.mlops.uri import tracking_uri
 
     try:
         cfg = configure(params, None, write=False)
@@ -32,19 +34,15 @@ def registry_rollback(params: ParamsOpt = Path("params.yaml")) -> None:
 def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
     """List the registered versions with their aliases, metric and decision."""
     setup(params=params)
-    from mlflow import MlflowClient
-
     from negsamp import config
-    from negsamp.registry import tracking_uri
+    from negsamp.mlops.registry import versions
+    from negsamp.mlops.uri import tracking_uri
 
     try:
         cfg = configure(params, None, write=False)
     except config.ConfigError as err:
         fail(err)
-    client = MlflowClient(tracking_uri(root_of(params)))
     name = cfg.registry.model_name
-    for mv in client.search_model_versions(f"name='{name}'"):
-        aliases = ",".join(mv.aliases) or "-"
-        typer.echo(
-            f"{name} v{mv.version}\t{aliases}\t{mv.tags.get('metric_value', '?')}\t{mv.tags.get('reason', '')}"
-        )
+    for mv in versions(name, tracking_uri(root_of(params))):
+        aliases = ",".join(mv["aliases"]) or "-"
+        typer.echo(f"{name} v{mv['version']}\t{aliases}\t{mv['metric_value']}\t{mv['reason']}")

@@ -71,14 +71,18 @@ def champion_scorer(cfg: "Config", paths: Paths, device: Any) -> tuple[int, Any]
     """(version, scorer in this run's ids) of the registered champion; None when there is none.
 
     The scorer is a :class:`negsamp.champion.RemappedScorer`: the champion's ids mapped onto
-    the current id maps, so it scores users and items of this run.
+    the current id maps, so it scores users and items of this run. A champion whose model
+    cannot be loaded raises ValueError.
     """
-    from negsamp.champion import RemappedScorer, load_champion_parts
-    from negsamp.registry import tracking_uri
+    from negsamp.champion import RemappedScorer
+    from negsamp.mlops.champion import read
+    from negsamp.mlops.uri import tracking_uri
 
-    parts = load_champion_parts(cfg.registry.model_name, tracking_uri(paths.root))
-    if parts is None:
+    champion = read(tracking_uri(paths.root), cfg.registry.model_name)
+    if champion is None:
         return None
-    version, _, model, users, items = parts
+    if champion.model is None:
+        raise ValueError(f"{champion.name} v{champion.version} (champion): {champion.problem}")
     current = pl.read_parquet(paths.user_ids), pl.read_parquet(paths.item_ids)
-    return version, RemappedScorer.build(model, users, items, *current, device)
+    scorer = RemappedScorer.build(champion.model, champion.users, champion.items, *current, device)
+    return champion.version, scorer

@@ -9,8 +9,6 @@ HTML, plots) and logs the report to MLflow in the ``<experiment>-drift`` experim
 from __future__ import annotations
 
 import logging
-import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,23 +59,17 @@ def windows(cfg: Config, paths: Paths, snapshot: int) -> tuple[pl.DataFrame, ...
     return ref, new, users, items
 
 
-def _champion_run(cfg: Config, uri: str) -> tuple[Any, Any] | None:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+def _champion(cfg: Config, paths: Paths, load_model: bool) -> Any:
+    """The champion (:class:`negsamp.mlops.champion.Champion`, alias read once) or None."""
+    from negsamp.mlops.champion import read
+    from negsamp.mlops.uri import tracking_uri
 
-    client = MlflowClient(uri)
-    try:
-        mv = client.get_model_version_by_alias(cfg.registry.model_name, "champion")
-    except MlflowException:
-        return None
-    return mv, client.get_run(mv.run_id)
+    return read(tracking_uri(paths.root), cfg.registry.model_name, load_model=load_model)
 
 
-def _negative_bands(cfg: Config, run: Any, uri: str, ref: pl.DataFrame, n_items: int) -> Any:
+def _negative_bands(cfg: Config, run_id: str, uri: str, ref: pl.DataFrame, n_items: int) -> Any:
     """(manifest histogram, histogram the configured sampler would draw now) or None."""
-    import json
-
-    from mlflow.artifacts import download_artifacts
+    from negsamp.mlops.artifacts import POOL_MANIFEST, run_json
 
     alpha = {"uniform": 0.0, "popularity": getattr(cfg.sampler.active, "alpha", None)}.get(
         cfg.sampler.name
@@ -85,10 +77,7 @@ def _negative_bands(cfg: Config, run: Any, uri: str, ref: pl.DataFrame, n_items:
     if alpha is None:
         return None  # batch-side or learned samplers have no closed-form target here
     try:
-        f = download_artifacts(
-            run_id=run.info.run_id, artifact_path="pools/train_pool.manifest.json", tracking_uri=uri
-        )
-        manifest = json.loads(Path(f).read_text())
+        manifest = run_json(run_id, POOL_MANIFEST, uri)
         ref_hist = manifest["statistics"]["popularity_deciles"]["negatives"]
     except Exception as err:  # noqa: BLE001 - an old manifest without bands: skip the signal
         log.warning("champion pool manifest has no popularity bands (%s): negative_js skipped", err)
@@ -102,28 +91,31 @@ def _negative_bands(cfg: Config, run: Any, uri: str, ref: pl.DataFrame, n_items:
 def champion_performance(
     cfg: Config,
     paths: Paths,
-    run_: Any,
+    champion: Any,
     ref: pl.DataFrame,
     new: pl.DataFrame,
     ids: tuple[pl.DataFrame, pl.DataFrame],
 ) -> tuple[dict[str, float], dict[str, float]] | None:
     """(registered metrics, metrics now): the champion on the new window's held-out items.
 
+    ``champion`` is the :class:`negsamp.mlops.champion.Champion` the check compares with;
+    None when its model cannot be loaded.
+
     Each user of the new window holds out their latest new interaction (ties by item);
     everything else they did is masked, and the held-out item is ranked among
     ``evaluate.n_eval_neg`` uniform candidates and against the full catalog.
     """
-    from negsamp.champion import RemappedScorer, load_champion_parts
+    from negsamp.champion import RemappedScorer
     from negsamp.device import resolve_device
     from negsamp.interactions import Interactions
     from negsamp.promotion import evaluate_scorer
-    from negsamp.registry import tracking_uri
     from negsamp.samplers.pool import eval_candidates
 
-    parts = load_champion_parts(cfg.registry.model_name, tracking_uri(paths.root))
-    if parts is None:
+    if champion.model is None:
+        log.warning(
+            "champion v%d: %s: performance_drop skipped", champion.version, champion.problem
+        )
         return None
-    _, _, model, champ_users, champ_items = parts
     held = new.sort("user", "timestamp", "item").group_by("user", maintain_order=True).last()
     rest = pl.concat([ref, new]).join(held.select("user", "item"), on=["user", "item"], how="anti")
     held = held.join(rest.select("user").unique(), on="user", how="semi")  # needs some history
@@ -137,17 +129,11 @@ def champion_performance(
     cands = eval_candidates(known, test, cfg.evaluate.n_eval_neg, cfg.base.seed)
     device = resolve_device(cfg.base.device)
     scorer = RemappedScorer.build(
-        model,
-        champ_users,
-        champ_items,
-        users,
-        items,
-        device,
+        champion.model, champion.users, champion.items, users, items, device
     )
     result = evaluate_scorer(scorer, cands, test, seen, seen, cfg.evaluate, cfg.base.seed, device)
-    registered = {
-        m: float(run_.data.metrics[m]) for m in PERFORMANCE_METRICS if m in run_.data.metrics
-    }
+    logged = champion.run.data.metrics
+    registered = {m: float(logged[m]) for m in PERFORMANCE_METRICS if m in logged}
     return registered, {
         m: float(result.metrics[m]) for m in PERFORMANCE_METRICS if m in result.metrics
     }
@@ -158,15 +144,16 @@ def run(
 ) -> dict[str, Any]:
     """Compute every drift signal; returns {fired, summary, values, report folder, ...}.
 
-    ``performance`` maps (cfg, paths, champion run, ref, new, id maps) to (registered metrics,
-    current metrics) for the performance-decay signal (None skips it).
+    ``performance`` maps (cfg, paths, champion, ref, new, id maps) to (registered metrics,
+    current metrics) for the performance-decay signal (None skips it). The champion's
+    alias is read once; its run must be readable (its ``data_snapshot`` tag is the
+    reference window).
     """
-    import mlflow
-
-    from negsamp.registry import tracking_uri
+    from negsamp.mlops.tracking import log_drift
+    from negsamp.mlops.uri import tracking_uri
 
     uri = tracking_uri(paths.root)
-    champ = _champion_run(cfg, uri)
+    champ = _champion(cfg, paths, load_model=performance is not None)
     out_dir = paths.root / "data" / "drift"
     if champ is None:
         return {
@@ -175,18 +162,22 @@ def run(
             "values": {},
             "report": None,
         }
-    mv, run_ = champ
-    snapshot = int(run_.data.tags.get("data_snapshot", "0"))
+    if champ.run is None:
+        raise RuntimeError(
+            f"{champ.name} v{champ.version} (champion): {champ.problem}, so the data it was "
+            "trained on is unknown: register a new champion (`negsamp run`)"
+        )
+    snapshot = int(champ.run.data.tags.get("data_snapshot", "0"))
     ref, new, users, items = windows(cfg, paths, snapshot)
     n_items = items.height
     if new.height == 0:
-        summary = f"no data since champion v{mv.version}'s snapshot {snapshot}"
+        summary = f"no data since champion v{champ.version}'s snapshot {snapshot}"
         return {
             "fired": [],
             "summary": summary,
             "values": {},
             "report": None,
-            "champion": int(mv.version),
+            "champion": champ.version,
         }
     window = drift.compare_windows(
         ref,
@@ -195,34 +186,27 @@ def run(
         popularity_bins=cfg.drift.popularity_bins,
         activity_bins=cfg.drift.activity_bins,
     )
-    bands = _negative_bands(cfg, run_, uri, pl.concat([ref, new]), n_items)
-    perf = performance(cfg, paths, run_, ref, new, (users, items)) if performance else None
+    bands = _negative_bands(cfg, champ.run_id, uri, pl.concat([ref, new]), n_items)
+    perf = performance(cfg, paths, champ, ref, new, (users, items)) if performance else None
     report = drift.make_report(window, cfg.drift, negative_bands=bands, performance=perf)
     files = drift.write_report(report, out_dir)
     summary = "fired: " + ", ".join(report.fired) if report.any_fired else "no signal fired"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(f"{cfg.registry.experiment}-drift")
-    with mlflow.start_run(
-        run_name=f"drift-vs-v{mv.version}",
-        tags={
-            "champion_version": mv.version,
+    log_drift(
+        uri,
+        f"{cfg.registry.experiment}-drift",
+        f"drift-vs-v{champ.version}",
+        {
+            "champion_version": str(champ.version),
             "fired": ",".join(report.fired) or "none",
             "data_snapshot_reference": str(snapshot),
             "data_snapshot_now": str(len(cfg.data.appends)),
         },
-    ):
-        mlflow.log_metrics(
-            {
-                k: float(v)
-                for k, v in report.values.items()
-                if isinstance(v, int | float) and math.isfinite(v)
-            }
-        )
-        for f in files.values():
-            mlflow.log_artifact(str(f), artifact_path="drift")
+        report.values,
+        list(files.values()),
+    )
     log.info(
         "drift vs champion v%s (snapshot %d -> %d): %s",
-        mv.version,
+        champ.version,
         snapshot,
         len(cfg.data.appends),
         summary,
@@ -232,5 +216,5 @@ def run(
         "summary": summary,
         "values": {k: v for k, v in report.values.items() if isinstance(v, int | float)},
         "report": str(files.get("json", out_dir)),
-        "champion": int(mv.version),
+        "champion": champ.version,
     }

@@ -1,6 +1,6 @@
 """Stage ``register``: log the run to MLflow, register the model, apply the champion gate.
 
-Reads what train and evaluate wrote (see :func:`negsamp.registry.required_inputs`)
+Reads what train and evaluate wrote (see :func:`negsamp.mlops.inputs.required_inputs`)
 and writes ``data/registry/registration.json`` with the run id, the model version,
 its alias and the decision, so DVC and the flow can see what was registered.
 """
@@ -27,7 +27,7 @@ def best_variant(cfg: Config, paths: Paths) -> tuple[str, dict[str, float | None
     The test split does not choose (issue #12): the gate compares the chosen configuration
     with the champion on it, once.
     """
-    from negsamp.registry import RegistrationError
+    from negsamp.mlops.errors import RegistrationError
     from negsamp.sweep.select import SelectionError, choose_for
 
     histories = {}
@@ -43,31 +43,24 @@ def best_variant(cfg: Config, paths: Paths) -> tuple[str, dict[str, float | None
     return chosen.chosen, chosen.values
 
 
-def champion_decision(cfg: Config, paths: Paths) -> Any:
-    """Re-evaluate the current champion on this run's test split and candidates, and decide.
+def reevaluate_champion(cfg: Config, paths: Paths, champion: Any) -> Any:
+    """The champion's :class:`negsamp.metrics.report.Evaluation` on this run's test split.
 
-    None when there is no champion (the first model is promoted) or when
-    ``registry.metric`` has no per-user values (then the logged metrics are compared).
+    ``champion`` (a :class:`negsamp.mlops.champion.Champion`) is scored in the current ids
+    through :class:`negsamp.champion.RemappedScorer`, on the same test split, evaluation
+    candidates and exclusions as the challenger was by the evaluate stage.
     """
     import polars as pl
 
+    from negsamp.champion import RemappedScorer
     from negsamp.device import resolve_device
-    from negsamp.metrics.artifacts import EvalFiles
-    from negsamp.promotion import decide, evaluate_scorer
-    from negsamp.stages.common import champion_scorer, positives
+    from negsamp.promotion import evaluate_scorer
+    from negsamp.stages.common import positives
 
-    challenger = pl.read_parquet(EvalFiles(paths).per_user)
-    if cfg.registry.metric not in challenger.columns:
-        log.warning(
-            "%s has no per-user values: the gate compares logged metrics", cfg.registry.metric
-        )
-        return None
     device = resolve_device(cfg.base.device)
-    champion = champion_scorer(cfg, paths, device)
-    if champion is None:
-        return None
-    version, scorer = champion
-    result = evaluate_scorer(
+    current = pl.read_parquet(paths.user_ids), pl.read_parquet(paths.item_ids)
+    scorer = RemappedScorer.build(champion.model, champion.users, champion.items, *current, device)
+    return evaluate_scorer(
         scorer,
         pl.read_parquet(paths.eval_candidates),
         pl.read_parquet(paths.test, columns=["user", "item"]),
@@ -77,9 +70,6 @@ def champion_decision(cfg: Config, paths: Paths) -> Any:
         cfg.base.seed,
         device,
     )
-    d = decide(challenger, result.per_user, cfg.registry, cfg.base.seed)
-    log.info("champion v%d re-evaluated on the current split: %s", version, d.reason)
-    return d
 
 
 def run(
@@ -90,16 +80,21 @@ def run(
     Every configuration is logged to MLflow (several: as child runs of one sweep run that
     holds the report stage's comparison); the best of ``sweep.configs`` by
     ``registry.metric`` is the candidate that goes through the champion/challenger gate
-    (with one configuration, that one).
+    (with one configuration, that one): :func:`negsamp.mlops.gate.register`.
     """
-    from negsamp.registry import log_and_register  # imports MLflow (about 1.3 s)
+    from negsamp.mlops.gate import register  # imports MLflow (about 1.3 s)
 
     best, scores = best_variant(cfg, paths)
     # data_snapshot: how many appended batches the model saw (the drift check's reference)
     tags = {"data_snapshot": str(len(cfg.data.appends)), **(extra_tags or {})}
-    decision = champion_decision(cfg.variant(best), paths.for_variant(best))
-    record = log_and_register(cfg, paths, tags, decision, best=best).to_dict()
-    record["gate"] = decision.to_dict() if decision else None
+    bcfg, bpaths = cfg.variant(best), paths.for_variant(best)
+
+    def reevaluate(champion: Any) -> Any:
+        return reevaluate_champion(bcfg, bpaths, champion)
+
+    result, decision = register(cfg, paths, reevaluate, tags, best=best)
+    record = result.to_dict()
+    record["gate"] = decision.to_dict()
     record["config"] = best
     record["candidates"] = scores
     write_json(paths.registration, record)

@@ -153,7 +153,7 @@ def test_evaluate_config_checks_plot_k_and_bands() -> None:
 
 def test_registry_logs_the_nested_reports_as_flat_metrics(tmp_path: Path) -> None:
     from negsamp.io import write_json
-    from negsamp.tracking import evaluation_reports
+    from negsamp.mlops.tracking import evaluation_reports
 
     files = EvalFiles(Paths(root=tmp_path))
     assert evaluation_reports(Paths(root=tmp_path)) == {}

@@ -16,8 +16,8 @@ import pytest
 from negsamp.config import Config, SplitCfg, SweepCfg, VariantCfg
 from negsamp.io import read_json, write_json, write_parquet
 from negsamp.metrics.artifacts import EvalFiles
+from negsamp.mlops.errors import RegistrationError
 from negsamp.paths import Paths
-from negsamp.registry import RegistrationError
 from negsamp.sweep.select import Candidate, SelectionError, choose, choose_for, kept_value
 
 NAN = float("nan")
@@ -191,25 +191,34 @@ def test_a_sweep_registers_its_validation_winner(tmp_path, monkeypatch) -> None:
     better on validation and worse on test is the registered model version."""
     from mlflow import MlflowClient
 
-    from negsamp.config import BPRCfg
     from negsamp.stages import register, report
-    from tests.unit.test_registry import make_artifacts
+    from tests.unit.mlops import world
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
-    paths = Paths(root=tmp_path)
-    cfg = Config(
-        model=BPRCfg(factors=4), sweep=SweepCfg(configs={"a": VariantCfg(), "b": VariantCfg()})
-    )
-    for name, test, valid in (("a", 0.2, 0.5), ("b", 0.4, 0.3)):
-        make_artifacts(paths.for_variant(name), test, seed=int(test * 10), valid=valid)
-        write_json(paths.for_variant(name).metrics.with_name("ci.json"), {})
-    assert report.run(cfg, paths)["best"] == "a"
+    cfg = world.config(SweepCfg(configs={"a": VariantCfg(), "b": VariantCfg()}))
+    paths = world.build(tmp_path, world.config(), seed=0)  # shared data, then both models
+    tests = {}
+    for name, seed, valid in (("a", 0, 0.5), ("b", 1, 0.3)):
+        vpaths = paths.for_variant(name)
+        write_parquet(vpaths.train_pool, pl.read_parquet(paths.train_pool))
+        write_json(vpaths.train_pool_manifest, read_json(paths.train_pool_manifest))
+        world.train_model(vpaths, cfg.variant(name), seed, valid=valid)
+        tests[name] = read_json(vpaths.metrics)["sampled_ndcg_10"]
+    worse_on_test, better_on_test = sorted(tests, key=tests.get)
+    # make the validation winner the one that is worse on test, whatever the seeds gave
+    for name, valid in ((worse_on_test, 0.5), (better_on_test, 0.3)):
+        history = read_json(paths.for_variant(name).train_history)
+        for h in history:  # the last epoch is the best, so its weights are the kept ones
+            h["valid_sampled_ndcg_10"] = valid - 0.05 * (len(history) - h["epoch"])
+        write_json(paths.for_variant(name).train_history, history)
+    assert tests[worse_on_test] < tests[better_on_test]
+    assert report.run(cfg, paths)["best"] == worse_on_test
     rec = register.run(cfg, paths)
-    assert (rec["config"], rec["alias"], rec["value"]) == ("a", "champion", pytest.approx(0.2))
-    assert rec["candidates"] == {"a": 0.5, "b": 0.3}
+    assert rec["config"] == worse_on_test and rec["alias"] == "champion"
+    assert rec["candidates"] == {worse_on_test: 0.5, better_on_test: 0.3}
     client = MlflowClient(uri)
     mv = client.get_model_version_by_alias("negsamp", "champion")
-    assert mv.run_id == rec["run_id"] and mv.tags["config"] == "a"
-    assert client.get_run(rec["parent_run_id"]).data.tags["best_config"] == "a"
+    assert mv.run_id == rec["run_id"] and mv.tags["config"] == worse_on_test
+    assert client.get_run(rec["parent_run_id"]).data.tags["best_config"] == worse_on_test

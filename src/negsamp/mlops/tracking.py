@@ -1,34 +1,32 @@
-"""MLflow tracking of one configuration's run and of a sweep's parent run.
+"""MLflow runs: a configuration's, a sweep's parent, a drift check's.
 
 What a configuration run holds: the flattened config as params; tags ``sampler``, ``model``,
-``n_neg``, ``config`` and the lineage (git commit and dirty flag, DVC-compatible md5s of
-the raw data, the interactions, the split, the training pool and the evaluation
-candidates, and the command that reproduces it); every metric of metrics.json with its
+``n_neg``, ``config`` and the lineage (:mod:`negsamp.mlops.lineage`); every metric of metrics.json with its
 CI (``<metric>.ci_low``) and corrected estimates; sampler statistics (``sampler.*``);
 training time and throughput (``train.*``); the learning curve (per-epoch ``train_loss``,
 ``valid_*``, ``train_pairs_per_second``); and the files behind them as artifacts.
 A sweep's parent run holds the comparison report (``comparison/``) and the best
-configuration. Only this module and :mod:`negsamp.registry` know MLflow.
+configuration. A drift check's run (experiment ``<registry.experiment>-drift``) holds the
+drift report and its numbers.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
 from negsamp.config import Config, dump, flatten
-from negsamp.io import md5_file, read_json
+from negsamp.io import read_json
 from negsamp.metrics.artifacts import EvalFiles
-from negsamp.models import WEIGHTS_FILE
+from negsamp.mlops.errors import RegistrationError
 from negsamp.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -55,54 +53,8 @@ def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def git_state(root: Path) -> tuple[str, str]:
-    """(commit, "true"/"false" dirty in tracked files); ("unknown", "unknown") outside a repo."""
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # read-only: never refresh the index
-    try:
-        kw: dict[str, Any] = dict(cwd=root, capture_output=True, text=True, timeout=20, env=env)
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], check=True, **kw).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "-uno"], check=True, **kw)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown", "unknown"
-    return commit, str(bool(status.stdout.strip())).lower()
-
-
-def reproduce_command(commit: str, dirty: str, variant: str) -> str:
-    """The command that rebuilds configuration ``variant``'s model and metrics."""
-    # --pull fetches missing inputs (appended batches) from the DVC remote where one is set
-    cmd = f"git checkout {commit} && dvc repro --pull evaluate@{variant}"
-    if dirty == "true":
-        cmd += "  # the run had uncommitted changes: this commit may differ from what ran"
-    return cmd
-
-
-def lineage_tags(cfg: Config, paths: Paths, variant: str | None = None) -> dict[str, str]:
-    """Git state, plug-in names, DVC-compatible md5s of every input and the reproduce command.
-
-    ``variant`` is the configuration's name in ``sweep.configs`` (its DVC stage is
-    ``evaluate@<variant>``); ``paths`` must already point at that configuration.
-    """
-    variant = variant or paths.variant
-    commit, dirty = git_state(paths.root)
-    tags = {"git_commit": commit, "git_dirty": dirty, "sampler": cfg.sampler.name}
-    active = cfg.sampler.active
-    n_neg = None if active.name == "in_batch" else active.n_neg  # hard: its k
-    tags |= {"model": cfg.model.name, "n_neg": "batch" if n_neg is None else str(n_neg)}
-    tags |= {"config": variant, "dvc_stage": f"evaluate@{variant}"}
-    tags["reproduce"] = reproduce_command(commit, dirty, variant)
-    raw = Path(cfg.data.path)
-    raw = raw if raw.is_absolute() else paths.root / raw
-    files = {"raw": raw, "data": paths.interactions, "train": paths.train, "test": paths.test}
-    files |= {"train_pool": paths.train_pool, "eval_candidates": paths.eval_candidates}
-    files |= {"valid": paths.valid, "weights": paths.model_dir / WEIGHTS_FILE}
-    tags |= {f"{k}_md5": md5_file(p) for k, p in files.items() if p.is_file()}
-    return tags
-
-
 def experiment_id(client: MlflowClient, name: str, uri: str, root: Path) -> str:
     """The id of experiment ``name``, created (artifacts under ``<root>/mlruns``) if absent."""
-    from negsamp.registry import RegistrationError
-
     exp = client.get_experiment_by_name(name)
     if exp is None:
         loc = (root / "mlruns").resolve().as_uri() if uri.startswith("sqlite:") else None
@@ -227,3 +179,35 @@ def log_comparison(client: MlflowClient, run_id: str, paths: Paths) -> dict[str,
     client.log_batch(run_id, metrics=batch)
     client.set_tag(run_id, "best_config", comparison["best"])
     return comparison
+
+
+def end_runs(status: str) -> None:
+    """End every run the fluent API has open (a failure inside a nested run leaves two).
+
+    A run whose end cannot be recorded (tracking server gone) is logged and left RUNNING.
+    """
+    while mlflow.active_run() is not None:
+        try:
+            mlflow.end_run(status)  # pops the run before it calls the server
+        except Exception:  # noqa: BLE001 - cleaning up after another error
+            log.warning("could not mark an MLflow run %s", status, exc_info=True)
+
+
+def log_drift(
+    uri: str,
+    experiment: str,
+    run_name: str,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+    files: list[Path],
+) -> str:
+    """Log a drift check as one run of ``experiment``: tags, finite metrics, files under
+    ``drift/``. Returns the run id."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    finite = {k: float(v) for k, v in metrics.items() if _finite(v)}
+    with mlflow.start_run(run_name=run_name, tags=tags) as run:
+        mlflow.log_metrics(finite)
+        for f in files:
+            mlflow.log_artifact(str(f), artifact_path="drift")
+    return run.info.run_id

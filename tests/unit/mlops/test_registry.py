@@ -1,50 +1,26 @@
-"""negsamp.registry: the promotion rule, input checks, and a real sqlite MLflow round trip."""
+"""negsamp.mlops: input checks, and a real sqlite MLflow round trip through the register stage
+(versions, aliases, a failure that leaves the registry alone, serving, rollback)."""
 
 from __future__ import annotations
 
 import json
-import os
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-import torch
 
-from negsamp.config import BPRCfg, Config, RegistryCfg
-from negsamp.io import write_json, write_parquet
-from negsamp.models import build_model, load_model, save_model
+from negsamp.config import Config
+from negsamp.interactions import Interactions
+from negsamp.io import read_json, write_json
+from negsamp.mlops.errors import RegistrationError
+from negsamp.mlops.inputs import check_inputs
+from negsamp.mlops.uri import tracking_uri
+from negsamp.models import load_model
 from negsamp.paths import Paths
-from negsamp.registry import RegistrationError, check_inputs, decide, tracking_uri
+from tests.unit.mlops import world
 
-N_USERS, N_ITEMS = 6, 8
-RAW_USERS = [1000 + 7 * u for u in range(N_USERS)]  # original ids: not the dense codes
-RAW_ITEMS = [f"i{j:02d}" for j in range(N_ITEMS)]
-# Training positives: item 0 is in 4 users' history, item 1 in 3, item 2 in 2, the rest 0-1.
-TRAIN = [(0, 0), (0, 1), (1, 0), (1, 2), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2), (4, 3), (5, 4)]
-
-
-# --------------------------------------------------------------------------- decide
-
-
-@pytest.mark.parametrize(
-    ("candidate", "champion", "gib", "expected"),
-    [
-        (0.1, None, True, True),  # no champion: always promote
-        (0.1, None, False, True),
-        (0.5, 0.5, True, False),  # a tie keeps the champion
-        (0.5, 0.5, False, False),
-        (0.6, 0.5, True, True),
-        (0.4, 0.5, True, False),
-        (0.4, 0.5, False, True),  # lower is better (e.g. a loss)
-        (0.6, 0.5, False, False),
-        (0.5 + 1e-12, 0.5, True, True),  # strictly better by any margin
-    ],
-)
-def test_decide(candidate: float, champion: float | None, gib: bool, expected: bool) -> None:
-    assert decide(candidate, champion, gib) is expected
+METRIC = "sampled_ndcg_10"
 
 
 def test_tracking_uri_defaults_to_sqlite_under_root(tmp_path, monkeypatch) -> None:
@@ -54,102 +30,47 @@ def test_tracking_uri_defaults_to_sqlite_under_root(tmp_path, monkeypatch) -> No
     assert tracking_uri(tmp_path) == "http://127.0.0.1:5000"
 
 
-# --------------------------------------------------------------------------- fixtures
-
-
-def make_artifacts(paths: Paths, metric: float, seed: int = 0, valid: float | None = None) -> None:
-    """Tiny but real versions of everything train/evaluate leave for register; ``metric`` is
-    the test value, ``valid`` the validation value at the kept epoch (default: ``metric``)."""
-    model = build_model(BPRCfg(factors=4), N_USERS, N_ITEMS, torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        model.item.weight.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(seed + 1))
-        model.user.weight.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(seed + 2))
-    save_model(model, paths.model_dir)
-    dense = pl.Int32
-    write_parquet(
-        paths.user_ids,
-        pl.DataFrame({"user": pl.Series(range(N_USERS), dtype=dense), "original": RAW_USERS}),
-    )
-    write_parquet(
-        paths.item_ids,
-        pl.DataFrame({"item": pl.Series(range(N_ITEMS), dtype=dense), "original": RAW_ITEMS}),
-    )
-    u, i = zip(*TRAIN, strict=True)
-    train = pl.DataFrame(
-        {"user": u, "item": i, "count": [1] * len(u), "timestamp": range(len(u))},
-        schema_overrides={"user": dense, "item": dense},
-    )
-    write_parquet(paths.train, train)
-    write_parquet(paths.interactions, train)
-    write_parquet(paths.test, train.head(N_USERS))
-    write_parquet(paths.train_pool, pl.DataFrame({"user": [0], "neg": [5]}))
-    write_parquet(paths.eval_candidates, pl.DataFrame({"user": [0], "item": [6]}))
-    write_parquet(paths.per_user, pl.DataFrame({"user": range(N_USERS), "ndcg_10": [metric] * 6}))
-    write_json(paths.metrics, {"sampled_ndcg_10": metric, "full_recall_10": 0.1, "n_test_users": 6})
-    write_json(
-        paths.train_history,
-        [
-            {
-                "epoch": e,
-                "loss": 0.7 - 0.1 * e,
-                "seconds": 0.1,
-                "pairs_per_second": 1e5,
-                "valid_sampled_ndcg_10": (metric if valid is None else valid) - 0.1 * (2 - e),
-            }
-            for e in (1, 2)
-        ],
-    )
-    write_json(paths.train_pool_manifest, {"sampler": "uniform", "rows": 1})
-    write_json(paths.eval_candidates_manifest, {"n_eval_neg": 99})
-    write_json(paths.split_report, {"method": "leave_one_out"})
-
-
 def test_missing_inputs_raise_before_mlflow(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     paths = Paths(root=tmp_path)
     with pytest.raises(RegistrationError, match="missing inputs: model config"):
         check_inputs(Config(), paths)
-    make_artifacts(paths, 0.3)
+    world.build(tmp_path, world.config())
     paths.split_report.unlink()
     with pytest.raises(RegistrationError, match=r"split report .*split\.json"):
         check_inputs(Config(), paths)
     write_json(paths.split_report, {})
-    write_json(paths.metrics, {"sampled_ndcg_10": float("nan")})
+    write_json(paths.metrics, {METRIC: float("nan")})
     with pytest.raises(RegistrationError, match="not a finite number"):
         check_inputs(Config(), paths)
     assert not (tmp_path / "mlflow.db").exists()
 
 
-# --------------------------------------------------------------------------- MLflow round trip
+def _boom(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("boom")
 
 
 @pytest.mark.slow
-def test_register_gate_and_serve(tmp_path, monkeypatch) -> None:
+def test_register_gate_and_serve(tmp_path, monkeypatch, store) -> None:
     import mlflow
-    from mlflow import MlflowClient
 
     from negsamp.stages import register
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.chdir(tmp_path)
-    paths = Paths(root=tmp_path)
-    cfg = Config(model=BPRCfg(factors=4), registry=RegistryCfg(model_name="negsamp"))
-    client = MlflowClient(uri)
+    uri, client = f"sqlite:///{tmp_path}/mlflow.db", store
+    cfg = world.config()
+    paths = world.build(tmp_path, cfg, seed=0)
 
     def aliases() -> dict[str, int]:
         return {a: int(v) for a, v in client.get_registered_model("negsamp").aliases.items()}
 
-    make_artifacts(paths, 0.30, seed=0)
     first = register.run(cfg, paths, extra_tags={"trigger": "test"})
     assert (first["version"], first["alias"], first["promoted"]) == (1, "champion", True)
     assert first["champion_value_before"] is None and first["reason"] == "no champion yet"
     assert json.loads(paths.registration.read_text())["run_id"] == first["run_id"]
     run = client.get_run(first["run_id"])
     assert run.info.status == "FINISHED"
-    assert run.data.metrics["sampled_ndcg_10"] == pytest.approx(0.30)
-    assert run.data.metrics["n_test_users"] == 6
+    assert run.data.metrics[METRIC] == pytest.approx(read_json(paths.metrics)[METRIC])
+    assert run.data.metrics["n_test_users"] == world.N_USERS
     assert [m.step for m in client.get_metric_history(first["run_id"], "train_loss")] == [1, 2]
     assert run.data.params["model.bpr.factors"] == "4" and run.data.params["evaluate.ks"]
     tags = run.data.tags
@@ -157,32 +78,41 @@ def test_register_gate_and_serve(tmp_path, monkeypatch) -> None:
     assert tags["git_dirty"] in ("true", "false", "unknown") and len(tags["data_md5"]) == 32
     assert {"train_md5", "test_md5", "train_pool_md5", "eval_candidates_md5"} <= set(tags)
     logged = {a.path for a in client.list_artifacts(first["run_id"], "metrics")}
-    assert logged == {"metrics/metrics.json", "metrics/per_user.parquet"}
+    assert {"metrics/metrics.json", "metrics/per_user.parquet"} <= logged
     assert (tmp_path / "mlruns").is_dir()
+    champ = world.per_user(paths, METRIC)  # v1 on the current split: what the gate recomputes
+    mean = float(champ[METRIC].mean())
 
-    make_artifacts(paths, 0.20, seed=10)  # worse: challenger, champion stays
+    world.train_model(paths, cfg, seed=10)  # worse: challenger, champion stays
+    world.set_challenger(paths, METRIC, champ.with_columns(pl.col(METRIC) * 0.5), mean * 0.5)
     worse = register.run(cfg, paths)
     assert (worse["version"], worse["alias"], worse["promoted"]) == (2, "challenger", False)
-    assert worse["champion_value_before"] == pytest.approx(0.30)
+    assert worse["champion_value_before"] == pytest.approx(mean)  # re-evaluated, not logged
+    assert worse["gate"]["champion"] == pytest.approx(mean) and worse["gate"]["p_value"] < 0.05
     assert aliases() == {"champion": 1, "challenger": 2}
     mv = client.get_model_version("negsamp", "2")
-    assert mv.tags["decision"] == "challenger" and "<=" in mv.tags["reason"]
+    assert mv.tags["decision"] == "challenger" and "is not better" in mv.tags["reason"]
+    assert "current test split" in mv.tags["reason"] and "gate_p_value" in mv.tags
 
-    make_artifacts(paths, 0.30, seed=20)  # a tie is not better
+    world.train_model(paths, cfg, seed=20)  # a tie is not better
+    world.set_challenger(paths, METRIC, champ, mean)
     assert register.run(cfg, paths)["alias"] == "challenger"
 
-    make_artifacts(paths, 0.50, seed=30)  # better: champion moves
+    world.train_model(paths, cfg, seed=30)  # better: champion moves
+    world.set_challenger(paths, METRIC, champ.with_columns(pl.col(METRIC) + 0.2), mean + 0.2)
     better = register.run(cfg, paths)
     assert (better["version"], better["alias"], better["promoted"]) == (4, "champion", True)
+    assert better["gate"]["diff"] == pytest.approx(0.2)
     assert aliases() == {"champion": 4, "previous_champion": 1, "challenger": 3}
 
+    good = read_json(paths.metrics)
     write_json(paths.metrics, {"sampled_hr_10": 0.9})  # the gate metric is missing
-    with pytest.raises(RegistrationError, match="sampled_ndcg_10"):
+    with pytest.raises(RegistrationError, match=METRIC):
         register.run(cfg, paths)
     n_runs = len(client.search_runs([run.info.experiment_id]))
     assert n_runs == 4 and len(client.search_model_versions("name='negsamp'")) == 4
 
-    write_json(paths.metrics, {"sampled_ndcg_10": 0.9})  # failure after the run started
+    write_json(paths.metrics, good | {METRIC: 0.99})  # failure after the run started
     monkeypatch.setattr(mlflow, "register_model", _boom)
     with pytest.raises(RuntimeError, match="boom"):
         register.run(cfg, paths)
@@ -195,31 +125,37 @@ def test_register_gate_and_serve(tmp_path, monkeypatch) -> None:
     mlflow.set_tracking_uri(uri)
     served = mlflow.pyfunc.load_model("models:/negsamp@champion")
     k, unknown = 3, 424242
-    users = [RAW_USERS[0], RAW_USERS[3], unknown, RAW_USERS[5]]
+    users = [world.RAW_USERS[0], world.RAW_USERS[3], unknown, world.RAW_USERS[5]]
     out = served.predict(pd.DataFrame({"user": users}), params={"k": k})
     assert list(out.columns) == ["user", "rank", "item", "score", "known_user"]
     assert out.groupby("user").size().to_dict() == dict.fromkeys(users, k)
     assert out["user"].tolist() == [u for u in users for _ in range(k)]  # input order kept
     assert out["rank"].tolist() == [1, 2, 3] * len(users)
-    seen = {(RAW_USERS[u], RAW_ITEMS[i]) for u, i in TRAIN}
+    train = pl.read_parquet(paths.train)
+    seen = {
+        (world.RAW_USERS[u], world.RAW_ITEMS[i]) for u, i in train.select("user", "item").rows()
+    }
     assert not any((u, i) in seen for u, i in zip(out["user"], out["item"], strict=True))
     model = load_model(paths.model_dir)  # the seed-30 model is the champion
-    from negsamp.interactions import Interactions
-
-    pos = Interactions.from_arrays(*map(np.array, zip(*TRAIN, strict=True)), N_USERS, N_ITEMS)
+    pos = Interactions.from_frame(train, world.N_USERS, world.N_ITEMS)
     want, _ = model.recommend(np.array([0, 3, 5]), k, exclude=pos)
     known = out[out["known_user"]]
-    assert known["item"].tolist() == [RAW_ITEMS[j] for j in want.ravel()]
+    assert known["item"].tolist() == [world.RAW_ITEMS[j] for j in want.ravel()]
     cold = out[out["user"] == unknown]
     assert not cold["known_user"].any()
-    assert cold["item"].tolist() == ["i00", "i01", "i02"]  # most popular training items
-    assert cold["score"].tolist() == [4.0, 3.0, 2.0]
-    default_k = served.predict(pd.DataFrame({"user": [unknown]}))
-    assert len(default_k) == N_ITEMS  # k=10 by default, capped at the catalogue
+    counts = pos.item_counts()
+    top = np.argsort(-counts, kind="stable")[:k]
+    assert cold["item"].tolist() == [world.RAW_ITEMS[j] for j in top]  # most popular in train
+    assert cold["score"].tolist() == counts[top].astype(float).tolist()
+    assert len(served.predict(pd.DataFrame({"user": [unknown]}))) == 10  # k=10 by default
 
+    from negsamp.mlops.registry import rollback, versions
 
-def _boom(*args: object, **kwargs: object) -> None:
-    raise RuntimeError("boom")
+    back = rollback("negsamp", uri)  # v1 is champion again, v4 previous: one more undoes it
+    assert (back["champion"], back["previous_champion"]) == (1, 4)
+    assert aliases() == {"champion": 1, "previous_champion": 4, "challenger": 3}
+    assert rollback("negsamp", uri)["champion"] == 4
+    assert [v["version"] for v in versions("negsamp", uri)] == [4, 3, 2, 1]
 
 
 @pytest.mark.slow
@@ -237,10 +173,15 @@ def test_a_sweep_registers_its_best_child_and_a_failure_leaves_the_registry_alon
     monkeypatch.chdir(tmp_path)
     paths = Paths(root=tmp_path)
     sweep = SweepCfg(configs={"a": VariantCfg(), "b": VariantCfg()})
-    cfg = Config(model=BPRCfg(factors=4), sweep=sweep)
+    cfg = world.config(sweep)
+    world.build(tmp_path, world.config())  # data, splits, candidates (shared)
     for name, value in (("a", 0.2), ("b", 0.4)):
-        make_artifacts(paths.for_variant(name), value, seed=int(value * 10))
-        write_json(paths.for_variant(name).metrics.with_name("ci.json"), {})
+        vpaths = paths.for_variant(name)
+        for f in (vpaths.train_pool, vpaths.train_pool_manifest):
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(paths.train_pool.parent.joinpath(f.name).read_bytes())
+        world.train_model(vpaths, cfg, seed=int(value * 10))
+        world.set_challenger(vpaths, METRIC, None, value)
     with pytest.raises(RegistrationError, match="comparison.json is missing"):
         register.run(cfg, paths)
     assert not (tmp_path / "mlflow.db").exists()  # refused before MLflow was touched

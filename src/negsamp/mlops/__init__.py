@@ -1,0 +1,17 @@
+"""Everything negsamp does with MLflow; no module outside this package imports ``mlflow``.
+
+- :mod:`~negsamp.mlops.uri`: where the tracking store is (no MLflow import: instant).
+- :mod:`~negsamp.mlops.errors`: the errors a user sees, and which MLflow failures are transient.
+- :mod:`~negsamp.mlops.lineage`: git state, input md5s and the reproduce command, as run tags.
+- :mod:`~negsamp.mlops.tracking`: runs (a configuration's, a sweep's parent, a drift check's).
+- :mod:`~negsamp.mlops.pyfunc`: :class:`TopKRecommender`, the model the registry holds.
+- :mod:`~negsamp.mlops.idmaps`: the id maps it carries (dense -> original ids; no MLflow).
+- :mod:`~negsamp.mlops.champion`: the champion, read once (version, run, model, id maps).
+- :mod:`~negsamp.mlops.artifacts`: files of a logged run (per-user metrics, pool manifest).
+- :mod:`~negsamp.mlops.registry`: model versions and the champion/challenger aliases.
+- :mod:`~negsamp.mlops.inputs`: the register stage's inputs, checked before MLflow is touched.
+- :mod:`~negsamp.mlops.gate`: :func:`~negsamp.mlops.gate.register`, the one champion gate.
+
+The modules import MLflow themselves (about 1.3 s), so importing this package costs nothing;
+``uri``, ``errors``, ``lineage``, ``idmaps`` and ``inputs`` never import it.
+"""

@@ -1,0 +1,173 @@
+"""The pyfunc model the registry holds: top-K items for original user ids.
+
+:class:`TopKRecommender` loads a saved negsamp model with its id maps and training
+positives (MLflow artifacts) and answers ``predict`` with original ids; its signature,
+input example and pinned requirements are built here too, and :func:`log_pyfunc` logs it.
+
+The pickle of a logged model names the class by module: models logged before this package
+existed name ``negsamp.pyfunc.TopKRecommender`` or ``negsamp.registry.TopKRecommender``;
+those two modules remain as shims that resolve the name here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import polars as pl
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+from negsamp.mlops.idmaps import read_id_map
+from negsamp.paths import Paths
+
+DEFAULT_K = 10
+_SCORE_CELLS = 1 << 26  # users x items scored at once in predict (256 MB of float32)
+
+
+class TopKRecommender(mlflow.pyfunc.PythonModel):
+    """Top-K items for original user ids; unknown users get the most popular items.
+
+    Input: a DataFrame with a ``user`` column of original ids; ``params={"k": K}``.
+    Output: one row per (user, rank): user, rank (1..K), item (original id), score,
+    known_user. Training positives are never recommended to a known user; unknown
+    users get the K most popular training items with score = training user count.
+    """
+
+    def load_context(self, context: Any) -> None:
+        from negsamp.interactions import Interactions
+        from negsamp.models import load_model
+
+        art = context.artifacts
+        self._model = load_model(art["model"], device="cpu")
+        n_users, n_items = self._model.n_users, self._model.n_items
+        self._users = read_id_map(art["user_ids"], "user")
+        self._raw_items = read_id_map(art["item_ids"], "item").sort("dense")["raw"].to_numpy()
+        train = pl.read_parquet(art["train"], columns=["user", "item"])
+        self._seen = Interactions.from_frame(train, n_users, n_items)
+        counts = self._seen.item_counts()
+        self._popular = np.argsort(-counts, kind="stable")
+        self._pop_scores = counts[self._popular].astype(np.float32)
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        k = int((params or {}).get("k") or DEFAULT_K)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if "user" not in model_input.columns:
+            raise ValueError(f"input needs a 'user' column, got {list(model_input.columns)}")
+        raw_in = model_input["user"].to_numpy()
+        query = pl.DataFrame({"raw": pl.Series(raw_in, strict=False)}).with_columns(
+            pl.col("raw").cast(self._users["raw"].dtype, strict=False),
+            pos=pl.int_range(pl.len()),
+        )
+        dense = query.join(self._users, on="raw", how="left").sort("pos")["dense"]
+        known = dense.is_not_null().to_numpy()
+        ids = dense.fill_null(0).to_numpy().astype(np.int64)
+        kk = min(k, self._model.n_items)
+        items = np.empty((ids.size, kk), np.int64)
+        scores = np.empty((ids.size, kk), np.float32)
+        items[~known], scores[~known] = self._popular[:kk], self._pop_scores[:kk]
+        rows = np.flatnonzero(known)
+        step = max(1, _SCORE_CELLS // self._model.n_items)
+        for lo in range(0, rows.size, step):
+            r = rows[lo : lo + step]
+            items[r], scores[r] = self._model.recommend(ids[r], kk, exclude=self._seen)
+        ok = np.isfinite(scores)  # -inf pads users with fewer than K unseen items
+        row, col = np.nonzero(ok)
+        return pd.DataFrame(
+            {
+                "user": raw_in[row],
+                "rank": (col + 1).astype(np.int64),
+                "item": self._raw_items[items[row, col]],
+                "score": scores[row, col].astype(np.float64),
+                "known_user": known[row],
+            }
+        )
+
+
+def _col_type(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "long"
+    return "double" if dtype.is_float() else "string"
+
+
+def signature(paths: Paths) -> ModelSignature:
+    ut = _col_type(read_id_map(paths.user_ids, "user")["raw"].dtype)
+    it = _col_type(read_id_map(paths.item_ids, "item")["raw"].dtype)
+    out = [ColSpec(ut, "user"), ColSpec("long", "rank"), ColSpec(it, "item")]
+    out += [ColSpec("double", "score"), ColSpec("boolean", "known_user")]
+    return ModelSignature(
+        inputs=Schema([ColSpec(ut, "user")]),
+        outputs=Schema(out),
+        params=ParamSchema([ParamSpec("k", "long", DEFAULT_K)]),
+    )
+
+
+def input_example(paths: Paths) -> pd.DataFrame:
+    """Two original user ids: saved with the model so serving clients see the request shape."""
+    return read_id_map(paths.user_ids, "user").head(2).select(user="raw").to_pandas()
+
+
+def requirements() -> list[str]:
+    """Pinned versions of what predict imports (negsamp itself must be installed too)."""
+    from importlib.metadata import version
+
+    pkgs = ("mlflow", "torch", "numpy", "pandas", "polars", "pyarrow", "pydantic", "pyyaml")
+    return [f"{p}=={version(p).split('+')[0]}" for p in pkgs]  # "+cpu": any torch build
+
+
+class _DropCloudpickleNotice(logging.Filter):
+    """TopKRecommender pickles by reference to its module (no code in the pickle)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "serialized using CloudPickle" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Silence the CloudPickle notice and the tqdm bars of MLflow's local artifact copies."""
+    key, notice = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", _DropCloudpickleNotice()
+    was_set = key in os.environ
+    os.environ.setdefault(key, "false")
+    logging.getLogger("mlflow.pyfunc").addFilter(notice)
+    try:
+        yield
+    finally:
+        logging.getLogger("mlflow.pyfunc").removeFilter(notice)
+        if not was_set:
+            os.environ.pop(key, None)
+
+
+def _smoke_test(model_uri: str, example: pd.DataFrame) -> None:
+    """Load the logged pyfunc and predict the example; MLflow's own check only warns."""
+    out = mlflow.pyfunc.load_model(model_uri).predict(example)
+    if list(out.columns) != ["user", "rank", "item", "score", "known_user"] or out.empty:
+        raise RuntimeError(f"logged model {model_uri} predicted an unexpected frame:\n{out}")
+
+
+def log_pyfunc(paths: Paths) -> str:
+    """Log configuration ``paths``' model into the active run, check it predicts; its URI."""
+    with _quiet_mlflow():
+        info = mlflow.pyfunc.log_model(
+            name="recommender",
+            python_model=TopKRecommender(),
+            artifacts={
+                "model": str(paths.model_dir.resolve()),
+                "user_ids": str(paths.user_ids.resolve()),
+                "item_ids": str(paths.item_ids.resolve()),
+                "train": str(paths.train.resolve()),
+            },
+            signature=signature(paths),
+            input_example=input_example(paths),
+            pip_requirements=requirements(),
+        )
+        _smoke_test(info.model_uri, input_example(paths))
+    return info.model_uri
