@@ -41,7 +41,12 @@ def _merge(base: dict, extra: dict) -> dict:
 def sh(
     cwd: Path, *cmd: str, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in ``cwd`` with this venv first on PATH (and ``env`` added). In a project
+    copy (one with src/negsamp) the copy's own code runs, whatever package the venv has."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    if (Path(cwd) / "src" / "negsamp").is_dir():
+        own = [str(Path(cwd).resolve() / "src"), str(Path(cwd).resolve())]
+        env["PYTHONPATH"] = os.pathsep.join([*own, *filter(None, [env.get("PYTHONPATH")])])
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(

@@ -10,6 +10,7 @@ Every model shares one small interface: ``score(users, items)``, ``score_all(use
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from negsamp.io import atomic_path, write_json
+from negsamp.io import atomic_write, write_json
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 CONFIG_FILE = "model.json"
@@ -80,8 +81,12 @@ def save_model(model: Any, directory: str | Path) -> None:
             "config": model.cfg.model_dump(mode="json"),
         },
     )
-    with atomic_path(d / WEIGHTS_FILE) as tmp:
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    # torch.save names the archive's records after the file it writes, and the atomic temp
+    # file's name is random: save to memory (a fixed record name) so equal weights give
+    # equal bytes, and DVC sees an unchanged model as unchanged
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    atomic_write(d / WEIGHTS_FILE, buf.getvalue())
 
 
 def load_model(directory: str | Path, device: str = "cpu") -> Any:

@@ -3,6 +3,11 @@
 Stages are the only code that reads or writes files. dvc.yaml calls each one
 through the CLI (``negsamp stage <name>``); the Prefect flow calls the same
 functions as tasks. ``ORDER`` is the pipeline order both runners follow.
+
+Each stage module declares what it reads and writes in ``SPEC`` (a
+:class:`~negsamp.stages.spec.StageSpec`, which dvc.yaml must match), and its ``run`` is
+decorated with ``@SPEC.enforce``: whichever route calls it, the stage sees the
+configuration scoped to its declared keys (:mod:`negsamp.stages.scope`).
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ def module(name: str) -> ModuleType:
 def run_stage(name: str, cfg: Any, paths: Any, variant: str | None = None, **extra: Any) -> Any:
     """Run stage ``name``: the one entry both runners (the CLI that dvc.yaml calls, and the
     Prefect flow) go through. Per-configuration stages take ``variant``, a name of
-    ``sweep.configs``; ``extra`` reaches the stage (the register stage's lineage tags)."""
+    ``sweep.configs``; ``extra`` reaches the stage (the register stage's lineage tags).
+    The stage sees ``cfg`` as its SPEC scopes it (configuration ``variant`` resolved first)."""
     stage = module(name)
     if name in PER_VARIANT:
         if variant is None:

@@ -17,10 +17,20 @@ from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
 from negsamp.samplers.pool import eval_candidates, pool_statistics
 from negsamp.stages.common import positives, require
+from negsamp.stages.spec import SHARED, StageSpec, rel, src
+
+SPEC = StageSpec(
+    name="candidates",
+    params=("base.seed", "evaluate.n_eval_neg"),
+    deps=rel(SHARED.train, SHARED.valid, SHARED.test, SHARED.user_ids, SHARED.item_ids),
+    code=src("samplers", "interactions.py", "rng.py", "stages/candidates.py"),
+    outs=rel(SHARED.eval_candidates, SHARED.eval_candidates_manifest),
+)
 
 log = logging.getLogger(__name__)
 
 
+@SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     require(paths.train, paths.valid, paths.test)
     known = positives(paths, paths.train, paths.valid, paths.test)

@@ -22,10 +22,58 @@ from negsamp.metrics.artifacts import PLOTS, EvalFiles
 from negsamp.models import load_model
 from negsamp.paths import Paths
 from negsamp.stages.common import positives, require
+from negsamp.stages.spec import SHARED, VARIANT, StageSpec, rel, src
+
+_OUT = EvalFiles(VARIANT)
+SPEC = StageSpec(
+    name="evaluate",
+    # not evaluate.n_eval_neg: the candidates file (a dep) carries it
+    params=(
+        "base.seed",
+        "base.device",
+        "evaluate.ks",
+        "evaluate.batch_size",
+        "evaluate.plot_k",
+        "evaluate.bootstrap",
+        "evaluate.ci_level",
+        "evaluate.correction_gamma",
+        "evaluate.user_bands",
+        "evaluate.item_bands",
+    ),
+    deps=rel(
+        VARIANT.model_dir,
+        SHARED.train,
+        SHARED.valid,
+        SHARED.test,
+        SHARED.eval_candidates,
+        SHARED.user_ids,
+        SHARED.item_ids,
+    ),
+    code=src(
+        "models",
+        "metrics",
+        "metrics_names.py",
+        "evaluate.py",
+        "interactions.py",
+        "device.py",
+        "rng.py",
+        "stages/evaluate.py",
+    ),
+    outs=rel(
+        _OUT.per_user,
+        _OUT.segments,
+        _OUT.metrics,
+        _OUT.ci,
+        _OUT.corrected,
+        *(_OUT.plot(name) for name in PLOTS),
+    ),
+    per_variant=True,
+)
 
 log = logging.getLogger(__name__)
 
 
+@SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)

@@ -21,6 +21,16 @@ from negsamp.data.errors import DataError
 from negsamp.data.loaders import load_raw, resolve_path
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
+from negsamp.stages.spec import SHARED, StageSpec, rel, src
+
+SPEC = StageSpec(
+    name="ingest",
+    # data.appends: the appended batches (path + md5), so a new batch re-runs ingest
+    params=("data.source", "data.path", "data.columns", "data.rating_threshold", "data.appends"),
+    deps=("${data.path}",),
+    code=src("data/loaders.py", "data/encode.py", "stages/ingest.py"),
+    outs=rel(SHARED.interactions, SHARED.user_ids, SHARED.item_ids, SHARED.ingest_report),
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +150,29 @@ def append_snapshot(params: Path, source: Path, paths: Paths = Paths()) -> dict[
     return {**entry, "snapshot": len(appends), "versioned": versioned, "commit": commit}
 
 
+def _declared(data: Any) -> DataCfg:
+    """The keys of ``data`` ingest reads (SPEC.params) as a DataCfg; ``synthetic``, which
+    ingest never reads, keeps its default."""
+    keys = ("source", "path", "columns", "rating_threshold", "appends")
+    return DataCfg(**{k: getattr(data, k) for k in keys})
+
+
+@SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     """Read ``data.path`` as ``data.source``, keep positives, encode ids, write outputs.
 
-    Reads only ``data.source``, ``data.path``, ``data.columns``, ``data.rating_threshold``;
-    a relative ``data.path`` is relative to the project root (``paths.root``).
-    Returns the ingest report (also written as JSON to ``paths.ingest_report``).
+    Reads only ``data.source``, ``data.path``, ``data.columns``, ``data.rating_threshold``
+    and ``data.appends``; a relative ``data.path`` is relative to the project root
+    (``paths.root``). Returns the ingest report (also written as JSON to ``paths.ingest_report``).
     """
-    data = _rooted(cfg.data, paths)
+    data = _rooted(_declared(cfg.data), paths)
+    if data.source == "synthetic" and Path(data.path).resolve() != paths.raw_synthetic.resolve():
+        log.warning(
+            "data.path=%s is not where the synthesize stage writes (%s): reading %s",
+            cfg.data.path,
+            paths.raw_synthetic,
+            data.path,
+        )
     source_path = resolve_path(data)
     raw = read_snapshot(data, paths)
     implicit = to_implicit(raw, data.rating_threshold)

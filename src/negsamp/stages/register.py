@@ -14,6 +14,44 @@ from negsamp.config import Config
 from negsamp.io import read_json, write_json
 from negsamp.paths import Paths
 from negsamp.stages.common import require
+from negsamp.stages.spec import SHARED, VARIANT, StageSpec, rel, src
+
+SPEC = StageSpec(
+    name="register",
+    # every section: the MLflow run logs the whole configuration (tracking.log_configuration)
+    params=tuple(f.alias or name for name, f in Config.model_fields.items()),
+    deps=(
+        *rel(
+            VARIANT.model_dir.parents[1],  # every configuration's model, history,
+            VARIANT.metrics.parents[1],  # metrics,
+            VARIANT.train_pool.parents[1],  # pools and the shared evaluation candidates
+            SHARED.report_dir,  # the comparison the sweep's parent run holds
+            SHARED.interactions,
+            SHARED.user_ids,
+            SHARED.item_ids,
+            SHARED.train,
+            SHARED.valid,
+            SHARED.test,
+            SHARED.split_report,
+        ),
+        "${data.path}",  # its md5 is a lineage tag
+    ),
+    code=src(
+        "mlops",  # MLflow: logging, registry, the pyfunc, the champion and its gate
+        "champion.py",
+        "device.py",
+        "rng.py",
+        "promotion.py",
+        "models",
+        "metrics",
+        "metrics_names.py",
+        "evaluate.py",
+        "interactions.py",
+        "sweep",
+        "stages/register.py",
+    ),
+    outs=rel(SHARED.registration),
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +110,7 @@ def reevaluate_champion(cfg: Config, paths: Paths, champion: Any) -> Any:
     )
 
 
+@SPEC.enforce
 def run(
     cfg: Config, paths: Paths = Paths(), extra_tags: dict[str, str] | None = None
 ) -> dict[str, Any]:

@@ -19,8 +19,36 @@ from negsamp.io import atomic_write, read_json, write_json
 from negsamp.metrics.artifacts import EvalFiles
 from negsamp.paths import Paths
 from negsamp.stages.common import require
+from negsamp.stages.spec import SHARED, VARIANT, StageSpec, rel, src
 from negsamp.sweep import plots, render
 from negsamp.sweep.table import Comparison, ConfigResult, build
+
+SPEC = StageSpec(
+    name="report",
+    # sampler, model.name: the table names each configuration's sampler settings and model;
+    # train.monitor, train.restore_best, split.validation: the choice on validation
+    params=(
+        "base.seed",
+        "split.validation",
+        "evaluate.plot_k",
+        "evaluate.ci_level",
+        "model.name",
+        "train.monitor",
+        "train.restore_best",
+        "registry.metric",
+        "registry.greater_is_better",
+        "registry.n_resamples",
+        "sampler",
+        "sweep.configs",
+    ),
+    # every configuration's metrics, CIs and per-user metrics; training history (time,
+    # throughput); pool manifest (sampler speed)
+    deps=rel(
+        VARIANT.metrics.parents[1], VARIANT.model_dir.parents[1], VARIANT.train_pool.parents[1]
+    ),
+    code=src("sweep", "metrics", "rng.py", "stages/report.py"),
+    outs=rel(SHARED.report_dir),
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +87,7 @@ def compare(cfg: Config, paths: Paths) -> Comparison:
     )
 
 
+@SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     """Write the comparison of every configuration; returns the table as a dict."""
     c = compare(cfg, paths)

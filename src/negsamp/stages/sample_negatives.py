@@ -27,6 +27,33 @@ from negsamp.samplers.pool import (
     training_pool,
 )
 from negsamp.stages.common import catalog_size, excluded_positives, positives
+from negsamp.stages.spec import SHARED, VARIANT, StageSpec, rel, src
+
+SPEC = StageSpec(
+    name="sample-negatives",
+    # base.device, registry.model_name: teacher_hard scores with the registered champion
+    params=("base.seed", "base.device", "registry.model_name", "sampler", "sweep.configs.${key}"),
+    # valid: sampler.exclude=train+valid keeps validation items out of the negatives
+    deps=rel(SHARED.train, SHARED.valid, SHARED.user_ids, SHARED.item_ids),
+    # models, train.py, evaluate.py, champion.py, registry.py: teacher_hard's teacher
+    code=src(
+        "samplers",
+        "models",
+        "interactions.py",
+        "evaluate.py",
+        "champion.py",
+        "mlops",
+        "device.py",
+        "rng.py",
+        "stages/sample_negatives.py",
+    ),
+    outs=rel(
+        VARIANT.train_pool,
+        VARIANT.train_pool_manifest,
+        VARIANT.train_pool_manifest.with_name("negative_popularity.png"),
+    ),
+    per_variant=True,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +99,7 @@ def _empty_pool() -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+@SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)

@@ -12,10 +12,20 @@ from negsamp.config import Config
 from negsamp.io import write_json, write_parquet
 from negsamp.paths import Paths
 from negsamp.stages.common import require
+from negsamp.stages.spec import SHARED, StageSpec, rel, src
+
+SPEC = StageSpec(
+    name="split",
+    params=("split",),
+    deps=rel(SHARED.interactions, SHARED.validation_result),
+    code=src("split.py", "stages/split.py"),
+    outs=rel(SHARED.train, SHARED.valid, SHARED.test, SHARED.split_report),
+)
 
 log = logging.getLogger(__name__)
 
 
+@SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     # result.json exists only for a passing validation suite: never split unvalidated data.
     require(paths.interactions, paths.validation_result)

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from negsamp.config import Config
 from negsamp.data.synthetic import generate
 from negsamp.io import write_parquet
 from negsamp.paths import Paths
+from negsamp.stages.spec import SHARED, StageSpec, rel, src
+
+SPEC = StageSpec(
+    name="synthesize",
+    params=("base.seed", "data.synthetic"),
+    deps=(),
+    code=src("data/synthetic.py", "rng.py", "stages/synthesize.py"),
+    outs=rel(SHARED.raw_synthetic),
+)
 
 log = logging.getLogger(__name__)
 
 
+@SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     """Generate ``data.synthetic`` with ``base.seed`` and write ``paths.raw_synthetic``.
 
@@ -38,12 +47,4 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         paths.raw_synthetic,
         time.perf_counter() - start,
     )
-    target = Path(cfg.data.path)
-    target = target if target.is_absolute() else paths.root / target
-    if cfg.data.source == "synthetic" and target.resolve() != paths.raw_synthetic.resolve():
-        log.warning(
-            "data.path=%s is not where synthesize writes (%s): ingest will not read this file",
-            cfg.data.path,
-            paths.raw_synthetic,
-        )
     return summary

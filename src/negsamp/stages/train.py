@@ -29,6 +29,37 @@ from negsamp.models import build_model, save_model
 from negsamp.paths import Paths
 from negsamp.rng import Stream, torch_generator
 from negsamp.stages.common import catalog_size, excluded_positives, require
+from negsamp.stages.spec import SHARED, VARIANT, StageSpec, rel, src
+
+SPEC = StageSpec(
+    name="train",
+    # sampler: batch-side samplers act in the trainer (in_batch.logq_correction, hard.k, ...);
+    # evaluate.n_eval_neg / batch_size: the validation candidates early stopping ranks
+    params=(
+        "base.seed",
+        "base.device",
+        "model",
+        "sampler",
+        "train",
+        "evaluate.n_eval_neg",
+        "evaluate.batch_size",
+        "sweep.configs.${key}",
+    ),
+    # train: ials and in_batch read the positives, recency weights; valid: early stopping
+    deps=rel(VARIANT.train_pool, SHARED.train, SHARED.valid, SHARED.user_ids, SHARED.item_ids),
+    code=src(
+        "models",
+        "samplers",
+        "interactions.py",
+        "train.py",
+        "evaluate.py",
+        "device.py",
+        "rng.py",
+        "stages/train.py",
+    ),
+    outs=rel(VARIANT.model_dir, VARIANT.train_history),
+    per_variant=True,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +71,7 @@ def checkpoint_path(paths: Paths) -> Path:
     return paths.model_dir.parent / CHECKPOINT_FILE
 
 
+@SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)

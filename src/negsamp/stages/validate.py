@@ -21,13 +21,24 @@ from negsamp.io import write_json
 from negsamp.paths import Paths
 from negsamp.split import min_needed
 from negsamp.stages.common import catalog_size, require
+from negsamp.stages.spec import SHARED, StageSpec, rel, src
 from negsamp.validate import ValidationFailed, validate_interactions
+
+SPEC = StageSpec(
+    name="validate",
+    # split's two keys decide how many interactions a user needs (split.min_needed)
+    params=("validate", "split.min_interactions", "split.validation"),
+    deps=rel(SHARED.interactions, SHARED.user_ids, SHARED.item_ids),
+    code=src("validate.py", "split.py", "stages/validate.py"),
+    outs=rel(SHARED.validation_result),
+)
 
 log = logging.getLogger(__name__)
 
 FAILED_NAME = "failed.json"
 
 
+@SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     """Validate the interactions; return a small summary dict or raise ValidationFailed."""
     require(paths.interactions, paths.user_ids, paths.item_ids)

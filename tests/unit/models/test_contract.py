@@ -58,6 +58,17 @@ def test_save_load_round_trip_gives_identical_scores(
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_the_same_model_saves_to_the_same_bytes(name: str, trained, tmp_path: Path) -> None:  # noqa: ANN001
+    """DVC compares md5s: a retrained identical model must not look like a new one (#12)."""
+    from negsamp.io import md5_file
+    from negsamp.models import WEIGHTS_FILE
+
+    save_model(trained[name], tmp_path / "a")
+    save_model(trained[name], tmp_path / "b")
+    assert md5_file(tmp_path / "a" / WEIGHTS_FILE) == md5_file(tmp_path / "b" / WEIGHTS_FILE)
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_recommend_never_returns_an_excluded_item(name: str, board, trained) -> None:  # noqa: ANN001
     train, _ = board
     users = np.arange(train.n_users)
