@@ -76,7 +76,17 @@ def wait_http(
 def mlflow_server(
     backend_store_uri: str, artifact_root: Path, timeout: float = 120
 ) -> Iterator[str]:
-    """Run ``mlflow server`` on a free port of 127.0.0.1 and yield its base URL.
+    """Run ``mlflow server`` on a free port of 127.0.0.1 and yield its base URL."""
+    with mlflow_server_process(backend_store_uri, artifact_root, timeout) as (url, _):
+        yield url
+
+
+@contextmanager
+def mlflow_server_process(
+    backend_store_uri: str, artifact_root: Path, timeout: float = 120
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``mlflow server`` on a free port of 127.0.0.1; yield its base URL and process
+    (the leader of its own process group, so a test can kill the whole server).
 
     One uvicorn worker and no job runner (MLflow 3 otherwise starts four huey consumers,
     which slow a 2-core machine); the whole process group is stopped on exit.
@@ -99,7 +109,7 @@ def mlflow_server(
         )
         try:
             wait_http(f"http://127.0.0.1:{port}/health", proc, timeout, log)
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", proc
         finally:
             _stop_group(proc)
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +24,7 @@ import pytest
 
 from negsamp.io import read_json
 from negsamp.mlops.errors import TrackingUnavailable
-from tests.integration.browser import _stop_group, free_port, wait_http
+from tests.integration.browser import mlflow_server_process
 from tests.unit.mlops import world
 
 pytestmark = pytest.mark.slow
@@ -37,26 +35,8 @@ METRIC = "sampled_ndcg_10"
 @contextmanager
 def mlflow_server(db: Path, artifacts: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """``mlflow server`` on a free port of 127.0.0.1 over the sqlite store ``db``."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    }
-    cmd = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{db}", "--default-artifact-root", str(artifacts),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            wait_http(f"http://127.0.0.1:{port}/health", proc, 120, log)
-            yield f"http://127.0.0.1:{port}", proc
-        finally:
-            _stop_group(proc)
+    with mlflow_server_process(f"sqlite:///{db}", artifacts) as served:
+        yield served
 
 
 def _kill(proc: subprocess.Popen) -> None:
