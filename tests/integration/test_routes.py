@@ -82,6 +82,42 @@ def test_switch_gives_one_configuration_on_every_route(
         assert node == value, dotted
 
 
+def test_every_sampler_with_every_model_is_one_configuration_or_one_refusal(
+    routes_project: Path, tmp_path: Path
+) -> None:
+    """The whole matrix, in process: the function every command's --set goes through
+    (``negsamp.cli.common.configure``, which writes params.yaml) and a sweep.configs entry
+    give the same configuration for each (sampler, model) pair, or the same one-sentence
+    refusal for a pair that cannot work (a closed-form model with a batch-side sampler)."""
+    from negsamp.cli.common import configure
+
+    base = (routes_project / "params.yaml").read_text()
+    params = tmp_path / "params.yaml"
+    refused = 0
+    for sampler in SAMPLERS:
+        for model in MODELS:
+            params.write_text(base)
+            keys = [f"sampler.name={sampler}", f"model.name={model}"]
+            patch = {"sampler": {"name": sampler}, "model": {"name": model}}
+            entry = f"sweep.configs={json.dumps({'x': patch})}"
+            allowed = not (model == "ials" and SamplerSection.RESOLVED[sampler]().side == "batch")
+            if not allowed:
+                with pytest.raises(config.ConfigError, match="cannot serve it"):
+                    configure(params, keys)
+                assert params.read_text() == base  # nothing written
+                with pytest.raises(config.ConfigError, match="cannot serve it"):
+                    config.load(params, [entry])
+                refused += 1
+                continue
+            by_cli = configure(params, keys)
+            assert _comparable(config.load(params)) == _comparable(by_cli)  # what was written
+            params.write_text(base)
+            swept = config.load(params, [entry]).variant("x")
+            assert _comparable(swept) == _comparable(by_cli), (sampler, model)
+            assert (by_cli.sampler.active.name, by_cli.model.active.name) == (sampler, model)
+    assert refused == 3  # ials with in_batch, hard, mixed
+
+
 def test_a_disallowed_pair_is_refused_on_every_route(routes_project: Path) -> None:
     root = routes_project
     before = (root / "params.yaml").read_text()
