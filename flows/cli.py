@@ -115,17 +115,26 @@ def drift(
 def demo_drift(
     params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, verbose: VerboseOpt = False
 ) -> None:
-    """Ingest three simulated windows (no drift, mild, strong) and run the drift check on each."""
+    """Ingest three simulated windows (no drift, mild, strong) and run the drift check on each.
+
+    Runs in its own workspace, .negsamp/demo/ (own params.yaml with synthetic data, git, DVC,
+    MLflow store and registered model negsamp-demo): the project is left exactly as it was.
+    """
     setup(verbose, params)
     with reported():
         cfg = configure(params, set_)
         from flows.demo import demo_drift as flow_
 
-        outcomes = flow_(cfg, root=str(root_of(params)))
-    for o in outcomes:
+        out = flow_(cfg, root=str(root_of(params)))
+    for o in out["outcomes"]:
         typer.echo(
             f"window {o['window']} (drift {o['level']:.1f}): {o['verdict']:<7} {o['summary']}"
         )
+    typer.echo(
+        f"demo workspace: {out['workspace']} (your project, params.yaml and registry untouched)\n"
+        f"its models: registered model {out['model_name']}; open them with\n"
+        f"  mlflow ui --backend-store-uri {out['tracking_uri']}"
+    )
 
 
 def register(app: typer.Typer) -> None:

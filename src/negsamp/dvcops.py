@@ -49,6 +49,12 @@ def record(root: Path) -> dict[str, bool]:
     return {"committed": True, "pushed": pushed}
 
 
+def init(root: Path) -> None:
+    """`dvc init` in the git repository ``root``, analytics off (a demo's own workspace)."""
+    _call(root, "init", "--quiet")
+    _call(root, "config", "core.analytics", "false")
+
+
 def add(root: Path, path: str) -> bool:
     """`dvc add` one file so it is versioned on arrival; False outside a DVC project."""
     root = root.resolve()

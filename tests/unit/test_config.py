@@ -127,3 +127,53 @@ def test_overrides_one_function_for_every_route() -> None:
     assert doc == {"sampler": {"name": "hard", "hard": {"k": 2}}}
     with pytest.raises(ConfigError, match="not a section"):
         ov.apply({"sampler": {"n_neg": 4}}, [ov.parse("sampler.n_neg.x=1")])
+
+
+MD5 = "0" * 32
+SYNTHETIC = {"source": "synthetic", "path": "data/raw/synthetic.parquet"}
+
+
+def _appended(**data: object) -> dict:
+    """A document whose data.appends holds two batches appended to the synthetic log."""
+    appends = [
+        {"path": f"data/raw/appends/000{i}.parquet", "md5": MD5, "base": SYNTHETIC} for i in (1, 2)
+    ]
+    return {"data": {"appends": appends, **data}}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"source": "movielens-100k", "path": "data/raw/ml-100k"}, {"path": "data/raw/other.parquet"}],
+)
+def test_appends_of_another_source_or_path_are_refused_in_one_sentence_issue_13(
+    change: dict,
+) -> None:
+    """The README's MovieLens command after the old demo-drift: the synthetic batches would be
+    ingested with MovieLens. Refused, naming the keys and both ways out."""
+    with pytest.raises(ConfigError) as err:
+        config.from_dict(_appended(**change))
+    msg = str(err.value)
+    assert len(msg.splitlines()) == 2  # the file, then one sentence
+    assert (
+        "data.appends[0], data.appends[1] were appended to synthetic data/raw/synthetic.parquet"
+        in msg
+    )
+    assert "negsamp ingest --clear-appends" in msg and "--set data.appends=[]" in msg
+
+
+def test_appends_are_cleared_on_purpose_by_the_override_the_message_names_issue_13(
+    tmp_path: Path,
+) -> None:
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(_appended()))
+    assert len(config.load(p).data.appends) == 2  # the source they were appended to: valid
+    cfg = config.load(p, ["data.source=movielens-100k", "data.path=u.data", "data.appends=[]"])
+    assert cfg.data.appends == ()
+
+
+def test_appends_without_a_recorded_base_stay_valid_issue_13() -> None:
+    """Entries written before ``base`` was recorded cannot be told apart: accepted (ingest logs
+    a warning naming them), so existing projects keep loading."""
+    old = {"path": "data/raw/appends/0001.parquet", "md5": MD5}
+    cfg = config.from_dict({"data": {"source": "csv", "path": "log.csv", "appends": [old]}})
+    assert cfg.data.appends[0].base is None

@@ -30,6 +30,14 @@ def ingest(
             "--append", help="add this file (same format as data.source) as a new data snapshot"
         ),
     ] = None,
+    clear_appends: Annotated[
+        bool,
+        typer.Option(
+            "--clear-appends",
+            help="empty data.appends in params.yaml on purpose (before --append, if given); "
+            "the batch files stay versioned",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the ingest stage, or with --append add a batch of new interactions.
@@ -45,6 +53,13 @@ def ingest(
     from negsamp.stages import run_stage
 
     with reported():
+        if clear_appends:
+            cleared = stage.clear_appends(params, Paths(root_of(params)))
+            typer.echo(f"cleared {cleared['cleared']} batch(es) from data.appends in {params}")
+            if cleared["commit"]:
+                typer.echo(f"committed to git as {cleared['commit'][:12]}")
+            if append is None:
+                return
         cfg = configure(params, set_)
         paths = Paths(root_of(params))
         if append is None:

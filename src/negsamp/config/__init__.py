@@ -13,6 +13,7 @@ Modules: ``base`` (the frozen base, the error), ``data`` / ``run`` (plain sectio
 
 from negsamp.config.base import PARAMS_FILE, ConfigError
 from negsamp.config.data import (
+    AppendBase,
     AppendCfg,
     BaseCfg,
     ColumnsCfg,
@@ -65,6 +66,7 @@ from negsamp.config.tree import Config
 
 __all__ = [
     "PARAMS_FILE",
+    "AppendBase",
     "AppendCfg",
     "BPRCfg",
     "BaseCfg",

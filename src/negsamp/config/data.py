@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from negsamp.config.base import Frozen
 
@@ -48,11 +49,20 @@ DataSource = Literal[
 ]
 
 
+class AppendBase(Frozen):
+    """The ``data.source`` and ``data.path`` a batch was appended to."""
+
+    source: str
+    path: str
+
+
 class AppendCfg(Frozen):
-    """A batch added by ``negsamp ingest --append``: a raw-schema Parquet file and its md5."""
+    """A batch added by ``negsamp ingest --append``: a raw-schema Parquet file, its md5 and
+    the base log it extends (``base``; None in entries written before it was recorded)."""
 
     path: str
     md5: str = Field(pattern=r"^[0-9a-f]{32}$")
+    base: AppendBase | None = None
 
 
 class DataCfg(Frozen):
@@ -62,6 +72,32 @@ class DataCfg(Frozen):
     rating_threshold: float | None = None
     appends: tuple[AppendCfg, ...] = ()
     synthetic: SyntheticCfg = SyntheticCfg()
+
+    @property
+    def base(self) -> AppendBase:
+        """What an append made now extends: this source and path (as written)."""
+        return AppendBase(source=self.source, path=self.path)
+
+    @model_validator(mode="after")
+    def _appends_fit_base(self) -> DataCfg:
+        """Batches appended to another source or path must not be mixed into this one (#13)."""
+        here = (self.source, os.path.normpath(self.path))
+        other = [
+            (i, a.base)
+            for i, a in enumerate(self.appends)
+            if a.base is not None and (a.base.source, os.path.normpath(a.base.path)) != here
+        ]
+        if other:
+            which = ", ".join(f"data.appends[{i}]" for i, _ in other)
+            b = other[0][1]
+            raise ValueError(
+                f"{which} {'was' if len(other) == 1 else 'were'} appended to "
+                f"{b.source} {b.path}, not to data.source={self.source} data.path={self.path}, "
+                "so those rows would be mixed into another dataset: clear the appends on purpose "
+                "(`negsamp ingest --clear-appends`, or `--set data.appends=[]` for one run) "
+                "or set data.source and data.path back"
+            )
+        return self
 
 
 class ValidateCfg(Frozen):

@@ -32,7 +32,7 @@ from negsamp import promotion
 from negsamp.config import Config
 from negsamp.metrics.report import Evaluation
 from negsamp.mlops import champion as champions
-from negsamp.mlops import lineage, tracking
+from negsamp.mlops import dataset, lineage, tracking
 from negsamp.mlops.errors import RegistrationError, is_transient, unavailable
 from negsamp.mlops.inputs import challenger_per_user, check_inputs
 from negsamp.mlops.pyfunc import log_pyfunc
@@ -99,7 +99,9 @@ def register(
     value = inputs[best][0][bcfg.registry.metric]
     uri = tracking_uri(paths.root)
     champion = _read_champion(uri, cfg.registry.model_name)
-    decision = _decide(bcfg, per_user, value, champion, reevaluate)
+    decision = dataset.refuse(bcfg, champion, value) or _decide(
+        bcfg, per_user, value, champion, reevaluate
+    )
     before = None if champion is None else champion.version
     record = _record(cfg, paths, best, inputs, extra_tags or {}, uri, decision, before)
     return record, decision

@@ -14,6 +14,7 @@ from typing import Any
 
 from negsamp.config import Config
 from negsamp.io import md5_file
+from negsamp.mlops import dataset
 from negsamp.models import WEIGHTS_FILE
 from negsamp.paths import Paths
 
@@ -52,6 +53,7 @@ def lineage_tags(cfg: Config, paths: Paths, variant: str | None = None) -> dict[
     n_neg = None if active.name == "in_batch" else active.n_neg  # hard: its k
     tags |= {"model": cfg.model.name, "n_neg": "batch" if n_neg is None else str(n_neg)}
     tags |= {"config": variant, "dvc_stage": f"evaluate@{variant}"}
+    tags[dataset.TAG] = dataset.identity(cfg)  # the gate compares only within one dataset
     tags["reproduce"] = reproduce_command(commit, dirty, variant)
     raw = Path(cfg.data.path)
     raw = raw if raw.is_absolute() else paths.root / raw

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from negsamp import dvcops
-from negsamp.config import AppendCfg, Config, DataCfg, load, write_overrides
+from negsamp.config import AppendCfg, Config, DataCfg, load, read_document, write_overrides
 from negsamp.data.encode import encode, to_implicit
 from negsamp.data.errors import DataError
 from negsamp.data.loaders import load_raw, resolve_path
@@ -51,6 +51,16 @@ def read_snapshot(data: DataCfg, paths: Paths) -> pl.DataFrame:
     frames = [load_raw(data).with_columns(_batch=pl.lit(0, pl.Int32))]
     for i, a in enumerate(data.appends, start=1):
         f = Path(a.path) if Path(a.path).is_absolute() else paths.root / a.path
+        if a.base is None:
+            log.warning(
+                "data.appends[%d] (%s) does not record the source it was appended to (appended "
+                "before negsamp recorded it): read as part of %s %s; if it belongs to another "
+                "dataset, clear the appends with `negsamp ingest --clear-appends`",
+                i - 1,
+                a.path,
+                data.source,
+                data.path,
+            )
         if not f.exists():
             raise DataError(f"{f}: appended batch {i} not found; `dvc pull` or `dvc checkout` it")
         if md5_file(f) != a.md5:
@@ -90,10 +100,13 @@ def append(cfg: Config, source: Path, paths: Paths = Paths()) -> dict[str, Any]:
 
     data = _rooted(cfg.data, paths)
     batch = load_raw(data.model_copy(update={"path": str(source)}))
-    rel = Path("data", "raw", "appends", f"{len(data.appends) + 1:04d}.parquet")
+    n = len(data.appends) + 1
+    while (paths.root / _batch_file(n)).exists():  # batches of cleared appends stay on disk
+        n += 1
+    rel = _batch_file(n)
     target = paths.root / rel
     write_parquet(target, batch.select("user", "item", "rating", "timestamp"))
-    entry = {"path": str(rel), "md5": md5_file(target)}
+    entry = {"path": str(rel), "md5": md5_file(target), "base": cfg.data.base.model_dump()}
     try:
         grown = data.model_copy(update={"appends": (*data.appends, AppendCfg(**entry))})
         interactions, user_ids, item_ids = encode(
@@ -118,6 +131,37 @@ def append(cfg: Config, source: Path, paths: Paths = Paths()) -> dict[str, Any]:
     return entry
 
 
+def _batch_file(n: int) -> Path:
+    return Path("data", "raw", "appends", f"{n:04d}.parquet")
+
+
+def _commit(params: Path, root: Path, extra: list[Path], message: str) -> str | None:
+    """Commit ``params`` and the ``extra`` files (relative to ``root``) that exist."""
+    params, root = Path(params).resolve(), root.resolve()
+    written = [params.relative_to(root) if params.is_relative_to(root) else params, *extra]
+    return dvcops.commit_files(root, [p for p in written if (root / p).exists()], message)
+
+
+def clear_appends(params: Path, paths: Paths = Paths()) -> dict[str, Any]:
+    """``negsamp ingest --clear-appends``: empty ``data.appends`` in ``params`` on purpose.
+
+    The batch files stay where they are (DVC still tracks them; older commits use them);
+    in a git repository params.yaml is committed, so the data version without them is
+    reachable from a commit too. Returns ``cleared`` (how many) and ``commit`` (sha or None).
+    """
+    cleared = len(read_document(params).get("data", {}).get("appends") or [])
+    if not write_overrides(params, ["data.appends=[]"]):
+        return {"cleared": 0, "commit": None}
+    message = f"data: clear {cleared} appended batch(es) from data.appends"
+    try:
+        commit = _commit(params, paths.root, [], message)
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"data.appends was cleared in {params} but not committed: {err}"
+        ) from err
+    return {"cleared": cleared, "commit": commit}
+
+
 def append_snapshot(params: Path, source: Path, paths: Paths = Paths()) -> dict[str, Any]:
     """``negsamp ingest --append``: add ``source`` as the next batch and version the snapshot.
 
@@ -133,15 +177,11 @@ def append_snapshot(params: Path, source: Path, paths: Paths = Paths()) -> dict[
     appends = [a.model_dump() for a in cfg.data.appends] + [entry]
     write_overrides(params, [f"data.appends={json.dumps(appends)}"])
     versioned = dvcops.add(paths.root, entry["path"])
-    batch, params = Path(entry["path"]), Path(params).resolve()
-    root = paths.root.resolve()
-    written = [params.relative_to(root) if params.is_relative_to(root) else params]
-    if versioned:
-        written += [Path(f"{batch}.dvc"), batch.parent / ".gitignore"]
-    written = [p for p in written if (root / p).exists()]
+    batch = Path(entry["path"])
+    extra = [Path(f"{batch}.dvc"), batch.parent / ".gitignore"] if versioned else []
     message = f"data: append batch {len(appends)} ({source.name} as {batch}, md5 {entry['md5']})"
     try:
-        commit = dvcops.commit_files(root, written, message)
+        commit = _commit(params, paths.root, extra, message)
     except RuntimeError as err:
         raise RuntimeError(
             f"{source} was appended as {batch} and recorded in {params}, "

@@ -100,7 +100,11 @@ def test_append_snapshot_records_the_batch_and_commits_only_params_to_git(
     assert got["path"] == "data/raw/appends/0001.parquet" and got["snapshot"] == 1
     assert not got["versioned"]  # not a DVC project: the batch itself stays untracked
     assert yaml.safe_load(params.read_text())["data"]["appends"] == [
-        {"path": "data/raw/appends/0001.parquet", "md5": md5}
+        {
+            "path": "data/raw/appends/0001.parquet",
+            "md5": md5,
+            "base": {"source": "csv", "path": "log.csv"},  # what it was appended to (#13)
+        }
     ]
     assert got["commit"] == git("rev-parse", "HEAD").strip()
     assert git("log", "-1", "--format=%s").strip() == (
@@ -108,3 +112,61 @@ def test_append_snapshot_records_the_batch_and_commits_only_params_to_git(
     )
     assert git("show", "--name-only", "--format=", "HEAD").split() == ["params.yaml"]
     assert " M log.csv" in git("status", "--porcelain").splitlines()
+
+
+def test_clear_appends_empties_data_appends_on_purpose_and_keeps_the_batch_files_issue_13(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from negsamp.config import ConfigError, load
+
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+
+    (tmp_path / "log.csv").write_text(BASE)
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "data:\n  source: csv\n  path: log.csv\n  columns: {user: u, item: i, rating: r, "
+        "timestamp: t}\n  appends: []\nvalidate:\n  min_eligible_user_share: 0.0\n"
+    )
+    paths = Paths(root=tmp_path)
+    (tmp_path / "new.csv").write_text("u,i,r,t\n5,7,5,1600000080\n")
+    ingest.append_snapshot(params, tmp_path / "new.csv", paths)
+    with pytest.raises(ConfigError, match=r"data\.appends\[0\] was appended to csv log.csv"):
+        load(params, ["data.source=tsv"])
+
+    got = ingest.clear_appends(params, paths)
+
+    assert got == {"cleared": 1, "commit": None}  # not a git repository: nothing committed
+    assert load(params, ["data.source=tsv"]).data.appends == ()
+    assert (tmp_path / "data/raw/appends/0001.parquet").exists()  # still versioned, kept
+    # the next batch does not overwrite the cleared one's file
+    again = ingest.append_snapshot(params, tmp_path / "new.csv", paths)
+    assert again["path"] == "data/raw/appends/0002.parquet" and again["snapshot"] == 1
+
+
+def test_cli_clear_appends_works_when_the_refusal_it_names_blocks_every_other_command(
+    tmp_path: Path,
+) -> None:
+    """issue #13: data.source changed by hand with batches of the old source still listed."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from negsamp.cli import app
+
+    params = tmp_path / "params.yaml"
+    base = {"source": "csv", "path": "log.csv"}
+    batch = {"path": "data/raw/appends/0001.parquet", "md5": "0" * 32, "base": base}
+    params.write_text(
+        yaml.safe_dump({"data": {"source": "tsv", "path": "log.tsv", "appends": [batch]}})
+    )
+    refused = CliRunner().invoke(app, ["ingest", "--params", str(params)])
+    assert refused.exit_code != 0 and "--clear-appends" in refused.output
+
+    cleared = CliRunner().invoke(app, ["ingest", "--clear-appends", "--params", str(params)])
+
+    assert cleared.exit_code == 0, cleared.output
+    assert "cleared 1 batch(es) from data.appends" in cleared.output
+    assert yaml.safe_load(params.read_text())["data"] == {
+        "source": "tsv",
+        "path": "log.tsv",
+        "appends": [],
+    }

@@ -240,3 +240,36 @@ def test_no_alias_and_no_registered_model_both_mean_no_champion(tmp_path: Path, 
     assert champion.read(uri, "negsamp") is None  # the model exists, the alias does not
     again = register.run(cfg, paths)
     assert (again["version"], again["reason"]) == (2, "no champion yet")
+
+
+def test_a_champion_trained_on_another_dataset_is_not_compared_issue_13(
+    tmp_path: Path, store: Any
+) -> None:
+    """After the old demo-drift, a MovieLens model was crowned over the synthetic champion in
+    the same registered model. Now: registered as challenger, the reason names both datasets.
+    The champion's own ``dataset`` tag is removed, as on a version registered before it
+    existed: its logged data.source / data.path params say the same."""
+    from negsamp.config import DataCfg
+    from negsamp.stages import register
+
+    cfg = world.config()
+    paths, first = champion_v1(tmp_path, cfg)
+    assert store.get_run(first["run_id"]).data.tags["dataset"] == (
+        "synthetic:data/raw/synthetic.parquet"
+    )
+    store.delete_tag(first["run_id"], "dataset")
+    much_better(paths)  # would be promoted on the same dataset
+    movielens = DataCfg(source="movielens-100k", path="data/raw/ml-100k/u.data")
+    other = cfg.model_copy(update={"data": movielens})
+
+    got = register.run(other, paths)
+
+    assert (got["alias"], got["promoted"], got["version"]) == ("challenger", False, 2)
+    assert got["reason"].startswith(
+        "champion v1 was trained on synthetic:data/raw/synthetic.parquet, this model on "
+        "movielens-100k:data/raw/ml-100k/u.data: not comparable"
+    )
+    assert aliases(store) == {"champion": 1, "challenger": 2}
+    version = store.get_model_version("negsamp", "2")
+    assert version.tags["dataset"] == "movielens-100k:data/raw/ml-100k/u.data"
+    assert version.tags["reason"] == got["reason"]
