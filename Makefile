@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv run test test-system-deps test-fast lint format bench ui serve serve-model clean
+.PHONY: venv run test test-system-deps test-fast lint format bench ui serve prefect-yaml serve-model clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -64,8 +64,11 @@ bench: venv
 ui: venv  ## MLflow UI on 127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
 
-serve: venv  ## Prefect server on 127.0.0.1:4200 serving the drift-check (cron) and retrain deployments
+serve: venv  ## serve the drift-check (cron) and retrain deployments on PREFECT_API_URL, else on a Prefect server it starts on 127.0.0.1:4200
 	python -m flows.deployments --start-server
+
+prefect-yaml: venv  ## regenerate prefect.yaml (work-pool deployments) from params.yaml's schedule section
+	python -m flows.deployments --write-prefect-yaml prefect.yaml
 
 serve-model: venv  ## top-K recommendations of the champion on 127.0.0.1:5001
 	negsamp serve

@@ -139,5 +139,18 @@ class SweepCfg(Frozen):
 
 class ScheduleCfg(Frozen):
     cron: str = Field("0 3 * * *", description="when the drift-check deployment runs")
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="IANA timezone the cron is read in")
     work_pool: str = Field("negsamp", description="work pool of the prefect.yaml deployments")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {v!r}: use an IANA name such as UTC or Europe/Paris"
+            ) from None
+        return v
