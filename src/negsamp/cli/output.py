@@ -62,9 +62,57 @@ def comparison(comparison: dict[str, Any]) -> None:
 
 
 def registration(reg: dict[str, Any]) -> None:
+    if not reg.get("registered", True):
+        typer.echo(f"{reg['model_name']}: {reg['reason']} (aliases unchanged)")
+        return
     typer.echo(
         f"registered {reg['model_name']} version {reg['version']} as "
         f"{reg['alias']} (configuration {reg.get('config')}: {reg['metric']} = {reg['value']:.4f}; "
         f"{reg['reason']})"
     )
     typer.echo("next: `make ui` (MLflow on 127.0.0.1:5000), `dvc metrics show`")
+
+
+def _ci(v: dict[str, Any]) -> str:
+    value, low, high = v["metric_value"], v["ci_low"], v["ci_high"]
+    if value is None:
+        return "-"
+    ci = "" if low is None or high is None else f" [{low:.4f}, {high:.4f}]"
+    return f"{value:.4f}{ci}"
+
+
+def _data(v: dict[str, Any]) -> str:
+    snapshot = v["data_snapshot"]
+    parts = [f"snapshot {snapshot}" if snapshot else "", (v["data_md5"] or "")[:8]]
+    return " ".join(p for p in parts if p) or "-"
+
+
+def _when(ms: int | None) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M") if ms else "-"
+
+
+def registry_versions(name: str, uri: str, versions: list[dict[str, Any]]) -> None:
+    """``negsamp registry show``: one row per version, newest first; the metric with its
+    bootstrap CI over users, the data it was trained on (snapshot, md5 of the interactions)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if not versions:
+        typer.echo(f"no registered versions of {name} in {uri}")
+        return
+    names = {v["metric"] for v in versions if v["metric"]}
+    one = names.pop() if len(names) == 1 else None
+    table = Table(title=f"{name} in {uri}")
+    for col in ("version", "aliases", f"{one or 'metric'} [CI]", "data", "refit", "created"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("gate's reason", overflow="fold")
+    for v in versions:
+        metric = _ci(v) if one else f"{v['metric'] or '?'} {_ci(v)}"
+        aliases = ", ".join(v["aliases"]) or "-"
+        table.add_row(
+            f"v{v['version']}", aliases, metric, _data(v), v["refit"], _when(v["created"]),
+            v["reason"] or "-",
+        )  # fmt: skip
+    Console(width=max(160, Console().width)).print(table)

@@ -32,10 +32,11 @@ def registry_rollback(params: ParamsOpt = Path("params.yaml")) -> None:
 
 @registry_app.command("show")
 def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
-    """List the registered versions with their aliases, metric and decision."""
+    """List the registered versions: aliases, metric with its CI, data, refit, the gate's reason."""
     setup(params=params)
     from negsamp import config
-    from negsamp.mlops.registry import versions
+    from negsamp.cli.output import registry_versions
+    from negsamp.mlops.listing import versions  # no MLflow import for a sqlite store
     from negsamp.mlops.uri import tracking_uri
 
     try:
@@ -43,6 +44,5 @@ def registry_show(params: ParamsOpt = Path("params.yaml")) -> None:
     except config.ConfigError as err:
         fail(err)
     name = cfg.registry.model_name
-    for mv in versions(name, tracking_uri(root_of(params))):
-        aliases = ",".join(mv["aliases"]) or "-"
-        typer.echo(f"{name} v{mv['version']}\t{aliases}\t{mv['metric_value']}\t{mv['reason']}")
+    uri = tracking_uri(root_of(params))
+    registry_versions(name, uri, versions(name, uri))

@@ -7,7 +7,9 @@ Its order makes sure a failure never changes the registry:
 2. read the champion, once (:func:`negsamp.mlops.champion.read`): the alias, then its run
    and model by version. A tracking server that stays unreachable after MLflow's retries
    fails the run with :class:`TrackingUnavailable` ("the model registry was not changed");
-   any other MLflow error is raised as well, never read as "no champion";
+   any other MLflow error is raised as well, never read as "no champion".
+   A challenger identical to the champion (:mod:`negsamp.mlops.fingerprint`: same data,
+   code and configuration) stops here: no run, no version, the aliases as they were;
 3. re-evaluate the champion on the current split (``reevaluate``, given by the stage);
 4. decide (:func:`negsamp.promotion.compare`): see that module for the rule. A champion
    whose run or model cannot be loaded is never replaced automatically;
@@ -32,7 +34,7 @@ from negsamp import promotion
 from negsamp.config import Config
 from negsamp.metrics.report import Evaluation
 from negsamp.mlops import champion as champions
-from negsamp.mlops import dataset, lineage, tracking
+from negsamp.mlops import dataset, fingerprint, lineage, tracking
 from negsamp.mlops.errors import RegistrationError, is_transient, unavailable
 from negsamp.mlops.inputs import challenger_per_user, check_inputs
 from negsamp.mlops.pyfunc import log_pyfunc
@@ -66,6 +68,7 @@ class RegistrationResult:
     reason: str
     tracking_uri: str
     parent_run_id: str | None = None  # the sweep's parent run when several configurations
+    registered: bool = True  # False: identical to the champion, which ``version`` is
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,11 +102,15 @@ def register(
     value = inputs[best][0][bcfg.registry.metric]
     uri = tracking_uri(paths.root)
     champion = _read_champion(uri, cfg.registry.model_name)
+    fp = fingerprint.compute(bcfg, paths.for_variant(best))
+    if fingerprint.same_as_champion(MlflowClient(uri), cfg.registry.model_name, champion, fp):
+        return _identical(cfg.registry, champion, bcfg.registry.metric, value, uri)
     decision = dataset.refuse(bcfg, champion, value) or _decide(
         bcfg, per_user, value, champion, reevaluate
     )
     before = None if champion is None else champion.version
-    record = _record(cfg, paths, best, inputs, extra_tags or {}, uri, decision, before)
+    fp_tag = {fingerprint.TAG: fp} if fp else {}
+    record = _record(cfg, paths, best, inputs, extra_tags or {}, uri, decision, before, fp_tag)
     return record, decision
 
 
@@ -115,6 +122,31 @@ def _read_champion(uri: str, name: str) -> champions.Champion | None:
             raise unavailable(uri, err, UNCHANGED) from err
         err.add_note(f"negsamp: reading the champion of {name} at {uri} failed; {UNCHANGED}")
         raise
+
+
+def _identical(
+    reg: Any, champion: champions.Champion, metric: str, value: float, uri: str
+) -> tuple[RegistrationResult, promotion.Decision]:
+    """The record of a challenger that is the champion again: nothing logged or registered."""
+    reason = f"identical to champion v{champion.version}: not registered again"
+    log.info("%s (same data, code and configuration)", reason)
+    decision = promotion.Decision(False, reason, metric, value, None)
+    result = RegistrationResult(
+        run_id=champion.run_id,
+        experiment=reg.experiment,
+        model_name=reg.model_name,
+        version=champion.version,
+        alias=champions.CHAMPION,
+        metric=metric,
+        value=value,
+        champion_value_before=None,
+        champion_version_before=champion.version,
+        promoted=False,
+        reason=reason,
+        tracking_uri=uri,
+        registered=False,
+    )
+    return result, decision
 
 
 def _decide(
@@ -150,8 +182,12 @@ def _record(
     uri: str,
     decision: promotion.Decision,
     champion_version: int | None,
+    version_tags: dict[str, str],
 ) -> RegistrationResult:
-    """Step 5: runs, the version, the aliases (last). Cleans up after itself on failure."""
+    """Step 5: runs, the version, the aliases (last). Cleans up after itself on failure.
+
+    ``version_tags`` (the fingerprint) go on the registered version and its run only.
+    """
     reg, variants = cfg.registry, cfg.variants
     sweep = len(variants) > 1
     extra = {k: str(v) for k, v in extra.items()}
@@ -179,8 +215,11 @@ def _record(
             tracking.log_configuration(client, run.info.run_id, vcfg, vpaths, *inputs[v])
             if v == best:
                 run_id = run.info.run_id
-                version = register_version(log_pyfunc(vpaths), reg.model_name, tags)
-                mlflow.set_tags({"registry.version": str(version), "registry.alias": alias})
+                model_uri = log_pyfunc(vpaths)
+                version = register_version(model_uri, reg.model_name, tags | version_tags)
+                mlflow.set_tags(
+                    {"registry.version": str(version), "registry.alias": alias} | version_tags
+                )
             mlflow.end_run("FINISHED")
         if parent_id:
             tracking.log_comparison(client, parent_id, paths)

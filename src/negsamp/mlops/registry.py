@@ -1,5 +1,5 @@
 """The model registry: versions, the ``champion`` / ``challenger`` / ``previous_champion``
-aliases, rollback, and the listing ``negsamp registry show`` prints.
+aliases and rollback. The listing ``negsamp registry show`` prints: :mod:`~negsamp.mlops.listing`.
 
 The gate (:mod:`negsamp.mlops.gate`) decides; this module only writes what was decided.
 """
@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 from negsamp.mlops.champion import CHAMPION, alias_version
 from negsamp.mlops.errors import RegistrationError
+from negsamp.mlops.listing import versions as versions  # re-exported
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ def apply_decision(
     value: float,
 ) -> str:
     """Move the aliases as ``decision`` (a :class:`negsamp.promotion.Decision`) says and
-    tag the version with it; returns the alias ``version`` now holds.
+    tag the version with it; returns the alias ``version`` now holds. The decision and its
+    reason are also the version's description, what the MLflow UI shows first.
 
     ``champion_version`` is the champion the decision was made against (read once, before):
     on promotion it becomes ``previous_champion``.
@@ -51,6 +53,8 @@ def apply_decision(
     tags = {"metric": decision.metric, "metric_value": repr(value), "decision": alias}
     for key, val in (tags | {"reason": decision.reason}).items():
         client.set_model_version_tag(name, v, key, val)
+    text = f"gate: {alias} ({decision.metric} = {value:.4f}). {decision.reason}"
+    client.update_model_version(name, v, description=text)
     return alias
 
 
@@ -90,17 +94,3 @@ def rollback(model_name: str, uri: str) -> dict[str, Any]:
         "previous_champion": current,
         "reason": reason,
     }
-
-
-def versions(model_name: str, uri: str) -> list[dict[str, Any]]:
-    """Every version of ``model_name``, newest first: aliases, gate metric value, reason."""
-    found = MlflowClient(uri).search_model_versions(f"name='{model_name}'")
-    return [
-        {
-            "version": int(mv.version),
-            "aliases": list(mv.aliases),
-            "metric_value": mv.tags.get("metric_value", "?"),
-            "reason": mv.tags.get("reason", ""),
-        }
-        for mv in sorted(found, key=lambda mv: -int(mv.version))
-    ]

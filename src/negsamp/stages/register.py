@@ -137,6 +137,8 @@ def run(
     record["config"] = best
     record["candidates"] = scores
     write_json(paths.registration, record)
+    if not result.registered:
+        return record  # the gate logged why: identical to the champion
     before = record["champion_value_before"]
     log.info(
         "registered %s v%d as %s: %s=%.4f (champion before: %s) - %s",
