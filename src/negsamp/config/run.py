@@ -141,3 +141,10 @@ class ScheduleCfg(Frozen):
     cron: str = Field("0 3 * * *", description="when the drift-check deployment runs")
     timezone: str = "UTC"
     work_pool: str = Field("negsamp", description="work pool of the prefect.yaml deployments")
+
+
+class RecommendCfg(Frozen):
+    """The recommend stage: batch top-K of the registered configuration for every known user."""
+
+    k: int = Field(10, ge=1, description="items per user")
+    batch_size: int = Field(4096, ge=1, description="users scored at once (batch x items)")
