@@ -2,8 +2,9 @@
 
 synthesize -> ingest -> validate -> split -> candidates, then for every configuration in
 ``sweep.configs`` (``sweep.concurrency`` at a time) sample-negatives -> train -> evaluate,
-then report (the side-by-side comparison) and register (every configuration logged to
-MLflow, the best through the champion gate), and finally record the outputs with DVC
+then report (the side-by-side comparison), register (every configuration logged to
+MLflow, the best through the champion gate) and recommend (the registered configuration's
+top-K for every known user, data/recommendations/), and finally record the outputs with DVC
 (`dvc commit`, `dvc push` where a remote is set) so `dvc repro` finds nothing to do.
 """
 
@@ -39,13 +40,14 @@ def record(root: str) -> dict[str, bool]:
 
 def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
     """Every stage of ``cfg`` in project ``root`` inside the current flow run; returns each
-    configuration's metrics, the comparison and the registration."""
+    configuration's metrics, the comparison, the registration and the recommendations'
+    manifest."""
     logger = get_run_logger()
     paths = Paths(Path(root).resolve())
     first = ORDER.index(min(PER_VARIANT, key=ORDER.index))
     before = list(ORDER[:first])
     chain = [n for n in ORDER if n in PER_VARIANT]
-    after = [n for n in ORDER[first:] if n not in PER_VARIANT]  # report, register
+    after = [n for n in ORDER[first:] if n not in PER_VARIANT]  # report, register, recommend
     for name in before:
         _task(name)(cfg, paths)
     tasks = {name: _task(name) for name in chain}
@@ -77,6 +79,7 @@ def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
         "metrics": {v: read_json(paths.for_variant(v).metrics) for v in variants},
         "comparison": read_json(paths.comparison),
         "registration": read_json(paths.registration),
+        "recommendations": read_json(paths.recommendations_manifest),
     }
 
 

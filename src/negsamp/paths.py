@@ -114,3 +114,16 @@ class Paths:
     @property
     def registration(self) -> Path:
         return self._p("registry", "registration.json")
+
+    # recommend: the registered configuration's batch top-K (what a production job reads)
+    @property
+    def recommendations_dir(self) -> Path:
+        return self._p("recommendations")
+
+    @property
+    def recommendations(self) -> Path:
+        return self._p("recommendations", "recommendations.parquet")
+
+    @property
+    def recommendations_manifest(self) -> Path:
+        return self._p("recommendations", "manifest.json")

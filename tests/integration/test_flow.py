@@ -26,6 +26,8 @@ def test_flow_runs_every_stage_and_dvc_has_nothing_left(
 ) -> None:
     result = _run_flow(project, monkeypatch)
     assert result["registration"]["alias"] == "champion"
+    rec = result["recommendations"]  # the recommend stage ran after register (#13)
+    assert rec["config"] == "default" and rec["rows"] == rec["k"] * rec["users"] > 0
     assert (
         result["metrics"]["default"]["sampled_hr_10"] > 0.1
     )  # better than a constant scorer (0.0)

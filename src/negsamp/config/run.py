@@ -154,3 +154,10 @@ class ScheduleCfg(Frozen):
                 f"unknown timezone {v!r}: use an IANA name such as UTC or Europe/Paris"
             ) from None
         return v
+
+
+class RecommendCfg(Frozen):
+    """The recommend stage: batch top-K of the registered configuration for every known user."""
+
+    k: int = Field(10, ge=1, description="items per user")
+    batch_size: int = Field(4096, ge=1, description="users scored at once (batch x items)")

@@ -19,6 +19,7 @@ from negsamp.config.models import CLOSED_FORM, ModelSection
 from negsamp.config.run import (
     DriftCfg,
     EvaluateCfg,
+    RecommendCfg,
     RegistryCfg,
     ScheduleCfg,
     SweepCfg,
@@ -37,6 +38,7 @@ class Config(Frozen):
     train: TrainCfg = TrainCfg()
     evaluate: EvaluateCfg = EvaluateCfg()
     registry: RegistryCfg = RegistryCfg()
+    recommend: RecommendCfg = RecommendCfg()
     sweep: SweepCfg = SweepCfg()
     drift: DriftCfg = DriftCfg()
     schedule: ScheduleCfg = ScheduleCfg()

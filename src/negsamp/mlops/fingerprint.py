@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 TAG = "fingerprint"
 # when to retrain, where to register, what else a sweep compares: not what the model is
-NOT_THE_MODEL = ("registry", "sweep", "drift", "schedule")
+NOT_THE_MODEL = ("registry", "sweep", "drift", "schedule", "recommend")
 # tracked files whose content the fingerprint holds already (configuration, data md5s)
 _RECORDED = (
     ":(top,exclude,glob)**/params.yaml",

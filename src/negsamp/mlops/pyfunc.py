@@ -1,7 +1,7 @@
 """The pyfunc model the registry holds: top-K items for original user ids.
 
-:class:`TopKRecommender` loads a saved negsamp model with its id maps and training
-positives (MLflow artifacts) and answers ``predict`` with original ids; its signature,
+:class:`TopKRecommender` loads a saved negsamp model with its id maps and the whole
+interaction log (MLflow artifacts) and answers ``predict`` with original ids; its signature,
 input example and pinned requirements are built here too, and :func:`log_pyfunc` logs it.
 
 The pickle of a logged model names the class by module: models logged before this package
@@ -28,6 +28,7 @@ from negsamp.mlops.idmaps import read_id_map
 from negsamp.paths import Paths
 
 DEFAULT_K = 10
+COLUMNS = ("user", "rank", "item", "score", "known_user", "source")
 _SCORE_CELLS = 1 << 26  # users x items scored at once in predict (256 MB of float32)
 
 
@@ -36,8 +37,11 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
 
     Input: a DataFrame with a ``user`` column of original ids; ``params={"k": K}``.
     Output: one row per (user, rank): user, rank (1..K), item (original id), score,
-    known_user. Training positives are never recommended to a known user; unknown
-    users get the K most popular training items with score = training user count.
+    known_user, source. No item the user has anywhere in the log (training, validation
+    and test alike: issue #13, the held-out items are the user's latest) is recommended
+    to a known user (``source`` "model", ``score`` the model's). Unknown users get the K
+    most popular items of the log (``source`` "popularity", ``known_user`` false): their
+    ``score`` is null (NaN), as a popularity count is not on the model's scale.
     """
 
     def load_context(self, context: Any) -> None:
@@ -49,11 +53,11 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
         n_users, n_items = self._model.n_users, self._model.n_items
         self._users = read_id_map(art["user_ids"], "user")
         self._raw_items = read_id_map(art["item_ids"], "item").sort("dense")["raw"].to_numpy()
-        train = pl.read_parquet(art["train"], columns=["user", "item"])
-        self._seen = Interactions.from_frame(train, n_users, n_items)
-        counts = self._seen.item_counts()
-        self._popular = np.argsort(-counts, kind="stable")
-        self._pop_scores = counts[self._popular].astype(np.float32)
+        # models logged before the whole log was an artifact carry only the training split
+        seen = art.get("interactions") or art["train"]
+        log_ = pl.read_parquet(seen, columns=["user", "item"])
+        self._seen = Interactions.from_frame(log_, n_users, n_items)
+        self._popular = np.argsort(-self._seen.item_counts(), kind="stable")
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -74,13 +78,13 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
         kk = min(k, self._model.n_items)
         items = np.empty((ids.size, kk), np.int64)
         scores = np.empty((ids.size, kk), np.float32)
-        items[~known], scores[~known] = self._popular[:kk], self._pop_scores[:kk]
+        items[~known], scores[~known] = self._popular[:kk], np.nan
         rows = np.flatnonzero(known)
         step = max(1, _SCORE_CELLS // self._model.n_items)
         for lo in range(0, rows.size, step):
             r = rows[lo : lo + step]
             items[r], scores[r] = self._model.recommend(ids[r], kk, exclude=self._seen)
-        ok = np.isfinite(scores)  # -inf pads users with fewer than K unseen items
+        ok = scores != -np.inf  # -inf pads users with fewer than K unseen items
         row, col = np.nonzero(ok)
         return pd.DataFrame(
             {
@@ -89,6 +93,7 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
                 "item": self._raw_items[items[row, col]],
                 "score": scores[row, col].astype(np.float64),
                 "known_user": known[row],
+                "source": np.where(known[row], "model", "popularity"),
             }
         )
 
@@ -103,7 +108,8 @@ def signature(paths: Paths) -> ModelSignature:
     ut = _col_type(read_id_map(paths.user_ids, "user")["raw"].dtype)
     it = _col_type(read_id_map(paths.item_ids, "item")["raw"].dtype)
     out = [ColSpec(ut, "user"), ColSpec("long", "rank"), ColSpec(it, "item")]
-    out += [ColSpec("double", "score"), ColSpec("boolean", "known_user")]
+    out += [ColSpec("double", "score", required=False), ColSpec("boolean", "known_user")]
+    out += [ColSpec("string", "source")]
     return ModelSignature(
         inputs=Schema([ColSpec(ut, "user")]),
         outputs=Schema(out),
@@ -149,7 +155,7 @@ def _quiet_mlflow() -> Iterator[None]:
 def _smoke_test(model_uri: str, example: pd.DataFrame) -> None:
     """Load the logged pyfunc and predict the example; MLflow's own check only warns."""
     out = mlflow.pyfunc.load_model(model_uri).predict(example)
-    if list(out.columns) != ["user", "rank", "item", "score", "known_user"] or out.empty:
+    if list(out.columns) != list(COLUMNS) or out.empty:
         raise RuntimeError(f"logged model {model_uri} predicted an unexpected frame:\n{out}")
 
 
@@ -163,7 +169,7 @@ def log_pyfunc(paths: Paths) -> str:
                 "model": str(paths.model_dir.resolve()),
                 "user_ids": str(paths.user_ids.resolve()),
                 "item_ids": str(paths.item_ids.resolve()),
-                "train": str(paths.train.resolve()),
+                "interactions": str(paths.interactions.resolve()),  # the whole log: masked
             },
             signature=signature(paths),
             input_example=input_example(paths),

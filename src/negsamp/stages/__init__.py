@@ -27,6 +27,7 @@ ORDER = (
     "evaluate",
     "report",
     "register",
+    "recommend",
 )
 
 
