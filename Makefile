@@ -60,6 +60,8 @@ bench: venv
 	python bench/samplers.py
 	python bench/train.py
 	python bench/evaluate.py
+	python bench/recommend.py
+	python bench/registry_show.py
 
 ui: venv  ## MLflow UI on 127.0.0.1:5000
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
