@@ -115,6 +115,19 @@ class Paths:
     def registration(self) -> Path:
         return self._p("registry", "registration.json")
 
+    # the refit of a promoted configuration on every interaction (issue #13)
+    @property
+    def refit_dir(self) -> Path:
+        return self._p("registry", "refit")
+
+    @property
+    def refit_model(self) -> Path:
+        return self._p("registry", "refit", "model")
+
+    @property
+    def refit_manifest(self) -> Path:
+        return self._p("registry", "refit", "refit.json")
+
     # recommend: the registered configuration's batch top-K (what a production job reads)
     @property
     def recommendations_dir(self) -> Path:

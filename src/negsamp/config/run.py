@@ -85,6 +85,10 @@ class RegistryCfg(Frozen):
     )
     significance: float = Field(0.05, gt=0.0, lt=1.0)
     n_resamples: int = Field(2000, ge=100, description="paired bootstrap / permutation draws")
+    refit: bool = Field(
+        True,
+        description="serve the winner refit on every interaction for its kept epochs (#13)",
+    )
 
 
 _Threshold = Annotated[float | None, Field(ge=0.0)]

@@ -45,6 +45,8 @@ class Champion:
 
     run: its MLflow run (tags such as ``data_snapshot``, logged metrics), None if gone.
     model: the torch model (the :mod:`negsamp.models` interface), None if not loadable.
+        For a refit version (issue #13) the held-out model it won with, not the refit it
+        serves: the refit trained on the test items a re-evaluation would rank.
     users / items: its id maps as frames of (dense Int64, raw), None with the model.
     problem: why the run or the model is unusable; None when both were read.
     """
@@ -105,6 +107,11 @@ def _model(uri: str, name: str, version: int) -> tuple[Any, pl.DataFrame, pl.Dat
     wrapper = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
     raw = wrapper._raw_items
     items = pl.DataFrame({"dense": np.arange(raw.size), "raw": raw})
+    heldout = getattr(wrapper, "_heldout_dir", None)  # versions logged before #13 have none
+    if heldout:  # a refit serves: the gate re-evaluates the model that never saw the test
+        from negsamp.models import load_model
+
+        return load_model(heldout, device="cpu"), wrapper._users, items
     return wrapper._model, wrapper._users, items
 
 

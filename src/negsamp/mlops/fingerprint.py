@@ -3,7 +3,8 @@
 The fingerprint (tag ``fingerprint`` on the version and its run) hashes what determines
 the model: the code (git commit, only when the working tree is clean), the active
 configuration without the sections that only decide what happens around the model
-(:data:`NOT_THE_MODEL`), and the DVC-compatible md5s of the data, the splits, the training
+(:data:`NOT_THE_MODEL`; but ``registry.refit``, which decides whether the version serves
+a refit or the held-out model), and the DVC-compatible md5s of the data, the splits, the training
 pool and the evaluation candidates. The gate registers no new version when the champion's
 version carries the same fingerprint (issue #13: nine identical versions in an afternoon).
 
@@ -74,6 +75,7 @@ def compute(cfg: Config, paths: Paths) -> str | None:
         return None
     config = {k: v for k, v in dump(cfg, active_only=True).items() if k not in NOT_THE_MODEL}
     doc = {"git_commit": commit, "config": config, "inputs": inputs(paths)}
+    doc["refit"] = cfg.registry.refit  # the version serves a refit or the held-out model (#13)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

@@ -13,7 +13,15 @@ Its order makes sure a failure never changes the registry:
 3. re-evaluate the champion on the current split (``reevaluate``, given by the stage);
 4. decide (:func:`negsamp.promotion.compare`): see that module for the rule. A champion
    whose run or model cannot be loaded is never replaced automatically;
+   a promoted challenger is then refit on every interaction (``refit``, given by the stage
+   when ``registry.refit``; issue #13), still before any write: a refit that fails fails
+   the run with the registry untouched, and a challenger that loses costs no refit;
 5. only then log the runs, register the version, and move the aliases last.
+
+A refit version serves the refit and carries the held-out model it won with
+(:func:`negsamp.mlops.pyfunc.log_pyfunc`); the champion a later gate re-evaluates is that
+held-out model (:mod:`negsamp.mlops.champion`), as the refit has trained on the test
+items of the split it would be ranked on.
 
 A failure in step 5 removes the version it created and ends its runs FAILED.
 """
@@ -24,6 +32,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -51,6 +60,8 @@ log = logging.getLogger(__name__)
 
 UNCHANGED = "the model registry was not changed"
 Reevaluate = Callable[[champions.Champion], Evaluation]
+# the refit of a promoted challenger: its model folder and the version's refit_* tags
+Refit = Callable[[], tuple[Path, dict[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -80,13 +91,16 @@ def register(
     reevaluate: Reevaluate,
     extra_tags: dict[str, str] | None = None,
     best: str | None = None,
+    refit: Refit | None = None,
 ) -> tuple[RegistrationResult, promotion.Decision]:
     """Log every configuration of ``cfg.sweep.configs``, gate ``best``'s model, register it.
 
     One configuration: one run. Several: a parent run ``sweep-...`` holding the report
     stage's comparison, with a nested child run per configuration. ``reevaluate`` scores
-    the champion on this run's test split and candidates. Returns the registration and
-    the decision; raises before MLflow is touched when an input is missing or invalid.
+    the champion on this run's test split and candidates. ``refit`` (None: serve the
+    held-out model) is called once, only when ``best`` is promoted; its model folder is
+    what the version serves. Returns the registration and the decision; raises before
+    MLflow is touched when an input is missing or invalid.
     """
     variants = cfg.variants
     best = best or variants[0]
@@ -109,8 +123,15 @@ def register(
         bcfg, per_user, value, champion, reevaluate
     )
     before = None if champion is None else champion.version
-    fp_tag = {fingerprint.TAG: fp} if fp else {}
-    record = _record(cfg, paths, best, inputs, extra_tags or {}, uri, decision, before, fp_tag)
+    served, version_tags = None, {"refit": "no"}
+    if decision.promote and refit is not None:
+        served, refit_tags = refit()  # before any write: a failure leaves the registry alone
+        version_tags = {"refit": "yes", **refit_tags}
+    if fp:
+        version_tags[fingerprint.TAG] = fp
+    record = _record(
+        cfg, paths, best, inputs, extra_tags or {}, uri, decision, before, version_tags, served
+    )
     return record, decision
 
 
@@ -183,10 +204,12 @@ def _record(
     decision: promotion.Decision,
     champion_version: int | None,
     version_tags: dict[str, str],
+    served: Path | None = None,
 ) -> RegistrationResult:
     """Step 5: runs, the version, the aliases (last). Cleans up after itself on failure.
 
-    ``version_tags`` (the fingerprint) go on the registered version and its run only.
+    ``version_tags`` (the fingerprint, refit) go on the registered version and its run
+    only. ``served``: the refit model folder the version serves (None: ``best``'s own).
     """
     reg, variants = cfg.registry, cfg.variants
     sweep = len(variants) > 1
@@ -215,7 +238,7 @@ def _record(
             tracking.log_configuration(client, run.info.run_id, vcfg, vpaths, *inputs[v])
             if v == best:
                 run_id = run.info.run_id
-                model_uri = log_pyfunc(vpaths)
+                model_uri = log_pyfunc(vpaths, served)
                 version = register_version(model_uri, reg.model_name, tags | version_tags)
                 mlflow.set_tags(
                     {"registry.version": str(version), "registry.alias": alias} | version_tags

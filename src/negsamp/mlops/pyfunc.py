@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -50,6 +51,8 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
 
         art = context.artifacts
         self._model = load_model(art["model"], device="cpu")
+        # a refit version (issue #13) also carries the held-out model the gate re-evaluates
+        self._heldout_dir = art.get("heldout_model")
         n_users, n_items = self._model.n_users, self._model.n_items
         self._users = read_id_map(art["user_ids"], "user")
         self._raw_items = read_id_map(art["item_ids"], "item").sort("dense")["raw"].to_numpy()
@@ -159,18 +162,26 @@ def _smoke_test(model_uri: str, example: pd.DataFrame) -> None:
         raise RuntimeError(f"logged model {model_uri} predicted an unexpected frame:\n{out}")
 
 
-def log_pyfunc(paths: Paths) -> str:
-    """Log configuration ``paths``' model into the active run, check it predicts; its URI."""
+def log_pyfunc(paths: Paths, served: Path | None = None) -> str:
+    """Log configuration ``paths``' model into the active run, check it predicts; its URI.
+
+    ``served``: the model folder the version serves instead (the refit of issue #13); the
+    configuration's own, held-out model then goes with it as ``heldout_model``, the one a
+    later gate re-evaluates (the refit has seen the test items).
+    """
+    artifacts = {
+        "model": str((served or paths.model_dir).resolve()),
+        "user_ids": str(paths.user_ids.resolve()),
+        "item_ids": str(paths.item_ids.resolve()),
+        "interactions": str(paths.interactions.resolve()),  # the whole log: masked
+    }
+    if served is not None:
+        artifacts["heldout_model"] = str(paths.model_dir.resolve())
     with _quiet_mlflow():
         info = mlflow.pyfunc.log_model(
             name="recommender",
             python_model=TopKRecommender(),
-            artifacts={
-                "model": str(paths.model_dir.resolve()),
-                "user_ids": str(paths.user_ids.resolve()),
-                "item_ids": str(paths.item_ids.resolve()),
-                "interactions": str(paths.interactions.resolve()),  # the whole log: masked
-            },
+            artifacts=artifacts,
             signature=signature(paths),
             input_example=input_example(paths),
             pip_requirements=requirements(),

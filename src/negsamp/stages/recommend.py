@@ -1,8 +1,10 @@
 """Stage ``recommend``: the registered configuration's top-K for every known user.
 
 Reads which configuration the register stage chose (``data/registry/registration.json``)
-and loads that configuration's model folder, ``data/models/<config>/model``: a DVC-tracked
-file, not an MLflow download, so ``dvc repro`` knows when the recommendations are stale.
+and loads the model folder it serves (``served_model``): the refit on every interaction,
+``data/registry/refit/model``, when the gate promoted and ``registry.refit`` (issue #13),
+else that configuration's ``data/models/<config>/model``. DVC-tracked folders, not an
+MLflow download, so ``dvc repro`` knows when the recommendations are stale.
 Every item a user has anywhere in the log (``data/interim/interactions.parquet``, train,
 validation and test alike) is masked (issue #13: the two held-out items are the user's most
 recent, and came back at ranks 1 and 2 when only training was masked).
@@ -38,6 +40,7 @@ SPEC = StageSpec(
     deps=rel(
         SHARED.registration,  # which configuration was registered
         VARIANT.model_dir.parents[1],  # every configuration's model (the chosen one is read)
+        SHARED.refit_dir,  # the refit the register stage made, when it made one
         SHARED.interactions,
         SHARED.user_ids,
         SHARED.item_ids,
@@ -69,7 +72,8 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     require(paths.registration, paths.interactions, paths.user_ids, paths.item_ids)
     registration = read_json(paths.registration)
     chosen = registration["config"]
-    model_dir = paths.for_variant(chosen).model_dir
+    served = registration.get("served_model")  # absent in a registration before issue #13
+    model_dir = paths.root / served if served else paths.for_variant(chosen).model_dir
     require(model_dir)
     device = resolve_device(cfg.base.device)
     model = load_model(model_dir, device=str(device))
@@ -93,6 +97,8 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         "model_name": registration.get("model_name"),
         "version": registration.get("version"),
         "alias": registration.get("alias"),
+        "model_dir": model_dir.relative_to(paths.root).as_posix(),
+        "refit": bool(registration.get("refit", {}).get("refit", False)),
         "data_snapshot": len(cfg.data.appends),
         "k": rc.k,
         "users": int(users.size),

@@ -3,15 +3,23 @@
 Reads what train and evaluate wrote (see :func:`negsamp.mlops.inputs.required_inputs`)
 and writes ``data/registry/registration.json`` with the run id, the model version,
 its alias and the decision, so DVC and the flow can see what was registered.
+
+With ``registry.refit`` (issue #13) a promoted configuration is refit on every interaction
+(:mod:`negsamp.refit`) for the epochs early stopping kept, before the registry is written;
+the refit goes to ``data/registry/refit/model`` (a DVC output, with ``refit.json``) and is
+what the version serves and ``served_model`` in registration.json names (the recommend
+stage reads it). A challenger that loses is not refit.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 from typing import Any
 
 from negsamp.config import Config
-from negsamp.io import read_json, write_json
+from negsamp.io import md5_file, read_json, write_json
 from negsamp.paths import Paths
 from negsamp.stages.common import require
 from negsamp.stages.spec import SHARED, VARIANT, StageSpec, rel, src
@@ -48,9 +56,13 @@ SPEC = StageSpec(
         "evaluate.py",
         "interactions.py",
         "sweep",
+        "refit.py",  # the refit of a promoted configuration, and what it trains with:
+        "train.py",
+        "samplers",
+        "stages/sample_negatives.py",  # teacher_hard's teacher
         "stages/register.py",
     ),
-    outs=rel(SHARED.registration),
+    outs=rel(SHARED.registration, SHARED.refit_dir),
 )
 
 log = logging.getLogger(__name__)
@@ -110,6 +122,67 @@ def reevaluate_champion(cfg: Config, paths: Paths, champion: Any) -> Any:
     )
 
 
+def refit_best(cfg: Config, paths: Paths, best: str) -> tuple[Path, dict[str, str]]:
+    """Refit configuration ``best`` on the whole log; write it to ``data/registry/refit``.
+
+    Returns the model folder and the version's tags: ``refit_epochs`` (the kept epochs of
+    its history.json), ``refit_snapshot`` (``len(data.appends)``: the batches it saw),
+    ``refit_positives`` and ``refit_data_md5`` (interactions.parquet's md5).
+    """
+    import polars as pl
+
+    from negsamp.device import resolve_device
+    from negsamp.models import save_model
+    from negsamp.refit import refit
+    from negsamp.stages.common import catalog_size
+    from negsamp.sweep.select import kept_epochs
+
+    bcfg, bpaths = cfg.variant(best), paths.for_variant(best)
+    require(bpaths.train_history, paths.interactions)
+    epochs = kept_epochs(
+        read_json(bpaths.train_history), bcfg.train.monitor, bcfg.train.restore_best
+    )
+    deps = {}
+    if bcfg.sampler.name == "teacher_hard":
+        from negsamp.stages.sample_negatives import _teacher_score_all
+
+        deps["score_all"] = _teacher_score_all(bcfg, bpaths)
+    n_users, n_items = catalog_size(paths)
+    result = refit(
+        bcfg.model.active,
+        bcfg.sampler.active,
+        bcfg.train,
+        pl.read_parquet(paths.interactions),
+        n_users,
+        n_items,
+        epochs,
+        bcfg.base.seed,
+        resolve_device(bcfg.base.device),
+        **deps,
+    )
+    shutil.rmtree(paths.refit_dir, ignore_errors=True)
+    save_model(result.model, paths.refit_model)
+    tags = {
+        "refit_epochs": str(result.epochs),
+        "refit_snapshot": str(len(cfg.data.appends)),
+        "refit_positives": str(result.positives),
+        "refit_data_md5": md5_file(paths.interactions),
+    }
+    write_json(paths.refit_manifest, {"refit": True, "config": best, **tags})
+    log.info("refit %s on every interaction: %s", best, tags)
+    return paths.refit_model, tags
+
+
+def _kept_refit(paths: Paths, best: str) -> bool:
+    """Whether ``data/registry/refit`` holds ``best``'s refit of the current log: what an
+    identical champion (not registered again) serves, so the recommend stage keeps it."""
+    if not (paths.refit_manifest.is_file() and paths.refit_model.is_dir()):
+        return False
+    made = read_json(paths.refit_manifest)
+    same_log = made.get("refit_data_md5") == md5_file(paths.interactions)
+    return bool(made.get("refit")) and made.get("config") == best and same_log
+
+
 @SPEC.enforce
 def run(
     cfg: Config, paths: Paths = Paths(), extra_tags: dict[str, str] | None = None
@@ -131,11 +204,31 @@ def run(
     def reevaluate(champion: Any) -> Any:
         return reevaluate_champion(bcfg, bpaths, champion)
 
-    result, decision = register(cfg, paths, reevaluate, tags, best=best)
+    made: list[dict[str, str]] = []
+
+    def refit() -> tuple[Path, dict[str, str]]:
+        folder, refit_tags = refit_best(cfg, paths, best)
+        made.append(refit_tags)
+        return folder, refit_tags
+
+    result, decision = register(
+        cfg, paths, reevaluate, tags, best=best, refit=refit if cfg.registry.refit else None
+    )
     record = result.to_dict()
     record["gate"] = decision.to_dict()
     record["config"] = best
     record["candidates"] = scores
+    if made:
+        record["refit"] = {"refit": True, "config": best, **made[0]}
+    elif cfg.registry.refit and not result.registered and _kept_refit(paths, best):
+        record["refit"] = read_json(paths.refit_manifest)  # the identical champion's own
+    else:  # never serve a previous run's refit
+        shutil.rmtree(paths.refit_dir, ignore_errors=True)
+        why = "registry.refit is false" if not cfg.registry.refit else "not promoted"
+        record["refit"] = {"refit": False, "config": best, "reason": why}
+        write_json(paths.refit_manifest, record["refit"])
+    served = paths.refit_model if record["refit"]["refit"] else bpaths.model_dir
+    record["served_model"] = served.relative_to(paths.root).as_posix()  # recommend reads it
     write_json(paths.registration, record)
     if not result.registered:
         return record  # the gate logged why: identical to the champion

@@ -91,6 +91,23 @@ def kept_value(
     return float(last) if _finite(last) else None
 
 
+def kept_epochs(history: Sequence[Mapping[str, Any]], monitor: str, restore_best: bool) -> int:
+    """How many epochs (iterations for ``ials``) produced the weights training kept.
+
+    The epoch :func:`kept_value` reads, counted from 1: with ``restore_best`` the first
+    epoch with the highest finite ``valid_<monitor>``, otherwise (or with none finite) the
+    last. The refit (issue #13) trains this many epochs on every interaction. An empty
+    history has none: ValueError.
+    """
+    if not history:
+        raise ValueError("an empty training history kept no epoch")
+    key = f"valid_{monitor}"
+    values = [float(h[key]) if _finite(h.get(key)) else -math.inf for h in history]
+    if restore_best and max(values) > -math.inf:
+        return values.index(max(values)) + 1
+    return len(history)
+
+
 def choose(candidates: Sequence[Candidate], validation: bool) -> Selection:
     """The configuration with the highest validation value (ties: the first name in sort order).
 

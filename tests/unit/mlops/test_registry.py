@@ -134,7 +134,7 @@ def test_register_gate_and_serve(tmp_path, monkeypatch, store) -> None:
     log_ = pl.read_parquet(paths.interactions)  # the whole log is masked (issue #13)
     seen = {(world.RAW_USERS[u], world.RAW_ITEMS[i]) for u, i in log_.select("user", "item").rows()}
     assert not any((u, i) in seen for u, i in zip(out["user"], out["item"], strict=True))
-    model = load_model(paths.model_dir)  # the seed-30 model is the champion
+    model = load_model(paths.refit_model)  # the seed-30 configuration's refit is the champion
     pos = Interactions.from_frame(log_, world.N_USERS, world.N_ITEMS)
     want, _ = model.recommend(np.array([0, 3, 5]), k, exclude=pos)
     known = out[out["known_user"]]

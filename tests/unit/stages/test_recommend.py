@@ -37,6 +37,8 @@ def test_recommend_writes_k_unseen_items_for_every_known_user(tmp_path) -> None:
         "model_name": "negsamp",
         "version": 3,
         "alias": "champion",
+        "model_dir": "data/models/default/model",  # no served_model: written before #13
+        "refit": False,
         "data_snapshot": 0,
         "k": 5,
         "users": world.N_USERS,
