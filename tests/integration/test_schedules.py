@@ -85,6 +85,7 @@ def test_a_scheduled_run_fires_and_a_second_retrain_waits_for_the_slot(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.context import refresh_global_settings_context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     try:
         with serve_log.open() as log:
@@ -100,7 +101,12 @@ def test_a_scheduled_run_fires_and_a_second_retrain_waits_for_the_slot(
         )
         monkeypatch.setenv("PREFECT_API_URL", api)
         refresh_global_settings_context()
-        with get_client(sync_client=True) as client:
+        # temporary_settings: the session's prefect_test_harness (other tests) sets its own
+        # API URL the same way, and the innermost setting wins; the env var alone would not
+        with (
+            temporary_settings(updates={PREFECT_API_URL: api}),
+            get_client(sync_client=True) as client,
+        ):
 
             def deployment(name: str) -> Any:
                 try:
