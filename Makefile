@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv run test test-system-deps test-fast lint format bench ui serve prefect-yaml serve-model clean
+.PHONY: venv run simulate test test-system-deps test-fast lint format bench ui serve prefect-yaml serve-model clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ venv: $(VENV)/.installed
 
 run: venv  ## set up and run the whole pipeline on the synthetic default
 	negsamp run
+
+simulate: venv  ## 30 days of production on a real Prefect server (.negsamp/simulation/report/)
+	negsamp simulate --days 30
 
 test: venv test-system-deps  ## install what tests need and run the whole suite
 	pytest -q

@@ -1,4 +1,5 @@
-"""The commands that run Prefect flows: ``negsamp run``, ``sweep``, ``drift``, ``demo-drift``.
+"""The commands that run Prefect flows: ``negsamp run``, ``sweep``, ``drift``, ``demo-drift``,
+``simulate``.
 
 negsamp's own CLI knows no Prefect and imports nothing from flows/: these commands reach it
 through the ``negsamp.commands`` entry point (pyproject.toml), which calls :func:`register`.
@@ -137,9 +138,51 @@ def demo_drift(
     )
 
 
+def simulate(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    days: Annotated[int, typer.Option(min=4, help="days to simulate")] = 30,
+    rows_per_day: Annotated[
+        int | None,
+        typer.Option(min=1, help="interactions a day (default: the synthetic log's daily rate)"),
+    ] = None,
+    request_every: Annotated[
+        float, typer.Option(min=0.05, help="seconds between the client's serving requests")
+    ] = 0.5,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Simulate DAYS of production against a real Prefect server and `negsamp serve`.
+
+    Each day a batch arrives (quiet days, a slow popularity shift, a broken export, a sudden
+    catalog change), is appended, and the drift check runs through the served deployment,
+    retraining and gating when a signal fires, while a client keeps asking the serving
+    endpoint for recommendations. Runs in its own workspace, .negsamp/simulation/ (your
+    project, params.yaml and registry untouched); writes report/simulation.{md,json} there
+    and exits non-zero when a check fails (a batch lost or ingested twice, the broken one
+    accepted, a worse model promoted, a failed request).
+    """
+    setup(verbose, params)
+    with reported():
+        cfg = configure(params, set_, write=False)
+        from flows.simulate import simulate as simulate_
+
+        out = simulate_(
+            cfg, root=str(root_of(params)), days=days, rows_per_day=rows_per_day,
+            request_every=request_every,
+        )  # fmt: skip
+    typer.echo("")
+    typer.echo(Path(out["files"][1]).read_text())
+    typer.echo(f"report: {out['files'][1]} (and .json)")
+    if out["problems"]:
+        for p in out["problems"]:
+            typer.echo(f"error: {p}", err=True)
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the flow commands to negsamp's CLI (the ``negsamp.commands`` entry point)."""
     app.command()(run)
     app.command()(sweep)
     app.command()(drift)
     app.command("demo-drift")(demo_drift)
+    app.command()(simulate)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from negsamp import config
 from negsamp.config import PARAMS_FILE, Config
@@ -35,9 +36,9 @@ def drift_check(
     """
     logger = get_run_logger()
     root = str(Path(root).resolve())
-    report = task(name="drift-report", retries=1, retry_delay_seconds=5)(drift_stage.run)(
-        cfg, Paths(Path(root))
-    )
+    report = task(name="drift-report", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)(
+        drift_stage.run
+    )(cfg, Paths(Path(root)))
     if not (force or report["fired"]):
         logger.info("no drift (%s): no retrain", report["summary"])
         return {"retrained": False, "drift": report}
@@ -65,7 +66,7 @@ def drift_check(
     }
 
 
-@flow(name="negsamp-scheduled-drift-check", log_prints=True)
+@flow(name="negsamp-scheduled-drift-check", log_prints=True, persist_result=True)
 def scheduled_drift_check(
     params: str = PARAMS_FILE, use_deployment: bool = True, record_outputs: bool = True
 ) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from negsamp import config, dvcops
@@ -30,10 +31,14 @@ def _task(name: str):  # noqa: ANN202 - a Prefect Task
     def body(cfg: Config, paths: Paths, variant: str | None = None, **extra: Any) -> Any:
         return run_stage(name, cfg, paths, variant, **extra)
 
-    return task(name=name, retries=RETRIES.get(name, 1), retry_delay_seconds=2)(body)
+    # NO_CACHE: stages read and write files, so equal inputs never mean equal work (with
+    # persisted results Prefect's default policy "cached" ingest from synthesize's result)
+    return task(
+        name=name, retries=RETRIES.get(name, 1), retry_delay_seconds=2, cache_policy=NO_CACHE
+    )(body)
 
 
-@task(name="dvc-record")
+@task(name="dvc-record", cache_policy=NO_CACHE)
 def record(root: str) -> dict[str, bool]:
     return dvcops.record(Path(root))
 
@@ -90,7 +95,8 @@ def pipeline(cfg: Config, root: str = ".", record_outputs: bool = True) -> dict[
     return run_all(cfg, root, record_outputs)
 
 
-@flow(name="negsamp-retrain", log_prints=True)
+# persist_result: the drift check (and `negsamp simulate`) read a deployment run's result
+@flow(name="negsamp-retrain", log_prints=True, persist_result=True)
 def retrain(params: str = "params.yaml", record_outputs: bool = True) -> dict[str, Any]:
     """The deployments' entry point: parse ``params`` as it is when the run starts (a
     scheduled retrain must see today's params.yaml, appended data included), then run

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -82,25 +80,35 @@ def serve(
         str, typer.Option(help="interface to bind (keep 127.0.0.1 outside a container)")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 5001,
-    workers: Annotated[int, typer.Option(help="uvicorn workers")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    poll: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="seconds between reads of the alias; a new version is swapped in "
+            "without a gap in service (0: serve the version found at start-up)",
+        ),
+    ] = 10.0,
 ) -> None:
     """Serve top-K recommendations of `models:/<registry.model_name>@<alias>` over HTTP.
 
-    POST /invocations with {"dataframe_records": [{"user": <original id>}], "params": {"k": 10}}.
+    POST /invocations with {"dataframe_records": [{"user": <original id>}], "params": {"k": 10}}
+    (MLflow's scoring protocol). The server follows the alias: when the gate promotes a new
+    champion it is loaded beside the old one and swapped in, so requests never fail during a
+    switch; the X-Model-Version header and GET /model say which version answered.
     """
     from negsamp.mlops.uri import tracking_uri
 
     setup(params=params)
     with reported():
         cfg = configure(params, None, write=False)
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(root_of(params))
-    bindir = Path(sys.executable).parent  # mlflow starts `uvicorn` from PATH
-    os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
-    mlflow = str(bindir / "mlflow")
-    uri = f"models:/{cfg.registry.model_name}@{alias}"
-    typer.echo(f"serving {uri} from {os.environ['MLFLOW_TRACKING_URI']} on http://{host}:{port}")
-    args = ["models", "serve", "-m", uri, "--host", host, "--port", str(port)]
-    os.execv(mlflow, [mlflow, *args, "--env-manager", "local", "--workers", str(workers)])
+    uri = tracking_uri(root_of(params))
+    name = cfg.registry.model_name
+    typer.echo(f"serving models:/{name}@{alias} from {uri} on http://{host}:{port}")
+    from negsamp.mlops.serving import serve as serve_
+
+    with reported():
+        serve_(uri, name, alias, host, port, workers=workers, poll_s=poll)
 
 
 def _per_user_file(ref: str, scratch: Path) -> Path:

@@ -99,6 +99,7 @@ def windows(
     new_user_share: float = 0.25,
     new_item_share: float = 0.1,
     window_days: int | None = None,
+    first_window: int = 0,
 ) -> list[pl.DataFrame]:
     """One raw event frame per entry of ``drifts`` (each in [0, 1]), continuing the base log.
 
@@ -107,6 +108,9 @@ def windows(
     Float32 stars, timestamp Int64 unix seconds), exactly ``n_interactions`` rows (default:
     the base rate times the window length) sorted by (timestamp, user, item). Base ids are
     1..n_users / 1..n_items; new users and items have raw ids above those.
+    ``first_window``: the index of ``drifts[0]``'s window (its time and random stream), so a
+    stream can be built in pieces with different shares (``windows(..., [a, b])`` equals
+    ``windows(..., [a]) + windows(..., [b], first_window=1)``).
     """
     if any(not 0.0 <= d <= 1.0 for d in drifts):
         raise ValueError(f"each drift must lie in [0, 1], got {list(drifts)}")
@@ -116,6 +120,8 @@ def windows(
     days = max(1, round(base_cfg.days / WINDOWS_PER_BASE)) if window_days is None else window_days
     if days < 1:
         raise ValueError(f"window_days must be >= 1, got {days}")
+    if first_window < 0:
+        raise ValueError(f"first_window must be >= 0, got {first_window}")
     n = n_interactions
     if n is None:
         n = max(1, round(base_cfg.n_interactions * days / base_cfg.days))
@@ -126,7 +132,7 @@ def windows(
     n_new_items, n_new_users = pop.logz_future.size - n_items, pop.rate.size - n_users
     base_end = base_cfg.days * SECONDS_PER_DAY  # seconds after the base start
     out = []
-    for w, d in enumerate(drifts):
+    for w, d in enumerate(drifts, start=first_window):
         rng = numpy_rng(seed, Stream.DRIFT_WINDOW, w)
         ni, nu = round(d * n_new_items), round(d * n_new_users)
         old = np.exp((1 - d) * pop.logw_end + d * pop.logz_future[:n_items])
