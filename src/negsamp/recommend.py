@@ -83,21 +83,44 @@ def top_k(
     return TopK(users=users, items=items, scores=scores)
 
 
-def to_frame(top: TopK, raw_users: pl.Series, raw_items: pl.Series) -> pl.DataFrame:
-    """One row per (user, rank): user, rank (1..k), item, score; ids original.
+def with_popularity(
+    score_all: AllScorer, known: np.ndarray, counts: np.ndarray, device: torch.device | str
+) -> AllScorer:
+    """``score_all`` for the users ``known`` marks (bool [n_users]); every other user's row
+    is the items' interaction ``counts``, so they get the most popular items they have not
+    seen (the served pyfunc's fallback). Vectorized: one ``torch.where`` per batch."""
+    known_t = torch.as_tensor(known, device=device)
+    pop = torch.as_tensor(counts, dtype=torch.float32, device=device)
+
+    def scores(users: torch.Tensor) -> torch.Tensor:
+        s = score_all(users).float()
+        return torch.where(known_t[users][:, None], s, pop[None, :].expand_as(s)).contiguous()
+
+    return scores
+
+
+def to_frame(
+    top: TopK, raw_users: pl.Series, raw_items: pl.Series, model_user: np.ndarray | None = None
+) -> pl.DataFrame:
+    """One row per (user, rank): user, rank (1..k), item, score, source; ids original.
 
     raw_users / raw_items: original id of each dense id (index = dense id). Padding (-1)
-    is left out, so a user short of unseen items has fewer rows.
+    is left out, so a user short of unseen items has fewer rows. ``model_user`` (bool per
+    dense user; default all): False marks users ranked by popularity, whose ``score`` is
+    null (a count is not on the model's scale) and ``source`` "popularity", else "model".
     """
     row, col = np.nonzero(top.items >= 0)
+    by_model = np.ones(row.size, bool) if model_user is None else model_user[top.users[row]]
+    score = top.scores[row, col].astype(np.float32)
     return pl.DataFrame(
         {
             "user": raw_users.gather(top.users[row]),
             "rank": pl.Series((col + 1).astype(np.int32)),
             "item": raw_items.gather(top.items[row, col].astype(np.int64)),
-            "score": pl.Series(top.scores[row, col].astype(np.float32)),
+            "score": pl.Series(np.where(by_model, score, np.nan).astype(np.float32)),
+            "source": pl.Series(np.where(by_model, "model", "popularity")),
         }
-    )
+    ).with_columns(pl.col("score").fill_nan(None))
 
 
 def summary(top: TopK, counts: np.ndarray, item_shares: tuple[float, float]) -> dict[str, float]:

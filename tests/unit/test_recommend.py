@@ -59,7 +59,8 @@ def test_nan_scores_rank_last_but_above_seen_items() -> None:
 def test_frame_has_original_ids_and_ranks() -> None:
     top = top_k(_score_all, SEEN, np.arange(4), 2, "cpu", batch=4)
     out = to_frame(top, RAW_USERS, RAW_ITEMS)
-    assert out.columns == ["user", "rank", "item", "score"]
+    assert out.columns == ["user", "rank", "item", "score", "source"]
+    assert out["source"].unique().to_list() == ["model"]
     assert out["user"].to_list() == ["a", "a", "b", "b", "c", "c", "d", "d"]
     assert out["rank"].to_list() == [1, 2] * 4
     assert out["item"].to_list() == [101, 103, 104, 103, 100, 105, 102, 105]

@@ -102,11 +102,23 @@ def _run(client: MlflowClient, run_id: str) -> tuple[Run | None, str | None]:
     return run, None
 
 
-def _model(uri: str, name: str, version: int) -> tuple[Any, pl.DataFrame, pl.DataFrame]:
+def _wrapper(uri: str, name: str, version: int) -> tuple[Any, pl.DataFrame]:
     mlflow.set_tracking_uri(uri)
     wrapper = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
     raw = wrapper._raw_items
-    items = pl.DataFrame({"dense": np.arange(raw.size), "raw": raw})
+    return wrapper, pl.DataFrame({"dense": np.arange(raw.size), "raw": raw})
+
+
+def served(uri: str, name: str, version: int) -> tuple[Any, pl.DataFrame, pl.DataFrame, bool]:
+    """(model, users, items, refit) that version ``version`` serves: its refit when it was
+    refit (``refit`` True); id maps as frames of (dense Int64, raw). For batch
+    recommendations (issue #13)."""
+    wrapper, items = _wrapper(uri, name, version)
+    return wrapper._model, wrapper._users, items, bool(getattr(wrapper, "_heldout_dir", None))
+
+
+def _model(uri: str, name: str, version: int) -> tuple[Any, pl.DataFrame, pl.DataFrame]:
+    wrapper, items = _wrapper(uri, name, version)
     heldout = getattr(wrapper, "_heldout_dir", None)  # versions logged before #13 have none
     if heldout:  # a refit serves: the gate re-evaluates the model that never saw the test
         from negsamp.models import load_model

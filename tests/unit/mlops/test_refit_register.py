@@ -116,6 +116,16 @@ def test_a_promoted_configuration_is_refit_and_the_champion_serves_the_refit(
     assert not paths.refit_model.exists() and read_json(paths.refit_manifest) == worse["refit"]
     assert client.get_model_version("negsamp", "2").tags["refit"] == "no"
 
+    # the loser is not what the batch job gets: the champion (v1's refit) keeps serving
+    kept = recommend.run(cfg, paths)
+    assert (kept["model_dir"], kept["served_version"], kept["refit"]) == (
+        "models:/negsamp/1",
+        1,
+        True,
+    )
+    assert kept["users_popularity"] == 0
+    assert pl.read_parquet(paths.recommendations).drop("score").equals(recs.drop("score"))
+
 
 def test_refit_false_serves_the_held_out_model(tmp_path, store) -> None:
     from negsamp.stages import register

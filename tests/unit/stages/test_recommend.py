@@ -20,7 +20,7 @@ def test_recommend_writes_k_unseen_items_for_every_known_user(tmp_path) -> None:
     manifest = run_stage("recommend", cfg, paths)
 
     out = pl.read_parquet(paths.recommendations)
-    assert out.columns == ["user", "rank", "item", "score"]
+    assert out.columns == ["user", "rank", "item", "score", "source"]
     per_user = out.group_by("user").agg(pl.col("rank").sort(), pl.len())
     assert set(per_user["user"].to_list()) == set(world.RAW_USERS)  # original ids, every user
     assert per_user["len"].to_list() == [5] * world.N_USERS
@@ -43,6 +43,7 @@ def test_recommend_writes_k_unseen_items_for_every_known_user(tmp_path) -> None:
         "k": 5,
         "users": world.N_USERS,
         "users_short": 0,
+        "users_popularity": 0,
         "rows": 5 * world.N_USERS,
         "items": world.N_ITEMS,
         "catalog_coverage": 0,
