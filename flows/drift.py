@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.artifacts import publish_drift
 from negsamp import config
 from negsamp.config import PARAMS_FILE, Config
 from negsamp.paths import Paths
@@ -41,7 +42,9 @@ def drift_check(
     )(cfg, Paths(Path(root)))
     if not (force or report["fired"]):
         logger.info("no drift (%s): no retrain", report["summary"])
-        return {"retrained": False, "drift": report}
+        out = {"retrained": False, "drift": report}
+        publish_drift(out)
+        return out
     why = "forced" if force and not report["fired"] else f"signals fired: {report['fired']}"
     logger.info("retraining: %s", why)
     if use_deployment:
@@ -58,12 +61,14 @@ def drift_check(
         from flows.pipeline import pipeline
 
         result = pipeline(cfg, root=root, record_outputs=record_outputs)
-    return {
+    out = {
         "retrained": True,
         "reason": why,
         "drift": report,
         "registration": result["registration"],
     }
+    publish_drift(out)
+    return out
 
 
 @flow(name="negsamp-scheduled-drift-check", log_prints=True, persist_result=True)

@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.artifacts import publish_run
 from negsamp import config, dvcops
 from negsamp.config import Config
 from negsamp.io import read_json
@@ -80,12 +81,14 @@ def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
     if record_outputs:
         record(str(paths.root))
     logger.info("pipeline finished: %d configuration(s)", len(variants))
-    return {
+    result = {
         "metrics": {v: read_json(paths.for_variant(v).metrics) for v in variants},
         "comparison": read_json(paths.comparison),
         "registration": read_json(paths.registration),
         "recommendations": read_json(paths.recommendations_manifest),
     }
+    publish_run(result, f"{flow_run.flow_name}: {len(variants)} configuration(s)")
+    return result
 
 
 @flow(name="negsamp-pipeline", log_prints=True)
