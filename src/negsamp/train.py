@@ -269,7 +269,7 @@ def fit(
             ckpt.save(checkpoint, fp, state.__dict__, model, opt, scaler, gens)
         bar.update()
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k == "loss" or "valid" in k})
-        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        log.debug("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
         if on_epoch is not None:
             on_epoch(row)
     bar.close()
@@ -290,7 +290,7 @@ def fit_closed_form(
         row = {"epoch": it, "loss": loss, "seconds": time.perf_counter() - t0}
         row.update(_validate(model, valid, device))
         state.record(model, row, cfg, valid)
-        log.info("iteration %d: %s", it, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        log.debug("iteration %d: %s", it, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
         if state.stopped:
             break
     return state.finish(model, cfg)
