@@ -177,3 +177,27 @@ def test_appends_without_a_recorded_base_stay_valid_issue_13() -> None:
     old = {"path": "data/raw/appends/0001.parquet", "md5": MD5}
     cfg = config.from_dict({"data": {"source": "csv", "path": "log.csv", "appends": [old]}})
     assert cfg.data.appends[0].base is None
+
+
+def test_a_write_keeps_null_comments_and_order_byte_for_byte_elsewhere(tmp_path) -> None:
+    """Issue #15: every --set rewrote each ``null`` as an empty value. Setting a key and
+    setting it back gives the file back byte for byte; a null written is written ``null``."""
+    from negsamp.config import update
+
+    original = Path("params.yaml").read_bytes()
+    params = tmp_path / "params.yaml"
+    params.write_bytes(original)
+    update(params, ["sampler.n_neg=8"])
+    changed = [
+        (a, b)
+        for a, b in zip(
+            original.decode().splitlines(), params.read_text().splitlines(), strict=True
+        )
+        if a != b
+    ]
+    assert len(changed) == 1 and "n_neg: 8" in changed[0][1], changed
+    update(params, ["sampler.n_neg=4"])
+    assert params.read_bytes() == original
+    update(params, ["data.rating_threshold=3.5"])
+    update(params, ["data.rating_threshold=null"])
+    assert params.read_bytes() == original

@@ -84,6 +84,7 @@ def update(path: str | Path, overrides: Iterable[str | ov.Override]) -> tuple[Co
         return cfg, []
     ry = YAML()
     ry.preserve_quotes = True
+    ry.representer.add_representer(type(None), _null)
     doc = ry.load(path.read_text())
     before = copy.deepcopy(read_document(path))
     changed = []
@@ -98,8 +99,32 @@ def update(path: str | Path, overrides: Iterable[str | ov.Override]) -> tuple[Co
     if changed:
         buf = io.StringIO()
         ry.dump(doc, buf)
-        atomic_write(path, buf.getvalue().encode())
+        text = buf.getvalue()
+        _check_written(path, text, cfg)
+        atomic_write(path, text.encode())
     return cfg, changed
+
+
+def _null(representer: Any, _: None) -> Any:
+    """``null`` stays ``null`` (ruamel writes an empty value by default, which reads back
+    as null but is not what the user wrote, issue #15)."""
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+def _check_written(path: Path, text: str, cfg: Config) -> None:
+    """The text about to replace ``path`` must parse back to exactly ``cfg`` (issue #15:
+    a write once produced YAML the next command could not read)."""
+    try:
+        again = from_dict(yaml.safe_load(text) or {})
+    except Exception as err:
+        raise ConfigError(
+            f"{path}: the updated file would not read back ({err}); it was left unchanged"
+        ) from None
+    if again != cfg:
+        raise ConfigError(
+            f"{path}: the updated file would read back differently from the validated "
+            "configuration; it was left unchanged (please report this)"
+        )
 
 
 def write_overrides(path: str | Path, overrides: Iterable[str | ov.Override]) -> list[str]:
