@@ -62,7 +62,10 @@ def comparison(comparison: dict[str, Any]) -> None:
     for i in idx:
         h = head[i]
         table.add_column(
-            short.get(h, h), justify="right" if h in ("#", "n_neg", "train s") else "left"
+            short.get(h, h),
+            justify="right" if h in ("#", "n_neg", "train s") else "left",
+            no_wrap=h == "configuration",  # names are what people copy: never cut
+            min_width=max(len(r.config) for r in c.rows) if h == "configuration" else None,
         )
     for cells in render.cells(c, compact=True):
         table.add_row(*(cells[i] for i in idx))
