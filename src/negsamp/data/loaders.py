@@ -185,46 +185,59 @@ def _check_lines(path: Path, sep: str, n_fields: int) -> list[int]:
     polars reads a short line (``3,7`` under a four-column header) with nulls for the
     missing fields, so the count is checked on the raw text first. Quoted fields are
     removed before counting, so a quoted separator is no field break. Returns the line
-    numbers of empty lines (skipped, not refused). One lazy pass; only offending lines are
-    collected.
+    numbers of empty lines (skipped, not refused). One pass over the file, which collects
+    only offending lines. A file whose quoted fields span lines is left to polars' parser (line numbers
+    then count records).
     """
     raw = pl.scan_csv(
         path, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String}
     ).with_row_index("n", offset=1)
-    text = pl.col("l").fill_null("").str.strip_chars_end("\r")
-    unquoted = (
-        pl.when(text.str.contains('"', literal=True))
-        .then(text.str.replace_all(r'"[^"]*"', ""))
-        .otherwise(text)
-    )
-    header = raw.head(1).select(text).collect().item()
-    lines = raw.select(
+    header = raw.head(1).select(pl.col("l").str.strip_chars_end("\r")).collect().item() or ""
+    col = pl.col("l").fill_null("")
+    quoted = col.str.contains('"', literal=True)
+    line = raw.filter(pl.col("n") > 1).select(
         "n",
-        text.alias("text"),
-        (unquoted.str.count_matches(sep, literal=True) + 1).alias("k"),
-        (text.str.strip_chars() == "").alias("blank"),
-    ).filter(pl.col("n") > 1)
-    blank = lines.filter("blank").select("n").collect()["n"].to_list()
-    repeats = lines.filter(pl.col("text") == header).select("n").head(_MAX_SHOWN).collect()
-    if repeats.height:
-        shown = ", ".join(str(n) for n in repeats["n"])
+        pl.col("l").alias("text"),
+        # separators outside quotes; quotes are rare, so the regex runs on few lines
+        pl.when(quoted)
+        .then(col.str.replace_all(r'"[^"]*"', "").str.count_matches(sep, literal=True))
+        .otherwise(col.str.count_matches(sep, literal=True))
+        .add(1)
+        .alias("k"),
+        pl.when(col.str.len_bytes() < 16)  # only a short line can be blank
+        .then(col.str.strip_chars() == "")
+        .otherwise(False)
+        .alias("blank"),
+        (quoted & (col.str.count_matches('"', literal=True) % 2 == 1)).alias("odd"),
+        col.str.strip_chars_end("\r").eq(header).alias("repeat"),
+    )
+    found = line.select(  # one pass over the file
+        pl.col("n").filter("blank").implode().alias("blank"),
+        pl.col("odd").any().alias("odd"),
+        pl.col("n").filter("repeat").head(_MAX_SHOWN).implode().alias("repeats"),
+        pl.struct("n", "text", "k")
+        .filter(~pl.col("blank") & (pl.col("k") != n_fields))
+        .head(_MAX_SHOWN)
+        .implode()
+        .alias("off"),
+    ).collect()
+    repeats = found["repeats"][0].to_list()
+    if repeats:
+        shown = ", ".join(str(n) for n in repeats)
         raise DataError(
             f"{path}: line {shown} repeats the header line {header!r} (as when files are "
             "concatenated with their headers); delete the repeated header line(s) and re-run"
         )
-    off = (
-        lines.filter(~pl.col("blank") & (pl.col("k") != n_fields))
-        .select("n", "text", "k")
-        .head(_MAX_SHOWN)
-        .collect()
-    )
+    if found["odd"][0]:
+        return []  # a quoted field spans lines: lines are no records, leave it to polars
+    off = found["off"][0].struct.unnest()
     if off.height:
         shown = "; ".join(f"line {n} {t!r} has {k} field(s)" for n, t, k in off.iter_rows())
         raise DataError(
             f"{path}: rows must have the header's {n_fields} fields, but {shown}; "
             "fix or remove those lines (a short line would be read with missing values)"
         )
-    return blank
+    return found["blank"][0].to_list()
 
 
 def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.DataFrame:

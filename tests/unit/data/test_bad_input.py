@@ -303,6 +303,12 @@ GOOD_ACCEPTED = {
         [7, 8],
         3,
     ),
+    "a quoted free-text column spanning lines": Accepted(
+        'user,item,rating,timestamp,review\n1,2,4,100,"great\nfilm, really"\n1,3,5,101,ok\n',
+        [1],
+        [2, 3],
+        2,
+    ),
     "blank lines": Accepted(csv("u1,i1,4,100", "", "u2,i1,4,101", "   "), ["u1", "u2"], ["i1"], 2),
 }
 
