@@ -169,7 +169,9 @@ BAD: dict[str, Case] = {
     "unknown source": Case(GOOD, "ingest", ("data.source",), cli_sets=("data.source=excel",)),
     # ---- validation
     "too little history per user": Case(
-        csv(*good_rows(per_user=2)), "validate", ("split.min_interactions", "users")
+        csv(*good_rows(per_user=2)),
+        "validate",
+        ("split.min_interactions", "8 bad users", "user=u0, n_interactions=2"),
     ),
     # ---- settings that do not fit the data (caught before training)
     "a user who has seen every item": Case(
