@@ -108,7 +108,10 @@ def check_fits(s: Any, train: Any, exclude: Any, paths: Paths) -> None:
             f"sampler.n_neg={s.n_neg} is more than the catalog's {n_items} items; set "
             f"sampler.n_neg to at most {n_items}"
         )
-    setting = "sampler.n_neg" if s.pool_width == s.n_neg else f"sampler.{s.name}.candidates"
+    setting = {  # the key(s) whose value is the pool's width
+        "hard": "sampler.hard.candidates",
+        "mixed": "the pool width (sampler.mixed.candidates + the random share of sampler.n_neg)",
+    }.get(s.name, "sampler.n_neg")
     users = np.flatnonzero(train.user_degrees() > 0)
     check_capacity(
         exclude,

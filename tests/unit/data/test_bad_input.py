@@ -201,6 +201,17 @@ BAD: dict[str, Case] = {
         ("sampler.hard.candidates=12", "catalog's 10 items"),
         ("sampler.name=hard", "sampler.hard.candidates=12"),
     ),
+    "mixed pool without replacement wider than what a user has left": Case(
+        GOOD,
+        "sample-negatives",
+        ("pool width (sampler.mixed.candidates", "=8 but user 'u0'", "7 of 10", "at most 7"),
+        (
+            "sampler.name=mixed",
+            "sampler.n_neg=4",
+            "sampler.mixed.candidates=6",
+            "sampler.replace=false",
+        ),
+    ),
 }
 
 BASE_SETS = (
