@@ -186,8 +186,8 @@ def _check_lines(path: Path, sep: str, n_fields: int) -> list[int]:
     missing fields, so the count is checked on the raw text first. Quoted fields are
     removed before counting, so a quoted separator is no field break. Returns the line
     numbers of empty lines (skipped, not refused). One pass over the file, which collects
-    only offending lines. A file whose quoted fields span lines is left to polars' parser (line numbers
-    then count records).
+    only offending lines. A file whose quoted fields span lines is left to polars' parser
+    (its line numbers then count records).
     """
     raw = pl.scan_csv(
         path, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String}
@@ -232,7 +232,9 @@ def _check_lines(path: Path, sep: str, n_fields: int) -> list[int]:
         return []  # a quoted field spans lines: lines are no records, leave it to polars
     off = found["off"][0].struct.unnest()
     if off.height:
-        shown = "; ".join(f"line {n} {t!r} has {k} field(s)" for n, t, k in off.iter_rows())
+        shown = "; ".join(
+            f"line {n} {t.rstrip(chr(13))!r} has {k} field(s)" for n, t, k in off.iter_rows()
+        )
         raise DataError(
             f"{path}: rows must have the header's {n_fields} fields, but {shown}; "
             "fix or remove those lines (a short line would be read with missing values)"

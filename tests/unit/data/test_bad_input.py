@@ -91,6 +91,16 @@ BAD: dict[str, Case] = {
     "short row": Case(
         csv(*good_rows()[:3], "3,7"), "ingest", ("line 5 '3,7' has 2 field(s)", "header's 4")
     ),
+    "short row, CRLF line ends": Case(
+        csv("u1,i1,4,100", "3,7").replace("\n", "\r\n"), "ingest", ("line 3 '3,7' has 2 field(s)",)
+    ),
+    "short row in a tsv": Case(
+        csv("u1\ti1\t4\t100", "u2\ti2", header=HEADER.replace(",", "\t")),
+        "ingest",
+        ("line 3 'u2\\ti2' has 2 field(s)",),
+        source="tsv",
+        file="log.tsv",
+    ),
     "long row": Case(
         csv("u1,i1,4,100", "u1,i2,4,100,9"), "ingest", ("line 3 'u1,i2,4,100,9' has 5 field(s)",)
     ),
