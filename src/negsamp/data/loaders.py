@@ -283,7 +283,7 @@ def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.Data
     if n_bad:
         message = _bad_rows_message(lf, out.filter(any_bad), path, source, row_word, n_bad)
         if n_bad == out.height:
-            message += f"\nNo row parsed at all: is data.source={source!r} right for this file?"
+            message += f" (no row parsed at all: is data.source={source!r} right for this file?)"
         raise DataError(message)
     return out.select(RAW_SCHEMA)
 
@@ -336,11 +336,12 @@ def _bad_rows_message(
             ids = [f"{c} {values.get(c)!r}" for c in ("user", "item") if not row.get(f"_bad_{c}")]
             if ids:
                 why += f" ({', '.join(ids)})"
-        lines.append(f"  {row_word} {row[_LINE]}: {why}")
+        lines.append(f"{row_word} {row[_LINE]}: {why}")
+    first = f" (the first {len(lines)})" if n_bad > len(lines) else ""
     return (
-        f"{path}: {n_bad} row(s) could not be parsed as {source}; first ones:\n"
-        + "\n".join(lines)
-        + "\nFix or remove those rows, or check data.source/data.columns match the file."
+        f"{path}: {n_bad} row(s) could not be read as {source}{first}: "
+        + "; ".join(lines)
+        + "; fix or remove those rows, or check data.source/data.columns match the file"
     )
 
 
