@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows import errors
 from flows.artifacts import publish_drift
 from negsamp import config
 from negsamp.config import PARAMS_FILE, Config
@@ -35,11 +36,16 @@ def drift_check(
     ``<root>/params.yaml``), whose concurrency limit of one makes overlapping retrains
     wait; otherwise as a subflow on ``cfg``.
     """
+    errors.install()
     logger = get_run_logger()
     root = str(Path(root).resolve())
-    report = task(name="drift-report", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)(
-        drift_stage.run
-    )(cfg, Paths(Path(root)))
+    report = task(
+        name="drift-report",
+        retries=1,
+        retry_delay_seconds=5,
+        retry_condition_fn=errors.retry_condition,
+        cache_policy=NO_CACHE,
+    )(drift_stage.run)(cfg, Paths(Path(root)))
     if not (force or report["fired"]):
         logger.info("no drift (%s): no retrain", report["summary"])
         out = {"retrained": False, "drift": report}

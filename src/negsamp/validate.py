@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -245,13 +246,16 @@ def _stable(obj: Any) -> Any:
     return obj
 
 
-def _failure(res: dict[str, Any], per_user: bool, n_examples: int) -> Failure:
+def _failure(
+    res: dict[str, Any], per_user: bool, n_examples: int, users: Sequence[Any] | None = None
+) -> Failure:
     cfg_ = res["expectation_config"]
     meta, result = cfg_.get("meta") or {}, res.get("result") or {}
     idx = result.get("partial_unexpected_index_list") or []
     vals = result.get("partial_unexpected_list") or []
-    if per_user:
-        examples = [{"user": i, "n_interactions": v} for i, v in zip(idx, vals, strict=False)]
+    if per_user:  # named by the file's id where the caller gave the id map
+        name = (lambda i: users[i]) if users is not None else (lambda i: i)
+        examples = [{"user": name(i), "n_interactions": v} for i, v in zip(idx, vals, strict=False)]
     else:
         examples = [{"row": i, "value": v} for i, v in zip(idx, vals, strict=False)]
     detail = meta.get("detail", "")
@@ -303,6 +307,7 @@ def validate_interactions(
     cfg: ValidateCfg,
     min_interactions: int,
     source: str,
+    users: Sequence[Any] | None = None,
 ) -> ValidationReport:
     """Run the expectation suite on ``df`` and explain every failure.
 
@@ -310,7 +315,8 @@ def validate_interactions(
     in file order, so GX's pandas index is the row number in the Parquet file.
     ``min_interactions``: rows a user needs for the leave-one-out split; at least
     ``cfg.min_eligible_user_share`` of the ``n_users`` users must have that many.
-    ``source``: the file name quoted in messages.
+    ``source``: the file name quoted in messages. ``users``: the original id of each
+    internal user id, so the per-user examples name the file's users.
     """
     gx = _gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -344,7 +350,7 @@ def validate_interactions(
         n_users=n_users,
         n_items=n_items,
         evaluated=sum(len(r["results"]) for r in raw.values()),
-        failures=[_failure(res, k == "per_user", n_ex) for k, res in bad],
+        failures=[_failure(res, k == "per_user", n_ex, users) for k, res in bad],
         stats=stats,
         gx_result=raw,
     )

@@ -75,9 +75,8 @@ def load_raw(cfg: DataCfg) -> pl.DataFrame:
             raise DataError(f"unknown data.source {source!r}")
         return _coerce(lf, path, source, row_word)
     except pl.exceptions.PolarsError as err:
-        where = _ragged_lines(path, sep) if source in ("movielens-csv", "csv", "tsv") else ""
         raise DataError(
-            f"{path} could not be read as {source} ({_first_line(err)}){where}; "
+            f"{path} could not be read as {source} ({_first_line(err)}); "
             "check data.source matches the file's format (separator, header, columns)"
         ) from None
 
@@ -119,6 +118,7 @@ def _scan_header(path: Path, sep: str, columns: ColumnsCfg, *, source: str) -> p
     except pl.exceptions.NoDataError:
         raise DataError(f"{path} has no header row; check data.path") from None
     _check_columns(path, header, wanted, source)
+    blank = _check_lines(path, sep, len(header))
     names = {src: dst for dst, src in wanted.items()}
     schema: dict[str, pl.DataType] = dict.fromkeys(header, pl.String())
     if source != "movielens-csv":  # one inference pass over the whole file, then fixed
@@ -130,6 +130,8 @@ def _scan_header(path: Path, sep: str, columns: ColumnsCfg, *, source: str) -> p
         schema.update({c: inferred[c] for c in ids})
     lf = pl.scan_csv(path, separator=sep, schema=schema)
     lf = lf.with_row_index(_LINE, offset=2)  # line 1 is the header
+    if blank:  # an empty line is no row (polars reads it as one of nulls)
+        lf = lf.filter(~pl.col(_LINE).is_in(blank))
     return lf.select(pl.col(_LINE), *(pl.col(src).alias(dst) for src, dst in names.items()))
 
 
@@ -177,31 +179,67 @@ def _check_columns(path: Path, found: list[str], wanted: dict[str, str], source:
         )
 
 
-def _ragged_lines(path: Path, sep: str) -> str:
-    """'; line 3 has 3 fields, the header 2' for lines whose field count is off, else ''.
+def _check_lines(path: Path, sep: str, n_fields: int) -> list[int]:
+    """Refuse lines whose field count differs from the header's, and repeated header lines.
 
-    Only used after polars failed, so the cost of a second pass does not matter; quoted
-    separators are not understood, which at worst makes this report nothing.
+    polars reads a short line (``3,7`` under a four-column header) with nulls for the
+    missing fields, so the count is checked on the raw text first. Quoted fields are
+    removed before counting, so a quoted separator is no field break. Returns the line
+    numbers of empty lines (skipped, not refused). One pass over the file, which collects
+    only offending lines. A file whose quoted fields span lines is left to polars' parser
+    (its line numbers then count records).
     """
-    try:
-        counts = (
-            pl.scan_csv(
-                path, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String}
-            )
-            .with_row_index("n", offset=1)
-            .select("n", pl.col("l").str.count_matches(sep, literal=True).alias("k"))
-            .collect()
+    raw = pl.scan_csv(
+        path, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String}
+    ).with_row_index("n", offset=1)
+    header = raw.head(1).select(pl.col("l").str.strip_chars_end("\r")).collect().item() or ""
+    col = pl.col("l").fill_null("")
+    quoted = col.str.contains('"', literal=True)
+    line = raw.filter(pl.col("n") > 1).select(
+        "n",
+        pl.col("l").alias("text"),
+        # separators outside quotes; quotes are rare, so the regex runs on few lines
+        pl.when(quoted)
+        .then(col.str.replace_all(r'"[^"]*"', "").str.count_matches(sep, literal=True))
+        .otherwise(col.str.count_matches(sep, literal=True))
+        .add(1)
+        .alias("k"),
+        pl.when(col.str.len_bytes() < 16)  # only a short line can be blank
+        .then(col.str.strip_chars() == "")
+        .otherwise(False)
+        .alias("blank"),
+        (quoted & (col.str.count_matches('"', literal=True) % 2 == 1)).alias("odd"),
+        col.str.strip_chars_end("\r").eq(header).alias("repeat"),
+    )
+    found = line.select(  # one pass over the file
+        pl.col("n").filter("blank").implode().alias("blank"),
+        pl.col("odd").any().alias("odd"),
+        pl.col("n").filter("repeat").head(_MAX_SHOWN).implode().alias("repeats"),
+        pl.struct("n", "text", "k")
+        .filter(~pl.col("blank") & (pl.col("k") != n_fields))
+        .head(_MAX_SHOWN)
+        .implode()
+        .alias("off"),
+    ).collect()
+    repeats = found["repeats"][0].to_list()
+    if repeats:
+        shown = ", ".join(str(n) for n in repeats)
+        raise DataError(
+            f"{path}: line {shown} repeats the header line {header!r} (as when files are "
+            "concatenated with their headers); delete the repeated header line(s) and re-run"
         )
-    except pl.exceptions.PolarsError:
-        return ""
-    if counts.height < 2:
-        return ""
-    expected = counts["k"][0]
-    off = counts.filter((pl.col("k") != expected) & (pl.col("n") > 1)).head(_MAX_SHOWN)
-    if off.height == 0:
-        return ""
-    shown = ", ".join(f"line {n} has {k + 1}" for n, k in off.iter_rows())
-    return f"; field counts differ from the header's {expected + 1}: {shown}"
+    if found["odd"][0]:
+        return []  # a quoted field spans lines: lines are no records, leave it to polars
+    off = found["off"][0].struct.unnest()
+    if off.height:
+        shown = "; ".join(
+            f"line {n} {t.rstrip(chr(13))!r} has {k} field(s)" for n, t, k in off.iter_rows()
+        )
+        raise DataError(
+            f"{path}: rows must have the header's {n_fields} fields, but {shown}; "
+            "fix or remove those lines (a short line would be read with missing values)"
+        )
+    return found["blank"][0].to_list()
 
 
 def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.DataFrame:
@@ -223,8 +261,17 @@ def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.Data
     bad = [
         (casts[c].is_null() & pl.col(c).is_not_null()).alias(f"_bad_{c}")
         for c in RAW_SCHEMA
-        if c in schema
+        if c in schema and c not in ("user", "item", "rating")
     ]
+    # every row needs both ids: an empty field (or one of blanks) is refused like a bad value
+    bad += [casts[c].is_null().alias(f"_bad_{c}") for c in ("user", "item")]
+    if "rating" in schema:  # nan / inf would pass any threshold test unnoticed
+        finite = casts["rating"].is_finite().fill_null(True)
+        bad.append(
+            ((casts["rating"].is_null() & pl.col("rating").is_not_null()) | ~finite).alias(
+                "_bad_rating"
+            )
+        )
     if "_fields" in schema:
         bad.append((pl.col("_fields") != len(RAW_SCHEMA)).alias("_bad_fields"))
     out = lf.select(pl.col(_LINE), *(e.alias(c) for c, e in casts.items()), *bad).collect()
@@ -236,7 +283,7 @@ def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.Data
     if n_bad:
         message = _bad_rows_message(lf, out.filter(any_bad), path, source, row_word, n_bad)
         if n_bad == out.height:
-            message += f"\nNo row parsed at all: is data.source={source!r} right for this file?"
+            message += f" (no row parsed at all: is data.source={source!r} right for this file?)"
         raise DataError(message)
     return out.select(RAW_SCHEMA)
 
@@ -248,7 +295,8 @@ def _id_expr(name: str, dtype: pl.DataType, *, strict_int: bool) -> pl.Expr:
     if dtype.is_float():  # 3.0 is id 3; 3.5 is no id and is reported as unparseable
         integral = pl.col(name) == pl.col(name).floor()
         return pl.when(integral).then(pl.col(name).cast(pl.Int64, strict=False))
-    return pl.col(name).cast(pl.String)
+    trimmed = pl.col(name).cast(pl.String).str.strip_chars()  # " a" and "a" are one id
+    return pl.when(trimmed != "").then(trimmed)
 
 
 def _timestamp_expr(lf: pl.LazyFrame, dtype: pl.DataType) -> pl.Expr:
@@ -283,14 +331,27 @@ def _bad_rows_message(
             )
         else:
             why = ", ".join(
-                f"{c} {values.get(c)!r} does not parse" for c in RAW_SCHEMA if row.get(f"_bad_{c}")
+                _why(c, values.get(c), row.get(c)) for c in RAW_SCHEMA if row.get(f"_bad_{c}")
             )
-        lines.append(f"  {row_word} {row[_LINE]}: {why}")
+            ids = [f"{c} {values.get(c)!r}" for c in ("user", "item") if not row.get(f"_bad_{c}")]
+            if ids:
+                why += f" ({', '.join(ids)})"
+        lines.append(f"{row_word} {row[_LINE]}: {why}")
+    first = f" (the first {len(lines)})" if n_bad > len(lines) else ""
     return (
-        f"{path}: {n_bad} row(s) could not be parsed as {source}; first ones:\n"
-        + "\n".join(lines)
-        + "\nFix or remove those rows, or check data.source/data.columns match the file."
+        f"{path}: {n_bad} row(s) could not be read as {source}{first}: "
+        + "; ".join(lines)
+        + "; fix or remove those rows, or check data.source/data.columns match the file"
     )
+
+
+def _why(column: str, raw: object, value: object) -> str:
+    """Why one value of a row was refused: missing, blank, not finite, or not parseable."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return f"{column} is empty" + ("" if raw is None else f" ({raw!r})")
+    if column == "rating" and isinstance(value, float):
+        return f"rating {raw!r} is not a finite number"
+    return f"{column} {raw!r} does not parse"
 
 
 def _first_line(err: Exception) -> str:
