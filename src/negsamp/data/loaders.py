@@ -3,13 +3,20 @@
 Every source becomes the same frame, so nothing downstream knows where data came from:
 ``user`` and ``item`` (the raw ids: Int64 when the ids are integers, else String),
 ``rating`` Float64 (null where the source has none), ``timestamp`` Int64 unix seconds
-(null where the source has none). Text is read lazily as strings and cast by us, so a
-row that does not parse is reported by its line number instead of a bare polars error.
+(null where the source has none), and ``weight`` Float64 when ``data.columns.weight`` is
+set (the interaction's strength: play count, watch time, quantity; finite and >= 0).
+Text is read lazily as strings and cast by us, so a row that does not parse is reported
+by its line number instead of a bare polars error.
+
+Timestamps come as they are (``data.timestamp_format``): integer or float epochs in
+seconds, milliseconds or microseconds (``auto`` tells them apart by magnitude), ISO 8601
+with or without a zone (``Z``, ``+02:00``; naive times are UTC), or any strftime format.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -29,6 +36,19 @@ MOVIELENS_CSV_COLUMNS = ColumnsCfg(
 SYNTHETIC_COLUMNS = ColumnsCfg()
 _MAX_SHOWN = 5
 _LINE = "_line"  # 1-based line of the file a row came from (0-based row for Parquet)
+# auto: an epoch's median magnitude below these is seconds, else milliseconds, else microseconds
+# (1e11 s and 1e14 ms are both the year 5138; MovieLens seconds are ~1e9, ms ~1e12)
+_EPOCH_UNITS = ((1e11, "unix_s", 1), (1e14, "unix_ms", 1_000), (1e17, "unix_us", 1_000_000))
+_DIVISORS = {unit: d for _, unit, d in _EPOCH_UNITS}
+# ISO 8601 as logs write it: with a zone (Z is read as +00:00) or naive (taken as UTC)
+_ISO_ZONED = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
+_ISO_NAIVE = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
 
 
 def resolve_path(cfg: DataCfg) -> Path:
@@ -56,6 +76,14 @@ def load_raw(cfg: DataCfg) -> pl.DataFrame:
     Rows keep file order. Raises :class:`DataError` naming the file when it is missing,
     empty, lacks a column, or has rows that do not parse.
     """
+    return load_raw_info(cfg)[0]
+
+
+def load_raw_info(cfg: DataCfg) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """:func:`load_raw` plus what was decided reading it: ``timestamp_format`` (the setting)
+    and ``timestamp_parsed_as`` (unix_s | unix_ms | unix_us | iso | datetime | the strftime
+    format; None when the log has no timestamp column)."""
+    info: dict[str, Any] = {"timestamp_format": cfg.timestamp_format, "timestamp_parsed_as": None}
     path = resolve_path(cfg)
     source = cfg.source
     sep = "\t" if source == "tsv" else ","
@@ -65,15 +93,16 @@ def load_raw(cfg: DataCfg) -> pl.DataFrame:
         elif source == "movielens-1m":
             lf, row_word = _scan_fixed(path, "::"), "line"
         elif source in ("movielens-csv", "csv", "tsv"):
-            columns = MOVIELENS_CSV_COLUMNS if source == "movielens-csv" else cfg.columns
+            columns = _columns(cfg, MOVIELENS_CSV_COLUMNS if source == "movielens-csv" else None)
             lf = _scan_header(path, sep, columns, source=source)
             row_word = "line"
         elif source in ("parquet", "synthetic"):
-            columns = SYNTHETIC_COLUMNS if source == "synthetic" else cfg.columns
+            columns = _columns(cfg, SYNTHETIC_COLUMNS if source == "synthetic" else None)
             lf, row_word = _scan_parquet(path, columns, source=source), "row"
         else:  # pragma: no cover - the config Literal rejects it first
             raise DataError(f"unknown data.source {source!r}")
-        return _coerce(lf, path, source, row_word)
+        lf = _with_shared_weight(lf, cfg, source)
+        return _coerce(lf, path, source, row_word, cfg, info), info
     except pl.exceptions.PolarsError as err:
         where = _ragged_lines(path, sep) if source in ("movielens-csv", "csv", "tsv") else ""
         raise DataError(
@@ -149,6 +178,42 @@ def _scan_parquet(path: Path, columns: ColumnsCfg, *, source: str) -> pl.LazyFra
     )
 
 
+def _columns(cfg: DataCfg, fixed: ColumnsCfg | None) -> ColumnsCfg:
+    """The column mapping of a file: ``data.columns``, or a source's fixed names plus the
+    weight column ``data.columns.weight`` names (e.g. MovieLens' ``rating``)."""
+    if fixed is None:
+        return cfg.columns
+    return fixed.model_copy(update={"weight": cfg.columns.weight})
+
+
+def _weight_share(columns: ColumnsCfg) -> str | None:
+    """The raw-schema field whose column ``columns.weight`` also names (the rating, say)."""
+    if columns.weight is None:
+        return None
+    for field in ("rating", "timestamp", "user", "item"):
+        if getattr(columns, field) == columns.weight:
+            return field
+    return None
+
+
+def _with_shared_weight(lf: pl.LazyFrame, cfg: DataCfg, source: str) -> pl.LazyFrame:
+    """Add ``weight`` where it is a copy of another field: MovieLens' fixed fields (only the
+    rating can be a weight there) or a column both ``data.columns.weight`` and another key name."""
+    weight = cfg.columns.weight
+    if weight is None:
+        return lf
+    if source in ("movielens-100k", "movielens-1m"):
+        if weight != "rating":
+            raise DataError(
+                f"data.columns.weight={weight!r}, but a {source} file has only the fields "
+                f"{', '.join(RAW_SCHEMA)}: set data.columns.weight to rating (or null)"
+            )
+        return lf.with_columns(pl.col("rating").alias("weight"))
+    fixed = {"movielens-csv": MOVIELENS_CSV_COLUMNS, "synthetic": SYNTHETIC_COLUMNS}
+    share = _weight_share(_columns(cfg, fixed.get(source)))
+    return lf if share is None else lf.with_columns(pl.col(share).alias("weight"))
+
+
 def _wanted(columns: ColumnsCfg) -> dict[str, str]:
     """Raw-schema name -> column name in the file, for the columns the source has."""
     wanted = {"user": columns.user, "item": columns.item}
@@ -156,6 +221,8 @@ def _wanted(columns: ColumnsCfg) -> dict[str, str]:
         wanted["rating"] = columns.rating
     if columns.timestamp is not None:
         wanted["timestamp"] = columns.timestamp
+    if columns.weight is not None and _weight_share(columns) is None:
+        wanted["weight"] = columns.weight
     if len(set(wanted.values())) < len(wanted):
         raise DataError(f"data.columns maps two fields to the same column: {wanted}")
     return wanted
@@ -204,7 +271,9 @@ def _ragged_lines(path: Path, sep: str) -> str:
     return f"; field counts differ from the header's {expected + 1}: {shown}"
 
 
-def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.DataFrame:
+def _coerce(
+    lf: pl.LazyFrame, path: Path, source: str, row_word: str, cfg: DataCfg, info: dict[str, Any]
+) -> pl.DataFrame:
     """Cast to the raw schema; rows whose values do not parse raise a DataError."""
     schema = lf.collect_schema()
     casts: dict[str, pl.Expr] = {}
@@ -215,14 +284,17 @@ def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.Data
         if "rating" in schema
         else pl.lit(None, pl.Float64)
     )
-    casts["timestamp"] = (
-        _timestamp_expr(lf, schema["timestamp"])
-        if "timestamp" in schema
-        else pl.lit(None, pl.Int64)
-    )
+    if "timestamp" in schema:
+        casts["timestamp"], info["timestamp_parsed_as"] = _timestamp_expr(
+            lf, schema["timestamp"], cfg.timestamp_format, path
+        )
+    else:
+        casts["timestamp"] = pl.lit(None, pl.Int64)
+    if "weight" in schema:
+        casts["weight"] = pl.col("weight").cast(pl.Float64, strict=False)
     bad = [
         (casts[c].is_null() & pl.col(c).is_not_null()).alias(f"_bad_{c}")
-        for c in RAW_SCHEMA
+        for c in casts
         if c in schema
     ]
     if "_fields" in schema:
@@ -238,7 +310,33 @@ def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.Data
         if n_bad == out.height:
             message += f"\nNo row parsed at all: is data.source={source!r} right for this file?"
         raise DataError(message)
+    if "weight" in casts:
+        _check_weights(out, path, row_word, cfg)
+        return out.select(*RAW_SCHEMA, "weight")
     return out.select(RAW_SCHEMA)
+
+
+def _check_weights(out: pl.DataFrame, path: Path, row_word: str, cfg: DataCfg) -> None:
+    """Weights must be finite and >= 0 (and > 0 with ``data.zero_weight: refuse``)."""
+    w = pl.col("weight")
+    wrong = w.is_null() | ~w.is_finite() | (w < 0)
+    rule = "finite and >= 0"
+    if cfg.zero_weight == "refuse":
+        wrong, rule = wrong | (w == 0), "finite and > 0 (data.zero_weight: refuse)"
+    bad = out.filter(wrong)
+    if bad.height == 0:
+        return
+    shown = ", ".join(
+        f"{row_word} {n}: {v if v is not None else 'empty'}"
+        for n, v in bad.head(_MAX_SHOWN).select(_LINE, "weight").iter_rows()
+    )
+    fix = "fix or remove those rows"
+    if cfg.zero_weight == "refuse" and bad.filter(w == 0).height:
+        fix += ", or set data.zero_weight: drop to drop zero-weight rows"
+    raise DataError(
+        f"{path}: {bad.height} row(s) have a weight (column {cfg.columns.weight!r}) that is not "
+        f"{rule}: {shown}; {fix}"
+    )
 
 
 def _id_expr(name: str, dtype: pl.DataType, *, strict_int: bool) -> pl.Expr:
@@ -251,20 +349,66 @@ def _id_expr(name: str, dtype: pl.DataType, *, strict_int: bool) -> pl.Expr:
     return pl.col(name).cast(pl.String)
 
 
-def _timestamp_expr(lf: pl.LazyFrame, dtype: pl.DataType) -> pl.Expr:
-    """Any timestamp column -> Int64 unix seconds (naive datetimes are taken as UTC)."""
+def _timestamp_expr(
+    lf: pl.LazyFrame, dtype: pl.DataType, fmt: str, path: Path
+) -> tuple[pl.Expr, str]:
+    """Any timestamp column -> (Int64 unix seconds expression, how it was read).
+
+    Native datetimes and dates are converted (naive ones are UTC) whatever ``fmt`` says.
+    Otherwise ``fmt`` (``data.timestamp_format``) decides; ``auto`` reads numbers as epochs
+    whose unit the median magnitude tells (see ``_EPOCH_UNITS``) and text as ISO 8601.
+    """
     col = pl.col("timestamp")
     if isinstance(dtype, pl.Datetime):
-        return col.dt.epoch("s")
+        return col.dt.epoch("s"), "datetime"
     if dtype == pl.Date:
-        return col.cast(pl.Datetime("us")).dt.epoch("s")
-    if dtype.is_numeric():
-        return col.cast(pl.Int64, strict=False)
-    # strings: numbers (unix seconds, maybe "964982703.0") or ISO datetimes, by a sample
-    sample = lf.select(col).drop_nulls().head(1000).collect().to_series()
-    if sample.cast(pl.Float64, strict=False).null_count() == 0:
-        return col.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
-    return col.str.to_datetime(strict=False, time_unit="us").dt.epoch("s")
+        return col.cast(pl.Datetime("us")).dt.epoch("s"), "date"
+    numeric = dtype.is_numeric()
+    if fmt == "auto" and not numeric:  # text: numbers (maybe "964982703.0") or dates, by a sample
+        sample = lf.select(col).drop_nulls().head(1000).collect().to_series()
+        numeric = sample.cast(pl.Float64, strict=False).null_count() == 0
+        unparsed = pl.select(_iso(pl.lit(sample))).to_series().null_count()
+        if not numeric and sample.len() and unparsed == sample.len():
+            raise DataError(
+                f"{path}: the timestamp column holds neither numbers nor ISO 8601 dates "
+                f"(e.g. {sample[0]!r}); set data.timestamp_format to its strftime format "
+                "(e.g. '%d/%m/%Y %H:%M') or to unix_s, unix_ms, unix_us or iso"
+            )
+        fmt = "auto" if numeric else "iso"
+    if fmt == "iso":
+        return _iso(col.cast(pl.String)), "iso"
+    if "%" in fmt:
+        text = col.cast(pl.String).str.strip_chars()
+        zoned = "%z" in fmt or "%:z" in fmt or "%#z" in fmt
+        parsed = text.str.to_datetime(
+            fmt, strict=False, time_unit="us", time_zone="UTC" if zoned else None
+        )
+        return parsed.dt.epoch("s"), fmt
+    number = col.cast(pl.Float64, strict=False)
+    if fmt == "auto":
+        median = lf.select(number.abs().median()).collect().item()
+        fmt = next((unit for limit, unit, _ in _EPOCH_UNITS if (median or 0) < limit), "")
+        if not fmt:
+            raise DataError(
+                f"{path}: timestamps around {median:.3g} are too large for epoch seconds, "
+                "milliseconds or microseconds; set data.timestamp_format (unix_s, unix_ms, "
+                "unix_us, iso or a strftime format)"
+            )
+    divisor = _DIVISORS[fmt]
+    if dtype.is_integer():
+        return col.cast(pl.Int64, strict=False).floordiv(divisor), fmt
+    return (number / divisor).floor().cast(pl.Int64, strict=False), fmt
+
+
+def _iso(text: pl.Expr) -> pl.Expr:
+    """ISO 8601 text -> Int64 unix seconds: with a zone (``Z`` = +00:00) or naive (UTC);
+    null where no form fits."""
+    t = text.str.strip_chars().str.replace(r"[zZ]$", "+00:00")
+    zoned = [
+        t.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _ISO_ZONED
+    ]
+    naive = [t.str.to_datetime(f, strict=False, time_unit="us") for f in _ISO_NAIVE]
+    return pl.coalesce([e.dt.epoch("s") for e in (*zoned, *naive)])
 
 
 def _bad_rows_message(
@@ -283,7 +427,9 @@ def _bad_rows_message(
             )
         else:
             why = ", ".join(
-                f"{c} {values.get(c)!r} does not parse" for c in RAW_SCHEMA if row.get(f"_bad_{c}")
+                f"{c} {values.get(c)!r} does not parse"
+                for c in (*RAW_SCHEMA, "weight")
+                if row.get(f"_bad_{c}")
             )
         lines.append(f"  {row_word} {row[_LINE]}: {why}")
     return (
