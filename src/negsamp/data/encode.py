@@ -141,9 +141,9 @@ def encode(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         raise DataError(f"encode needs to_implicit's output; missing columns {missing}")
     n_null_ts = df["timestamp"].null_count()
     if n_null_ts == df.height:
-        log.warning(
-            "the source has no timestamps: every interaction gets timestamp 0, so a "
-            "temporal split or 'latest item' leave-one-out is not meaningful"
+        log.info(
+            "the source has no timestamps: every interaction gets timestamp 0 (the split "
+            "holds out random items instead of the latest, and the recency boost is off)"
         )
     elif n_null_ts:
         log.warning("%d interactions have no timestamp and get timestamp 0", n_null_ts)
