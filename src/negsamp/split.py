@@ -88,13 +88,16 @@ def split(df: pl.DataFrame, cfg: SplitCfg, seed: int = 0) -> Split:
 def check_test_users(stats: dict[str, Any], min_share: float, where: str) -> None:
     """Refuse a split whose test users are fewer than ``min_share`` of all users."""
     n, k = stats["n_users"], stats["test_users"]
+    if stats["method"] == "temporal":
+        fix = "move split.temporal_cutoff earlier or use split.method: leave_one_out"
+    else:
+        fix = "lower split.min_interactions (users with fewer stay in train only)"
     if n and k < min_share * n:
         raise ValueError(
             f"{where}: the {stats['method']} split leaves {k} of {n} users "
             f"({k / n:.1%}) with test items, fewer than split.min_test_user_share="
-            f"{min_share:g} ({min_share * n:.0f} users); the metrics would rest on too few "
-            "users: move split.temporal_cutoff earlier, use split.method: leave_one_out, or "
-            "lower split.min_test_user_share"
+            f"{min_share:g} ({min_share * n:.0f} users), so the metrics would rest on too few "
+            f"users: {fix}, or lower split.min_test_user_share"
         )
 
 
