@@ -141,7 +141,7 @@ def encode(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         raise DataError(f"encode needs to_implicit's output; missing columns {missing}")
     n_null_ts = df["timestamp"].null_count()
     if n_null_ts == df.height:
-        log.info(
+        log.warning(
             "the source has no timestamps: every interaction gets timestamp 0 (the split "
             "holds out random items instead of the latest, and the recency boost is off)"
         )
