@@ -37,7 +37,7 @@ SPEC = StageSpec(
         "data.zero_weight",
     ),
     deps=("${data.path}",),
-    code=src("data/loaders.py", "data/encode.py", "stages/ingest.py"),
+    code=src("data/loaders.py", "data/timestamps.py", "data/encode.py", "stages/ingest.py"),
     outs=rel(SHARED.interactions, SHARED.user_ids, SHARED.item_ids, SHARED.ingest_report),
 )
 
