@@ -264,6 +264,10 @@ def write_inputs(paths: Paths, train: Interactions, held: np.ndarray, width: int
 STAGE_CASES = {
     "bpr": {"model": {"name": "bpr", "bpr": {"factors": 4, "lr": 0.05, "recency_boost": 2.0}}},
     "ials": {"model": {"name": "ials", "ials": {"factors": 4, "reg": 1.0, "iterations": 3}}},
+    "bpr_weighted": {  # #14: each positive's loss weighs 1 + log1p(count), mean 1
+        "model": {"name": "bpr", "bpr": {"factors": 4, "lr": 0.05}},
+        "train": {"epochs": 3, "batch_size": 64, "positive_weight": "log"},
+    },
     "in_batch": {
         "model": {"name": "lmf", "lmf": {"factors": 4, "lr": 0.05}},
         "sampler": {"name": "in_batch"},
