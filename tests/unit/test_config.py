@@ -201,3 +201,28 @@ def test_a_write_keeps_null_comments_and_order_byte_for_byte_elsewhere(tmp_path)
     update(params, ["data.rating_threshold=3.5"])
     update(params, ["data.rating_threshold=null"])
     assert params.read_bytes() == original
+
+
+def test_timestamp_bounds_accept_yaml_dates_issue_14(tmp_path: Path) -> None:
+    """`--set validate.min_timestamp=1970-01-01` is read by YAML as a date: accepted as ISO."""
+    p = tmp_path / "params.yaml"
+    p.write_text("validate:\n  max_timestamp: 2200-01-01\n")
+    cfg = config.load(p, ["validate.min_timestamp=1970-01-01"])
+    assert (cfg.validate_.min_timestamp, cfg.validate_.max_timestamp) == (
+        "1970-01-01",
+        "2200-01-01",
+    )
+    written = tmp_path / "written.yaml"
+    written.write_text((REPO / "params.yaml").read_text())
+    config.write_overrides(written, ["validate.min_timestamp=1970-01-01"])
+    assert config.load(written).validate_.min_timestamp == "1970-01-01"
+
+
+def test_new_data_and_split_settings_are_checked_issue_14(tmp_path: Path) -> None:
+    p = tmp_path / "params.yaml"
+    p.write_text("{}\n")
+    cfg = config.load(p, ["data.timestamp_format='%d/%m/%Y'", "split.method=random_holdout"])
+    assert cfg.data.timestamp_format == "%d/%m/%Y" and cfg.split.method == "random_holdout"
+    for bad in ("data.timestamp_format=epoch", "data.weight_aggregate=median", "split.method=x"):
+        with pytest.raises(ConfigError, match=bad.split("=")[0].split(".")[-1]):
+            config.load(p, [bad])

@@ -49,6 +49,11 @@ class _DataSide(_SamplerFields):
 
 class PopularitySettings(Frozen):
     alpha: float = Field(0.75, ge=0.0, le=1.0)
+    by: Literal["events", "weight"] = Field(
+        "events",
+        description="popularity of an item: its training positives (events) or their summed "
+        "strength (weight: data.columns.weight, else the aggregated event counts)",
+    )
 
 
 class StratifiedSettings(Frozen):

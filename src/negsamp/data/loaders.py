@@ -3,18 +3,24 @@
 Every source becomes the same frame, so nothing downstream knows where data came from:
 ``user`` and ``item`` (the raw ids: Int64 when the ids are integers, else String),
 ``rating`` Float64 (null where the source has none), ``timestamp`` Int64 unix seconds
-(null where the source has none). Text is read lazily as strings and cast by us, so a
-row that does not parse is reported by its line number instead of a bare polars error.
+(null where the source has none), and ``weight`` Float64 when ``data.columns.weight`` is
+set (the interaction's strength: play count, watch time, quantity; finite and >= 0).
+Text is read lazily as strings and cast by us, so a row that does not parse is reported
+by its line number instead of a bare polars error.
+
+Timestamps come as they are (``data.timestamp_format``, :mod:`negsamp.data.timestamps`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from negsamp.config import ColumnsCfg, DataCfg
 from negsamp.data.errors import DataError
+from negsamp.data.timestamps import timestamp_expr
 
 RAW_SCHEMA = ("user", "item", "rating", "timestamp")
 # what a file inside a downloaded MovieLens folder is called, so data.path may name the folder
@@ -56,6 +62,14 @@ def load_raw(cfg: DataCfg) -> pl.DataFrame:
     Rows keep file order. Raises :class:`DataError` naming the file when it is missing,
     empty, lacks a column, or has rows that do not parse.
     """
+    return load_raw_info(cfg)[0]
+
+
+def load_raw_info(cfg: DataCfg) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """:func:`load_raw` plus what was decided reading it: ``timestamp_format`` (the setting)
+    and ``timestamp_parsed_as`` (unix_s | unix_ms | unix_us | iso | datetime | the strftime
+    format; None when the log has no timestamp column)."""
+    info: dict[str, Any] = {"timestamp_format": cfg.timestamp_format, "timestamp_parsed_as": None}
     path = resolve_path(cfg)
     source = cfg.source
     sep = "\t" if source == "tsv" else ","
@@ -65,15 +79,16 @@ def load_raw(cfg: DataCfg) -> pl.DataFrame:
         elif source == "movielens-1m":
             lf, row_word = _scan_fixed(path, "::"), "line"
         elif source in ("movielens-csv", "csv", "tsv"):
-            columns = MOVIELENS_CSV_COLUMNS if source == "movielens-csv" else cfg.columns
+            columns = _columns(cfg, MOVIELENS_CSV_COLUMNS if source == "movielens-csv" else None)
             lf = _scan_header(path, sep, columns, source=source)
             row_word = "line"
         elif source in ("parquet", "synthetic"):
-            columns = SYNTHETIC_COLUMNS if source == "synthetic" else cfg.columns
+            columns = _columns(cfg, SYNTHETIC_COLUMNS if source == "synthetic" else None)
             lf, row_word = _scan_parquet(path, columns, source=source), "row"
         else:  # pragma: no cover - the config Literal rejects it first
             raise DataError(f"unknown data.source {source!r}")
-        return _coerce(lf, path, source, row_word)
+        lf = _with_shared_weight(lf, cfg, source)
+        return _coerce(lf, path, source, row_word, cfg, info), info
     except pl.exceptions.PolarsError as err:
         raise DataError(
             f"{path} could not be read as {source} ({_first_line(err)}); "
@@ -151,6 +166,42 @@ def _scan_parquet(path: Path, columns: ColumnsCfg, *, source: str) -> pl.LazyFra
     )
 
 
+def _columns(cfg: DataCfg, fixed: ColumnsCfg | None) -> ColumnsCfg:
+    """The column mapping of a file: ``data.columns``, or a source's fixed names plus the
+    weight column ``data.columns.weight`` names (e.g. MovieLens' ``rating``)."""
+    if fixed is None:
+        return cfg.columns
+    return fixed.model_copy(update={"weight": cfg.columns.weight})
+
+
+def _weight_share(columns: ColumnsCfg) -> str | None:
+    """The raw-schema field whose column ``columns.weight`` also names (the rating, say)."""
+    if columns.weight is None:
+        return None
+    for field in ("rating", "timestamp", "user", "item"):
+        if getattr(columns, field) == columns.weight:
+            return field
+    return None
+
+
+def _with_shared_weight(lf: pl.LazyFrame, cfg: DataCfg, source: str) -> pl.LazyFrame:
+    """Add ``weight`` where it is a copy of another field: MovieLens' fixed fields (only the
+    rating can be a weight there) or a column both ``data.columns.weight`` and another key name."""
+    weight = cfg.columns.weight
+    if weight is None:
+        return lf
+    if source in ("movielens-100k", "movielens-1m"):
+        if weight != "rating":
+            raise DataError(
+                f"data.columns.weight={weight!r}, but a {source} file has only the fields "
+                f"{', '.join(RAW_SCHEMA)}: set data.columns.weight to rating (or null)"
+            )
+        return lf.with_columns(pl.col("rating").alias("weight"))
+    fixed = {"movielens-csv": MOVIELENS_CSV_COLUMNS, "synthetic": SYNTHETIC_COLUMNS}
+    share = _weight_share(_columns(cfg, fixed.get(source)))
+    return lf if share is None else lf.with_columns(pl.col(share).alias("weight"))
+
+
 def _wanted(columns: ColumnsCfg) -> dict[str, str]:
     """Raw-schema name -> column name in the file, for the columns the source has."""
     wanted = {"user": columns.user, "item": columns.item}
@@ -158,6 +209,8 @@ def _wanted(columns: ColumnsCfg) -> dict[str, str]:
         wanted["rating"] = columns.rating
     if columns.timestamp is not None:
         wanted["timestamp"] = columns.timestamp
+    if columns.weight is not None and _weight_share(columns) is None:
+        wanted["weight"] = columns.weight
     if len(set(wanted.values())) < len(wanted):
         raise DataError(f"data.columns maps two fields to the same column: {wanted}")
     return wanted
@@ -242,7 +295,9 @@ def _check_lines(path: Path, sep: str, n_fields: int) -> list[int]:
     return found["blank"][0].to_list()
 
 
-def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.DataFrame:
+def _coerce(
+    lf: pl.LazyFrame, path: Path, source: str, row_word: str, cfg: DataCfg, info: dict[str, Any]
+) -> pl.DataFrame:
     """Cast to the raw schema; rows whose values do not parse raise a DataError."""
     schema = lf.collect_schema()
     casts: dict[str, pl.Expr] = {}
@@ -253,14 +308,17 @@ def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.Data
         if "rating" in schema
         else pl.lit(None, pl.Float64)
     )
-    casts["timestamp"] = (
-        _timestamp_expr(lf, schema["timestamp"])
-        if "timestamp" in schema
-        else pl.lit(None, pl.Int64)
-    )
+    if "timestamp" in schema:
+        casts["timestamp"], info["timestamp_parsed_as"] = timestamp_expr(
+            lf, schema["timestamp"], cfg.timestamp_format, path
+        )
+    else:
+        casts["timestamp"] = pl.lit(None, pl.Int64)
+    if "weight" in schema:
+        casts["weight"] = pl.col("weight").cast(pl.Float64, strict=False)
     bad = [
         (casts[c].is_null() & pl.col(c).is_not_null()).alias(f"_bad_{c}")
-        for c in RAW_SCHEMA
+        for c in casts
         if c in schema and c not in ("user", "item", "rating")
     ]
     # every row needs both ids: an empty field (or one of blanks) is refused like a bad value
@@ -285,7 +343,33 @@ def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.Data
         if n_bad == out.height:
             message += f" (no row parsed at all: is data.source={source!r} right for this file?)"
         raise DataError(message)
+    if "weight" in casts:
+        _check_weights(out, path, row_word, cfg)
+        return out.select(*RAW_SCHEMA, "weight")
     return out.select(RAW_SCHEMA)
+
+
+def _check_weights(out: pl.DataFrame, path: Path, row_word: str, cfg: DataCfg) -> None:
+    """Weights must be finite and >= 0 (and > 0 with ``data.zero_weight: refuse``)."""
+    w = pl.col("weight")
+    wrong = w.is_null() | ~w.is_finite() | (w < 0)
+    rule = "finite and >= 0"
+    if cfg.zero_weight == "refuse":
+        wrong, rule = wrong | (w == 0), "finite and > 0 (data.zero_weight: refuse)"
+    bad = out.filter(wrong)
+    if bad.height == 0:
+        return
+    shown = ", ".join(
+        f"{row_word} {n}: {v if v is not None else 'empty'}"
+        for n, v in bad.head(_MAX_SHOWN).select(_LINE, "weight").iter_rows()
+    )
+    fix = "fix or remove those rows"
+    if cfg.zero_weight == "refuse" and bad.filter(w == 0).height:
+        fix += ", or set data.zero_weight: drop to drop zero-weight rows"
+    raise DataError(
+        f"{path}: {bad.height} row(s) have a weight (column {cfg.columns.weight!r}) that is not "
+        f"{rule}: {shown}; {fix}"
+    )
 
 
 def _id_expr(name: str, dtype: pl.DataType, *, strict_int: bool) -> pl.Expr:
@@ -297,22 +381,6 @@ def _id_expr(name: str, dtype: pl.DataType, *, strict_int: bool) -> pl.Expr:
         return pl.when(integral).then(pl.col(name).cast(pl.Int64, strict=False))
     trimmed = pl.col(name).cast(pl.String).str.strip_chars()  # " a" and "a" are one id
     return pl.when(trimmed != "").then(trimmed)
-
-
-def _timestamp_expr(lf: pl.LazyFrame, dtype: pl.DataType) -> pl.Expr:
-    """Any timestamp column -> Int64 unix seconds (naive datetimes are taken as UTC)."""
-    col = pl.col("timestamp")
-    if isinstance(dtype, pl.Datetime):
-        return col.dt.epoch("s")
-    if dtype == pl.Date:
-        return col.cast(pl.Datetime("us")).dt.epoch("s")
-    if dtype.is_numeric():
-        return col.cast(pl.Int64, strict=False)
-    # strings: numbers (unix seconds, maybe "964982703.0") or ISO datetimes, by a sample
-    sample = lf.select(col).drop_nulls().head(1000).collect().to_series()
-    if sample.cast(pl.Float64, strict=False).null_count() == 0:
-        return col.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
-    return col.str.to_datetime(strict=False, time_unit="us").dt.epoch("s")
 
 
 def _bad_rows_message(
@@ -331,7 +399,9 @@ def _bad_rows_message(
             )
         else:
             why = ", ".join(
-                _why(c, values.get(c), row.get(c)) for c in RAW_SCHEMA if row.get(f"_bad_{c}")
+                _why(c, values.get(c), row.get(c))
+                for c in (*RAW_SCHEMA, "weight")
+                if row.get(f"_bad_{c}")
             )
             ids = [f"{c} {values.get(c)!r}" for c in ("user", "item") if not row.get(f"_bad_{c}")]
             if ids:

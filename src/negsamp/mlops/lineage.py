@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from negsamp.config import PARAMS_FILE, Config
-from negsamp.io import md5_file
+from negsamp.io import md5_file, read_json
 from negsamp.mlops import dataset
 from negsamp.models import WEIGHTS_FILE
 from negsamp.paths import Paths
@@ -85,4 +85,19 @@ def lineage_tags(cfg: Config, paths: Paths, variant: str | None = None) -> dict[
     files |= {"train_pool": paths.train_pool, "eval_candidates": paths.eval_candidates}
     files |= {"valid": paths.valid, "weights": paths.model_dir / WEIGHTS_FILE}
     tags |= {f"{k}_md5": md5_file(p) for k, p in files.items() if p.is_file()}
-    return tags
+    return tags | ingest_tags(paths)
+
+
+def ingest_tags(paths: Paths) -> dict[str, str]:
+    """How ingest read the log (ingest.json): the timestamp format, detected or set, and the
+    weight column; none before ingest ran."""
+    if not paths.ingest_report.is_file():
+        return {}
+    report = read_json(paths.ingest_report)
+    read_as = report.get("timestamp_parsed_as")
+    weight = report.get("weight") or {}
+    return {
+        "timestamp_format": str(report.get("timestamp_format", "auto")),
+        "timestamp_parsed_as": "none" if read_as is None else str(read_as),
+        "weight_column": str(weight.get("column") or "none"),
+    }

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from negsamp import train as trainer
@@ -103,7 +101,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
             cfg.model.name,
             cfg.sampler.name,
         )
-        conf = train if weights is None else replace(train, counts=train.counts * weights)
+        conf = trainer.confidence(train, m, weights)
         history = trainer.fit_closed_form(model, conf, cfg.train, device, valid)
     else:
         if cfg.sampler.name == "in_batch":
@@ -111,10 +109,9 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         else:
             require(paths.train_pool)
             pool = trainer.Pool.from_frame(pl.read_parquet(paths.train_pool), device)
-        if weights is not None:  # the pool's rows are training positives: look theirs up
-            keys = pool.users.cpu().numpy() * n_items + pool.pos.cpu().numpy()
-            csr_keys = train.rows().astype(np.int64) * n_items + train.indices
-            pool = pool.with_weights(weights[np.searchsorted(csr_keys, keys)])
+        # the pool's rows are training positives: look their weights up
+        weights = trainer.positive_weights(train, cfg.train.positive_weight, weights)
+        pool = trainer.pool_weights(pool, train, weights)
         log.info(
             "training %s (%s loss, %s negatives) on %s: %d positives, up to %d epochs",
             cfg.model.name,
