@@ -53,13 +53,18 @@ def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+# MLflow 3's UI opens an experiment without this tag on its GenAI view (traces, issue #15);
+# "custom_model_development" opens it on the runs table and their charts.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(client: MlflowClient, name: str, uri: str, root: Path) -> str:
     """The id of experiment ``name``, created (artifacts under ``<root>/mlruns``) if absent."""
     exp = client.get_experiment_by_name(name)
     if exp is None:
         loc = (root / "mlruns").resolve().as_uri() if uri.startswith("sqlite:") else None
         try:
-            return client.create_experiment(name, artifact_location=loc)
+            return client.create_experiment(name, artifact_location=loc, tags=EXPERIMENT_TAGS)
         except MlflowException:  # created concurrently by a parallel register
             exp = client.get_experiment_by_name(name)
             if exp is None:
@@ -69,6 +74,9 @@ def experiment_id(client: MlflowClient, name: str, uri: str, root: Path) -> str:
             f"MLflow experiment {name!r} is deleted: `mlflow experiments restore "
             f"--experiment-id {exp.experiment_id}` or set registry.experiment"
         )
+    for k, v in EXPERIMENT_TAGS.items():  # experiments made before the tag was set
+        if k not in exp.tags:
+            client.set_experiment_tag(exp.experiment_id, k, v)
     return exp.experiment_id
 
 
@@ -204,7 +212,9 @@ def log_drift(
     """Log a drift check as one run of ``experiment``: tags, finite metrics, files under
     ``drift/``. Returns the run id."""
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+    exp = mlflow.set_experiment(experiment)
+    if "mlflow.experimentKind" not in exp.tags:
+        mlflow.set_experiment_tags(EXPERIMENT_TAGS)
     finite = {k: float(v) for k, v in metrics.items() if _finite(v)}
     with mlflow.start_run(run_name=run_name, tags=tags) as run:
         mlflow.log_metrics(finite)

@@ -192,6 +192,9 @@ def test_a_sweep_registers_its_best_child_and_a_failure_leaves_the_registry_alon
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("negsamp").experiment_id
+    # MLflow 3's UI opens it on its runs, not on the GenAI view (issue #15)
+    kind = client.get_experiment(exp).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"
     statuses = {r.info.run_name: r.info.status for r in client.search_runs([exp])}
     parent = next(n for n in statuses if n.startswith("sweep-2x-"))
     assert statuses[parent] == "FAILED" and statuses["b"] == "FAILED"
