@@ -98,8 +98,9 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     title = f"Sweep comparison: {len(c.rows)} configuration(s)"
     write_json(tmp / paths.comparison.name, c.to_dict())
     atomic_write(tmp / "comparison.md", render.markdown(c, title).encode())
-    atomic_write(tmp / "comparison.html", render.to_html(c, title).encode())
-    for name, png in plots.all_plots(c).items():
+    pngs = plots.all_plots(c)
+    atomic_write(tmp / "comparison.html", render.to_html(c, title, pngs).encode())
+    for name, png in pngs.items():
         atomic_write(tmp / name, png)
     # the folder is replaced whole: a crash leaves the old report or the new, never a mix
     old = out.with_name(out.name + ".old")

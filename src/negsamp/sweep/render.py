@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 
 from negsamp.sweep.table import Comparison, Row
@@ -137,9 +138,20 @@ def markdown(c: Comparison, title: str = "Sweep comparison") -> str:
     return "\n".join(lines)
 
 
-def to_html(c: Comparison, title: str = "Sweep comparison") -> str:
-    """A standalone page; the plots are the PNGs beside it."""
+def to_html(
+    c: Comparison, title: str = "Sweep comparison", images: dict[str, bytes] | None = None
+) -> str:
+    """A standalone page. ``images`` (file name -> PNG bytes) are embedded as data URIs, so
+    the page shows them wherever it is opened (MLflow's artifact viewer showed four broken
+    images for the relative links, issue #15); without them it links the PNGs beside it."""
     esc = html.escape
+    images = images or {}
+
+    def src(name: str) -> str:
+        if name in images:
+            return "data:image/png;base64," + base64.b64encode(images[name]).decode()
+        return esc(name)
+
     th = "".join(f"<th>{esc(h)}</th>" for h in header(c))
     body = "".join(
         f"<tr{' class=best' if r.best else ''}>"
@@ -148,7 +160,7 @@ def to_html(c: Comparison, title: str = "Sweep comparison") -> str:
         for r, row in zip(c.rows, cells(c), strict=True)
     )
     figs = "".join(
-        f'<figure><img src="{esc(n)}" alt="{esc(a)}"><figcaption>{esc(a)}</figcaption></figure>'
+        f'<figure><img src="{src(n)}" alt="{esc(a)}"><figcaption>{esc(a)}</figcaption></figure>'
         for n, a in PLOTS.items()
     )
     legend = "".join(f"<p>{esc(x).replace('`', '')}</p>" for x in _legend(c))

@@ -151,6 +151,10 @@ def test_renderings_hold_every_configuration_and_round_trip() -> None:
     page = render.to_html(c, "a <sweep>")
     assert "&lt;sweep&gt;" in page and page.count("<tr") == 4 and "by_sampler.png" in page
     assert "chosen on validation: sampled_ndcg_10 (valid)" in page
+    png = b"\x89PNG\r\n\x1a\nfake"
+    embedded = render.to_html(c, "t", {"by_sampler.png": png})  # shows in MLflow's viewer
+    assert 'src="data:image/png;base64,iVBORw0KGgpmYWtl"' in embedded
+    assert 'src="n_neg.png"' in embedded  # an image not given stays a link
     again = Comparison.from_dict(json.loads(json.dumps(c.to_dict())))
     assert again == c
 
