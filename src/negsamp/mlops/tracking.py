@@ -15,16 +15,17 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
+from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
 
 from negsamp.config import Config, dump, flatten
-from negsamp.io import read_json
+from negsamp.io import md5_file, read_json
 from negsamp.metrics.artifacts import EvalFiles
 from negsamp.mlops.errors import RegistrationError
 from negsamp.paths import Paths
@@ -156,6 +157,7 @@ def log_configuration(
     for lo in range(0, len(batch), 1000):  # log_batch takes at most 1000 metrics
         client.log_batch(run_id, metrics=batch[lo : lo + 1000])
     client.log_dict(run_id, dump(cfg), "config/params.json")
+    log_datasets(client, run_id, paths)
     pool_plot = paths.train_pool_manifest.with_name("negative_popularity.png")
     for p, folder in (
         (paths.metrics, "metrics"),
@@ -174,6 +176,33 @@ def log_configuration(
         if p.is_file():
             folder = "metrics/plots" if p.parent.name == "plots" else "metrics"
             client.log_artifact(run_id, str(p), artifact_path=folder)
+
+
+def log_datasets(client: MlflowClient, run_id: str, paths: Paths) -> None:
+    """The run's data as MLflow datasets (the run page's Datasets panel, issue #15): the
+    interactions, the split and the negative pool, each named, with its file as source and
+    its md5 (DVC's hash of the file) as digest; metadata only, the files stay with DVC."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    inputs = []
+    for name, path, context in (
+        ("interactions", paths.interactions, "data"),
+        ("train", paths.train, "training"),
+        ("train_pool", paths.train_pool, "training"),
+        ("valid", paths.valid, "validation"),
+        ("test", paths.test, "evaluation"),
+        ("eval_candidates", paths.eval_candidates, "evaluation"),
+    ):
+        if path.is_file():
+            with warnings.catch_warnings():  # "local file" is registered twice in MLflow 3
+                warnings.simplefilter("ignore", UserWarning)
+                source = resolve_dataset_source(path.resolve().as_uri())
+            ds = MetaDataset(source, name=name, digest=md5_file(path))
+            tags = [InputTag("mlflow.data.context", context)]
+            inputs.append(DatasetInput(ds._to_mlflow_entity(), tags))
+    if inputs:
+        client.log_inputs(run_id, datasets=inputs)
 
 
 def log_comparison(client: MlflowClient, run_id: str, paths: Paths) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 
 from negsamp.config import Config
 from negsamp.interactions import Interactions
-from negsamp.io import read_json, write_json
+from negsamp.io import md5_file, read_json, write_json
 from negsamp.mlops.errors import RegistrationError
 from negsamp.mlops.inputs import check_inputs
 from negsamp.mlops.uri import tracking_uri
@@ -196,6 +196,11 @@ def test_a_sweep_registers_its_best_child_and_a_failure_leaves_the_registry_alon
     kind = client.get_experiment(exp).tags["mlflow.experimentKind"]
     assert kind == "custom_model_development"
     statuses = {r.info.run_name: r.info.status for r in client.search_runs([exp])}
+    b_run = next(r for r in client.search_runs([exp]) if r.info.run_name == "b")
+    logged = {d.dataset.name: d for d in b_run.inputs.dataset_inputs}  # the Datasets panel
+    assert {"interactions", "train", "train_pool", "valid", "test"} <= set(logged)
+    assert logged["train"].dataset.digest == md5_file(paths.train)
+    assert logged["test"].tags[0].value == "evaluation"
     parent = next(n for n in statuses if n.startswith("sweep-2x-"))
     assert statuses[parent] == "FAILED" and statuses["b"] == "FAILED"
     assert client.search_model_versions("name='negsamp'") == []
