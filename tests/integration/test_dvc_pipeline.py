@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,11 @@ def test_each_configuration_gets_its_own_pool_and_only_a_changed_one_reruns(tmp_
     shown = sh(project, "dvc", "metrics", "show").stdout  # issue #15: 352 columns before
     assert max(map(len, shown.splitlines())) <= 200, shown
     assert all(f"data/metrics/{name}/headline.json" in shown for name in configs), shown
+    # `dvc plots show`: overlays across configurations, as images; nothing from the network
+    sh(project, "dvc", "plots", "show", "-o", "plots-page")
+    page = (project / "plots-page" / "index.html").read_text()
+    assert "at_k.png" in page and "by_popularity.png" in page
+    assert not re.findall(r"(?:src|href)=[\"']https?://", page), re.findall(r"https?://\S+", page)
     sh(project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.popularity.alpha=0.5")
     out = sh(project, "dvc", "repro", "--dry").stdout  # nothing left after the experiment
     assert "up to date" in out

@@ -97,8 +97,15 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     tmp.mkdir(parents=True)
     title = f"Sweep comparison: {len(c.rows)} configuration(s)"
     write_json(tmp / paths.comparison.name, c.to_dict())
-    atomic_write(tmp / "comparison.md", render.markdown(c, title).encode())
-    pngs = plots.all_plots(c)
+    files = {v: EvalFiles(paths.for_variant(v)) for v in cfg.variants}
+    curves = {v: pl.read_csv(f.plot("at_k")) for v, f in files.items() if f.plot("at_k").is_file()}
+    bands = {
+        v: pl.read_csv(f.plot("by_item_popularity"))
+        for v, f in files.items()
+        if f.plot("by_item_popularity").is_file()
+    }
+    pngs = plots.all_plots(c, curves, bands)
+    atomic_write(tmp / "comparison.md", render.markdown(c, title, pngs).encode())
     atomic_write(tmp / "comparison.html", render.to_html(c, title, pngs).encode())
     for name, png in pngs.items():
         atomic_write(tmp / name, png)

@@ -3,7 +3,11 @@
 ``by_sampler.png``: sampled HR@K and full NDCG@K per configuration with CIs;
 ``n_neg.png``: the registry metric against negatives per positive (log scale), a line per
 sampler and model; ``tradeoff.png``: full NDCG@K against ARP@K and long-tail share@K;
-``train_time.png``: training seconds per configuration.
+``train_time.png``: training seconds per configuration. Overlays across configurations
+(one chart per metric, a line or bar per configuration; what `dvc plots show` shows, as
+images, so its page needs no network, issue #15): ``at_k.png``, full NDCG@K and sampled
+HR@K over K; ``by_popularity.png``, full NDCG@K by popularity band of the held-out item
+(bands in their order, head to tail).
 """
 
 from __future__ import annotations
@@ -115,11 +119,52 @@ def train_time(c: Comparison) -> bytes:
     return _png(fig)
 
 
+def at_k(curves: dict[str, Any]) -> bytes:
+    """``curves``: configuration -> its at_k table (polars: k, full_ndcg, sampled_hr, ...)."""
+    from matplotlib import colormaps
+
+    fig, axes = _figure(2, width=11.0)
+    cmap = colormaps["tab10"]
+    for ax, col in zip(axes, ("full_ndcg", "sampled_hr"), strict=True):
+        for i, (name, t) in enumerate(curves.items()):
+            if col in t.columns:
+                ax.plot(t["k"], t[col], marker="o", label=name, color=cmap(i % 10))
+        ax.set_xlabel("K")
+        ax.set_ylabel(f"{col}@K")
+        ax.set_title(f"{col.replace('_', ' ')}@K, every configuration")
+    axes[0].legend(fontsize="small")
+    return _png(fig)
+
+
+def by_popularity(bands: dict[str, Any], k: int) -> bytes:
+    """``bands``: configuration -> its by_item_popularity table (band, full_ndcg, ...)."""
+    fig, (ax,) = _figure(width=max(7.0, 1.2 * len(bands) + 4))
+    names = list(bands)
+    order = list(next(iter(bands.values()))["band"]) if bands else []
+    width = 0.8 / max(len(names), 1)
+    x = np.arange(len(order))
+    for i, name in enumerate(names):
+        t = dict(zip(bands[name]["band"], bands[name]["full_ndcg"], strict=True))
+        ax.bar(x + i * width, [t.get(b, np.nan) for b in order], width, label=name)
+    ax.set_xticks(x + width * (len(names) - 1) / 2, order)
+    ax.set_ylabel(f"full NDCG@{k}")
+    ax.set_title(f"full NDCG@{k} by popularity band of the held-out item")
+    ax.legend(fontsize="small")
+    return _png(fig)
+
+
 @serialized
-def all_plots(c: Comparison) -> dict[str, bytes]:
-    return {
+def all_plots(
+    c: Comparison, curves: dict[str, Any] | None = None, bands: dict[str, Any] | None = None
+) -> dict[str, bytes]:
+    out = {
         "by_sampler.png": by_sampler(c),
         "n_neg.png": n_neg(c),
         "tradeoff.png": tradeoff(c),
         "train_time.png": train_time(c),
     }
+    if curves:
+        out["at_k.png"] = at_k(curves)
+    if bands:
+        out["by_popularity.png"] = by_popularity(bands, c.k)
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Iterable
 
 from negsamp.sweep.table import Comparison, Row
 
@@ -12,6 +13,8 @@ PLOTS = {
     "n_neg.png": "The registry metric against negatives per positive",
     "tradeoff.png": "Accuracy against popularity bias",
     "train_time.png": "Training time per configuration",
+    "at_k.png": "Full NDCG@K and sampled HR@K over K, every configuration",
+    "by_popularity.png": "Full NDCG by popularity band of the held-out item",
 }
 
 
@@ -128,13 +131,17 @@ def _legend(c: Comparison) -> list[str]:
     ]
 
 
-def markdown(c: Comparison, title: str = "Sweep comparison") -> str:
+def markdown(
+    c: Comparison, title: str = "Sweep comparison", images: Iterable[str] | None = None
+) -> str:
+    """The page as Markdown; ``images`` (default: every plot) are the PNGs beside it."""
+    shown = set(PLOTS if images is None else images)
     head = header(c)
     lines = [f"# {title}", "", *(f"{x}  " for x in _legend(c)), ""]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join("---:" if h in ("#", "n_neg") else "---" for h in head) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in cells(c)]
-    lines += ["", *(f"![{alt}]({name})" for name, alt in PLOTS.items()), ""]
+    lines += ["", *(f"![{alt}]({n})" for n, alt in PLOTS.items() if n in shown), ""]
     return "\n".join(lines)
 
 
@@ -162,6 +169,7 @@ def to_html(
     figs = "".join(
         f'<figure><img src="{src(n)}" alt="{esc(a)}"><figcaption>{esc(a)}</figcaption></figure>'
         for n, a in PLOTS.items()
+        if not images or n in images
     )
     legend = "".join(f"<p>{esc(x).replace('`', '')}</p>" for x in _legend(c))
     style = (
