@@ -24,6 +24,7 @@ from negsamp.cli.common import (
     root_of,
     setup,
 )
+from negsamp.runlock import held
 
 RecordOpt = Annotated[bool, typer.Option(help="record outputs with `dvc commit` (and push)")]
 
@@ -36,7 +37,7 @@ def run(
 ) -> None:
     """Run the whole pipeline as a Prefect flow, then print the metrics and the registered model."""
     setup(verbose, params)
-    with reported():
+    with reported(), held(root_of(params), "run"):
         cfg = configure(params, set_)
         from flows.pipeline import pipeline
 
@@ -69,7 +70,7 @@ def sweep(
     is printed here and written to data/report/comparison.{md,html}.
     """
     setup(verbose, params)
-    with reported():
+    with reported(), held(root_of(params), "sweep"):
         overrides = list(set_ or [])
         if grid:
             from negsamp import config
@@ -97,7 +98,7 @@ def drift(
 ) -> None:
     """Check the new data against the champion's; retrain and gate when a signal fires."""
     setup(verbose, params)
-    with reported():
+    with reported(), held(root_of(params), "drift"):
         cfg = configure(params, set_)
         from flows.drift import drift_check
 

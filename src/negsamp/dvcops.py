@@ -3,12 +3,18 @@ committing the files that pin a new data version to git."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from negsamp import faults
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +40,31 @@ def _call(root: Path, *args: str) -> str:
     return proc.stdout
 
 
+def _cache_files(root: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(root / ".dvc" / "cache"))
+
+
+def _crash_during(root: Path, *args: str) -> None:
+    """The ``dvc:commit`` fault point: start ``dvc <args>``, and once it has written its first
+    cache file (or after 10 s, or when it ends) SIGKILL it and this process together."""
+    before = _cache_files(root)
+    proc = subprocess.Popen([*_dvc(), *args], cwd=root, start_new_session=True)
+    end = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < end and _cache_files(root) == before:
+        time.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    faults.crash()
+
+
 def record(root: Path) -> dict[str, bool]:
     """`dvc commit` every stage's outputs into dvc.lock; `dvc push` when a remote is set."""
     root = root.resolve()
     if not is_dvc_repo(root):
         log.warning("%s is not a DVC project (no .dvc/ or dvc.yaml): outputs not recorded", root)
         return {"committed": False, "pushed": False}
+    if faults.armed("dvc:commit"):
+        _crash_during(root, "commit", "--force", "--quiet")
     _call(root, "commit", "--force", "--quiet")
     pushed = False
     if _call(root, "remote", "list").strip():

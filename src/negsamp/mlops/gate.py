@@ -39,11 +39,11 @@ import mlflow
 import polars as pl
 from mlflow import MlflowClient
 
-from negsamp import promotion
+from negsamp import faults, promotion
 from negsamp.config import Config
 from negsamp.metrics.report import Evaluation
 from negsamp.mlops import champion as champions
-from negsamp.mlops import dataset, fingerprint, lineage, tracking
+from negsamp.mlops import dataset, fingerprint, lineage, store, tracking
 from negsamp.mlops.errors import RegistrationError, is_transient, unavailable
 from negsamp.mlops.inputs import challenger_per_user, check_inputs
 from negsamp.mlops.pyfunc import log_pyfunc
@@ -216,7 +216,7 @@ def _record(
     extra = {k: str(v) for k, v in extra.items()}
     alias = champions.CHAMPION if decision.promote else CHALLENGER
     value = inputs[best][0][cfg.variant(best).registry.metric]
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(store.ready(uri))
     client = MlflowClient(uri)
     version = parent_id = run_id = None
     try:
@@ -240,6 +240,7 @@ def _record(
                 run_id = run.info.run_id
                 model_uri = log_pyfunc(vpaths, served)
                 version = register_version(model_uri, reg.model_name, tags | version_tags)
+                faults.point("register:version")  # a crash before the aliases move
                 mlflow.set_tags(
                     {"registry.version": str(version), "registry.alias": alias} | version_tags
                 )

@@ -117,7 +117,9 @@ def _from_client(name: str, uri: str) -> list[dict[str, Any]]:
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
 
-    client = MlflowClient(uri)
+    from negsamp.mlops.store import ready
+
+    client = MlflowClient(ready(uri))
     found = client.search_model_versions(f"name='{name}'")
     if not found:
         return []

@@ -26,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from negsamp.config import Config, dump, flatten
 from negsamp.io import read_json
 from negsamp.metrics.artifacts import EvalFiles
+from negsamp.mlops import store
 from negsamp.mlops.errors import RegistrationError
 from negsamp.paths import Paths
 
@@ -203,7 +204,7 @@ def log_drift(
 ) -> str:
     """Log a drift check as one run of ``experiment``: tags, finite metrics, files under
     ``drift/``. Returns the run id."""
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(store.ready(uri))
     mlflow.set_experiment(experiment)
     finite = {k: float(v) for k, v in metrics.items() if _finite(v)}
     with mlflow.start_run(run_name=run_name, tags=tags) as run:
