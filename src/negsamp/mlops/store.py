@@ -101,10 +101,10 @@ def _build(path: Path) -> None:
         from sqlalchemy import event
 
         def crash_in_batch_migration(_conn, _cursor, statement, *_rest) -> None:  # noqa: ANN001
-            if "_alembic_tmp_" in statement:
-                faults.crash()
+            if statement.lstrip().upper().startswith("CREATE TABLE _ALEMBIC_TMP_"):
+                faults.crash()  # the copy table of a batch migration exists: mid-migration
 
-        event.listen(engine, "before_cursor_execute", crash_in_batch_migration)
+        event.listen(engine, "after_cursor_execute", crash_in_batch_migration)
     try:
         _initialize_tables(engine)
     finally:
