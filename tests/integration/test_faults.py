@@ -10,7 +10,8 @@ from what the previous kill left), then a run without a fault must complete with
 - metrics.json and the training pool byte-identical to an uninterrupted run's;
 - ``dvc status`` clean (the outputs recorded in dvc.lock);
 - no temporary file anywhere in the project (atomic writes, the store's build file);
-- a registry whose every version has its model artifacts, the champion on the last one.
+- a registry whose every version has its model artifacts and a gate decision, no run left
+  RUNNING by a killed process, and the champion on the last registered version.
 
 The default suite runs one chain over two points (the MLflow migration included); the
 ``slow`` test runs every point.
@@ -27,8 +28,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
+import yaml
 
 from negsamp.io import md5_file
 from tests.integration.conftest import BIN, make_project, run_stages, sh
@@ -135,17 +138,24 @@ def _temp_files(root: Path) -> list[str]:
 
 
 def _check_registry(root: Path) -> None:
-    """Every version's model artifacts are there; the champion is the last registration."""
+    """Every version has its model artifacts and a gate decision, no run is left RUNNING,
+    and the champion is the last registration."""
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     versions = client.search_model_versions("name='negsamp'")
     assert versions
     for mv in versions:
-        where = Path(client.get_model_version_download_uri("negsamp", mv.version))
-        where = Path(str(where).removeprefix("file://"))
+        where = Path(urlparse(client.get_model_version_download_uri("negsamp", mv.version)).path)
         assert (where / "MLmodel").is_file(), f"v{mv.version} has no model at {where}"
-        assert (where / "artifacts" / "model").is_dir(), f"v{mv.version}: no weights"
+        flavor = yaml.safe_load((where / "MLmodel").read_text())["flavors"]["python_function"]
+        files = [flavor["python_model"], *(a["path"] for a in flavor["artifacts"].values())]
+        missing = [f for f in files if not (where / f).exists()]
+        assert not missing and "model" in flavor["artifacts"], (mv.version, missing)
+        assert "decision" in mv.tags, f"v{mv.version} was never decided (a killed gate's)"
+    exp = client.get_experiment_by_name("negsamp").experiment_id
+    running = client.search_runs([exp], filter_string="attributes.status = 'RUNNING'")
+    assert running == [], "a killed registration's runs are ended by the next one"
     reg = json.loads((root / "data/registry/registration.json").read_text())
     champion = client.get_registered_model("negsamp").aliases["champion"]
     assert int(champion) == reg["version"] == max(int(v.version) for v in versions)
