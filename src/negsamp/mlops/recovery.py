@@ -55,11 +55,15 @@ def orphaned_runs(client: Any, experiment_id: str) -> list[Any]:
 def clean_up_killed(client: Any, experiment_id: str, model_name: str) -> list[str]:
     """End the orphaned runs of ``experiment_id`` KILLED and delete their undecided versions
     of ``model_name``; returns what was done, one line each (also logged)."""
-    done = []
-    for run in orphaned_runs(client, experiment_id):
+    done: list[str] = []
+    orphans = orphaned_runs(client, experiment_id)
+    held: set[str] = set()  # versions an alias names are never deleted (search omits aliases)
+    if orphans and client.search_registered_models(f"name='{model_name}'"):
+        held = {str(v) for v in client.get_registered_model(model_name).aliases.values()}
+    for run in orphans:
         run_id = run.info.run_id
         for mv in client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'"):
-            if "decision" not in (mv.tags or {}) and not getattr(mv, "aliases", None):
+            if "decision" not in (mv.tags or {}) and str(mv.version) not in held:
                 client.delete_model_version(model_name, mv.version)
                 done.append(f"deleted {model_name} v{mv.version}: its registration was killed")
         client.set_terminated(run_id, "KILLED")

@@ -34,6 +34,10 @@ def test_runs_of_dead_processes_end_killed_and_their_undecided_versions_go(store
     undecided = client.create_model_version("negsamp", "file:///m1", run_id=dead).version
     decided = client.create_model_version("negsamp", "file:///m2", run_id=dead_decided).version
     client.set_model_version_tag("negsamp", decided, "decision", "champion")
+    # killed after the alias moved, before the decision tag: an alias holder is kept
+    aliased_run = _run(client, exp, _dead_pid())
+    aliased = client.create_model_version("negsamp", "file:///m3", run_id=aliased_run).version
+    client.set_registered_model_alias("negsamp", "champion", aliased)
 
     done = recovery.clean_up_killed(client, exp, "negsamp")
 
@@ -45,10 +49,10 @@ def test_runs_of_dead_processes_end_killed_and_their_undecided_versions_go(store
         elsewhere: "RUNNING",
     }
     left = [v.version for v in client.search_model_versions("name='negsamp'")]
-    assert left == [decided] and undecided not in left
+    assert sorted(left, key=int) == [decided, aliased] and undecided not in left
     assert sorted(done) == [
         f"deleted negsamp v{undecided}: its registration was killed",
         *sorted(f"marked run {r} KILLED: process {client.get_run(r).data.tags['negsamp.pid']} "
-                "is gone" for r in (dead, dead_decided)),
+                "is gone" for r in (dead, dead_decided, aliased_run)),
     ]  # fmt: skip
     assert recovery.clean_up_killed(client, exp, "negsamp") == []  # nothing left to do
