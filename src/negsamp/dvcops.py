@@ -4,6 +4,7 @@ committing the files that pin a new data version to git."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -57,12 +58,42 @@ def _crash_during(root: Path, *args: str) -> None:
     faults.crash()
 
 
+def drop_partial_cache_writes(root: Path) -> list[Path]:
+    """Remove what a killed DVC process was writing into the project's cache; returns it.
+
+    DVC writes a cache object (and a run-cache entry) to a temporary ``.<random>.tmp``
+    beside it, then renames it; a process killed in between (a ``negsamp run`` killed in
+    ``dvc commit``) leaves that file for ever. They are removed only while this process
+    holds DVC's own repository lock (``.dvc/tmp/lock``, held by every DVC command that
+    writes), so no DVC process can be writing them; when the lock is busy nothing is done.
+    """
+    cache, lockfile = root / ".dvc" / "cache", root / ".dvc" / "tmp" / "lock"
+    if not cache.is_dir():
+        return []
+    lockfile.parent.mkdir(parents=True, exist_ok=True)
+    with open(lockfile, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []
+        try:
+            found = [p for p in cache.rglob(".*.tmp") if p.is_file()]
+            for p in found:
+                p.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    if found:
+        log.warning("removed %d partial file(s) a killed DVC process left in %s", len(found), cache)
+    return found
+
+
 def record(root: Path) -> dict[str, bool]:
     """`dvc commit` every stage's outputs into dvc.lock; `dvc push` when a remote is set."""
     root = root.resolve()
     if not is_dvc_repo(root):
         log.warning("%s is not a DVC project (no .dvc/ or dvc.yaml): outputs not recorded", root)
         return {"committed": False, "pushed": False}
+    drop_partial_cache_writes(root)  # a previous commit killed half-way
     if faults.armed("dvc:commit"):
         _crash_during(root, "commit", "--force", "--quiet")
     _call(root, "commit", "--force", "--quiet")

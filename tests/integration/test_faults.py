@@ -224,3 +224,44 @@ def test_a_full_disk_while_writing_a_pool_fails_in_one_sentence_and_keeps_the_ol
     assert line.endswith("the previous version is unchanged; free some space (or move the "
                          "project to a larger disk) and rerun")  # fmt: skip
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # pool and manifest
+
+
+@pytest.mark.slow
+def test_a_second_negsamp_run_in_the_same_project_is_refused_while_the_first_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Point 8: two `negsamp run` at once; never two writers of the same outputs."""
+    import time
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'proj' / 'mlflow.db'}")
+    root = make_project(tmp_path / "proj", TINY)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "src"), str(root), env.get("PYTHONPATH", "")])
+    env.pop("NEGSAMP_FAULT", None)
+    lock = root / ".negsamp" / "run.lock"
+    with tempfile.TemporaryFile("w+") as log:
+        first = subprocess.Popen(
+            [NEGSAMP, "run"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            end = time.monotonic() + 120
+            while f"pid {first.pid}," not in (lock.read_text() if lock.exists() else ""):
+                assert first.poll() is None and time.monotonic() < end, "never took the lock"
+                time.sleep(0.05)
+            second = sh(root, NEGSAMP, "run", check=False)
+            rc = first.wait(timeout=600)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(first.pid, signal.SIGKILL)
+        log.seek(0)
+        assert rc == 0, log.read()[-4000:]
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    msg = second.stderr.strip()
+    assert msg.startswith("error: another negsamp command is writing this project's outputs")
+    assert f"(pid {first.pid}, `negsamp run` since " in msg
+    assert "up to date" in sh(root, "dvc", "status").stdout
+    from negsamp.runlock import held
+
+    with held(root, "run"):  # the file stays; the lock went with the first run
+        pass
