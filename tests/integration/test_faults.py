@@ -81,6 +81,16 @@ QUICK = ["mlflow:migration", "dvc:commit"]
 TEMP_MARKS = (".tmp", "-journal", "-wal", "_alembic_tmp")
 
 
+def test_the_chains_kill_at_every_point_and_every_stage() -> None:
+    from negsamp import faults
+    from negsamp.stages import ORDER
+
+    chained = [p for chain in CHAINS.values() for p in chain]
+    assert len(chained) == len(set(chained)) and set(QUICK) <= set(chained)
+    named = {p for p in faults.POINTS if p != "stage:<name>"} | {f"stage:{s}" for s in ORDER}
+    assert set(chained) == named
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """An uninterrupted run's metrics.json and pool md5 (the stages in-process: the same
