@@ -25,6 +25,7 @@ from negsamp.cli.common import (
     root_of,
     setup,
 )
+from negsamp.runlock import held
 
 RecordOpt = Annotated[bool, typer.Option(help="record outputs with `dvc commit` (and push)")]
 
@@ -37,7 +38,7 @@ def run(
 ) -> None:
     """Run the whole pipeline as a Prefect flow, then print the metrics and the registered model."""
     setup(verbose, params)
-    with reported():
+    with reported(), held(root_of(params), "run"):
         cfg = configure(params, set_)
         from flows.pipeline import pipeline
 
@@ -80,7 +81,7 @@ def sweep(
     unless --keep writes them into sweep.configs.
     """
     setup(verbose, params)
-    with reported():
+    with reported(), held(root_of(params), "sweep"):
         overrides = list(set_ or [])
         if concurrency is not None:
             overrides.append(f"sweep.concurrency={concurrency}")
@@ -116,7 +117,7 @@ def drift(
 ) -> None:
     """Check the new data against the champion's; retrain and gate when a signal fires."""
     setup(verbose, params)
-    with reported():
+    with reported(), held(root_of(params), "drift"):
         cfg = configure(params, set_)
         from flows.drift import drift_check
 

@@ -3,12 +3,19 @@ committing the files that pin a new data version to git."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from negsamp import faults
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +41,61 @@ def _call(root: Path, *args: str) -> str:
     return proc.stdout
 
 
+def _cache_files(root: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(root / ".dvc" / "cache"))
+
+
+def _crash_during(root: Path, *args: str) -> None:
+    """The ``dvc:commit`` fault point: start ``dvc <args>``, and once it has written its first
+    cache file (or after 10 s, or when it ends) SIGKILL it and this process together."""
+    before = _cache_files(root)
+    proc = subprocess.Popen([*_dvc(), *args], cwd=root, start_new_session=True)
+    end = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < end and _cache_files(root) == before:
+        time.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    faults.crash()
+
+
+def drop_partial_cache_writes(root: Path) -> list[Path]:
+    """Remove what a killed DVC process was writing into the project's cache; returns it.
+
+    DVC writes a cache object (and a run-cache entry) to a temporary ``.<random>.tmp``
+    beside it, then renames it; a process killed in between (a ``negsamp run`` killed in
+    ``dvc commit``) leaves that file for ever. They are removed only while this process
+    holds DVC's own repository lock (``.dvc/tmp/lock``, held by every DVC command that
+    writes), so no DVC process can be writing them; when the lock is busy nothing is done.
+    """
+    cache, lockfile = root / ".dvc" / "cache", root / ".dvc" / "tmp" / "lock"
+    if not cache.is_dir():
+        return []
+    lockfile.parent.mkdir(parents=True, exist_ok=True)
+    with open(lockfile, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []
+        try:
+            found = [p for p in cache.rglob(".*.tmp") if p.is_file()]
+            for p in found:
+                p.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    if found:
+        log.warning("removed %d partial file(s) a killed DVC process left in %s", len(found), cache)
+    return found
+
+
 def record(root: Path) -> dict[str, bool]:
     """`dvc commit` every stage's outputs into dvc.lock; `dvc push` when a remote is set."""
     root = root.resolve()
     if not is_dvc_repo(root):
         log.warning("%s is not a DVC project (no .dvc/ or dvc.yaml): outputs not recorded", root)
         return {"committed": False, "pushed": False}
+    drop_partial_cache_writes(root)  # a previous commit killed half-way
+    if faults.armed("dvc:commit"):
+        _crash_during(root, "commit", "--force", "--quiet")
     _call(root, "commit", "--force", "--quiet")
     pushed = False
     if _call(root, "remote", "list").strip():

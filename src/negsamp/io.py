@@ -9,9 +9,11 @@ dvc.lock for a file output, so MLflow tags and DVC lineage agree.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +37,31 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.errno not in _FULL:
+            raise
+        raise DiskFull(_full_message(path, err)) from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFull(RuntimeError):
+    """An artifact could not be written for lack of space; nothing half-written was left."""
+
+
+def _full_message(path: Path, err: OSError) -> str:
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    kept = "the previous version is unchanged" if path.exists() else "nothing was written"
+    return (
+        f"no space left on the device while writing {path} ({os.strerror(err.errno)}, "
+        f"{free}): {kept}; free some space (or move the project to a larger disk) and rerun"
+    )
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:

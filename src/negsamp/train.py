@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from negsamp import evaluate as ev
+from negsamp import faults
 from negsamp.device import precision
 from negsamp.interactions import Interactions
 from negsamp.models import checkpoint as ckpt
@@ -315,6 +316,7 @@ def fit(
         state.record(model, row, cfg, valid)
         if checkpoint is not None and cfg.checkpoint:
             ckpt.save(checkpoint, fp, state.__dict__, model, opt, scaler, gens)
+        faults.point("train:epoch")  # a crash mid-training (tests/integration/test_faults.py)
         bar.update()
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k == "loss" or "valid" in k})
         log.debug("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})

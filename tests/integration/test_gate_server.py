@@ -107,3 +107,62 @@ def test_a_server_killed_mid_gate_fails_the_run_and_leaves_the_registry_alone(
         assert [int(v.version) for v in client.search_model_versions("name='negsamp'")] == [1]
         exp = client.get_experiment_by_name("negsamp").experiment_id
         assert [r.info.run_id for r in client.search_runs([exp])] == [first["run_id"]]
+
+
+@pytest.mark.parametrize("step", ["log_pyfunc", "register_version"])
+def test_a_server_killed_while_the_registry_is_written_leaves_the_champion_alias_alone(
+    step: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #14, point 8: the server stops mid-register, past the gate's decision: while the
+    model is logged (no version yet), or just after the new version is registered (its
+    removal fails too). One sentence says what is left; `champion` never moves."""
+    from mlflow import MlflowClient
+
+    from negsamp.mlops import gate
+    from negsamp.stages import register
+
+    for key, value in (
+        ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1"),
+        ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0"),
+        ("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0"),
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "5"),
+    ):
+        monkeypatch.setenv(key, value)
+    db, artifacts = tmp_path / "mlflow.db", tmp_path / "artifacts"
+    cfg = world.config()
+    paths = world.build(tmp_path / "project", cfg)
+    monkeypatch.chdir(paths.root)
+    with mlflow_server(db, artifacts) as (url, proc):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        assert register.run(cfg, paths)["version"] == 1
+        champ = world.per_user(paths, METRIC)
+        better = champ.with_columns(pl.col(METRIC) + 0.3)
+        world.set_challenger(paths, METRIC, better, float(better[METRIC].mean()))
+        real = getattr(gate, step)
+
+        def then_crash(*args: Any, **kwargs: Any) -> Any:
+            out = real(*args, **kwargs)
+            _kill(proc)
+            return out
+
+        monkeypatch.setattr(gate, step, then_crash)
+        start = time.monotonic()
+        with pytest.raises(TrackingUnavailable) as got:
+            register.run(cfg, paths)
+        assert time.monotonic() - start < 90
+    msg = str(got.value)
+    assert msg.startswith(f"MLflow at {url} did not answer (") and msg.count(". ") == 0
+    left = (
+        "the model registry was not changed."
+        if step == "log_pyfunc"
+        else "negsamp v2, registered before the failure, remains: delete it by hand."
+    )
+    assert msg.endswith(f"so the registration failed and {left}")
+    assert read_json(paths.registration)["version"] == 1
+
+    with mlflow_server(db, artifacts) as (url, _):
+        client = MlflowClient(url)
+        aliases = client.get_registered_model("negsamp").aliases
+        assert {a: int(v) for a, v in aliases.items()} == {"champion": 1}
+        found = sorted(int(v.version) for v in client.search_model_versions("name='negsamp'"))
+        assert found == ([1] if step == "log_pyfunc" else [1, 2])

@@ -95,3 +95,26 @@ def test_a_path_outside_the_repository_is_a_clear_error(repo: Path, tmp_path: Pa
     outside.write_text("x: 1\n")
     with pytest.raises(RuntimeError, match="git add -- .*elsewhere.yaml` failed"):
         commit_files(repo, [outside], "data: append 1")
+
+
+def test_partial_cache_writes_of_a_killed_dvc_are_dropped_only_under_dvcs_lock(
+    tmp_path: Path,
+) -> None:
+    """Issue #14: `dvc commit` killed mid-write leaves `.<random>.tmp` files in the cache."""
+    import fcntl
+
+    from negsamp.dvcops import drop_partial_cache_writes
+
+    obj = tmp_path / ".dvc/cache/files/md5/ab/cdef"
+    partial = [obj.with_name(".Xy-1.tmp"), tmp_path / ".dvc/cache/runs/f0/f0aa/.9l5bj.tmp"]
+    for p in [obj, *partial]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    lock = tmp_path / ".dvc/tmp/lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "a") as held:  # a DVC command is running: its files are left alone
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert drop_partial_cache_writes(tmp_path) == []
+        assert all(p.exists() for p in partial)
+    assert sorted(drop_partial_cache_writes(tmp_path)) == sorted(partial)
+    assert obj.exists() and not any(p.exists() for p in partial)

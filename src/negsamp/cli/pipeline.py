@@ -64,9 +64,10 @@ def _make_stage_command(name: str) -> None:
     ) -> None:
         setup(verbose, params)
         from negsamp.paths import Paths
+        from negsamp.runlock import held
         from negsamp.stages import PER_VARIANT, run_stage
 
-        with reported():
+        with reported(), held(root_of(params), f"stage {name}"):
             cfg = configure(params, set_)
             paths = Paths(root_of(params))
             if name not in PER_VARIANT:

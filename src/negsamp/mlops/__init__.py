@@ -15,8 +15,13 @@
   so a challenger identical to the champion is not registered again.
 - :mod:`~negsamp.mlops.inputs`: the register stage's inputs, checked before MLflow is touched.
 - :mod:`~negsamp.mlops.gate`: :func:`~negsamp.mlops.gate.register`, the one champion gate.
+- :mod:`~negsamp.mlops.store`: the sqlite store, created atomically (a temporary database
+  renamed into place) and refused, with its repair, when a migration left it half-done.
+- :mod:`~negsamp.mlops.recovery`: what a registration killed with SIGKILL left (RUNNING
+  runs, an undecided version), cleaned up by the next one.
 
 The modules import MLflow themselves (about 1.3 s), so importing this package costs nothing;
-``uri``, ``errors``, ``lineage``, ``idmaps``, ``inputs``, ``fingerprint`` and ``listing``
-(except for a store other than sqlite) never import it.
+``uri``, ``errors``, ``lineage``, ``idmaps``, ``inputs``, ``fingerprint``, ``recovery``,
+``store`` (except to build a new store) and ``listing`` (except for a store other than
+sqlite) never import it.
 """

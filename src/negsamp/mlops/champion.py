@@ -32,6 +32,7 @@ from mlflow.protos.databricks_pb2 import (
     ErrorCode,
 )
 
+from negsamp.mlops import store
 from negsamp.mlops.errors import is_transient
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def read(uri: str, name: str, alias: str = CHAMPION, load_model: bool = True) ->
 
     Reads the alias once. Raises what MLflow raised for anything but "no such alias".
     """
-    client = MlflowClient(uri)
+    client = MlflowClient(store.ready(uri))
     mv = alias_version(client, name, alias)
     if mv is None:
         return None
@@ -151,5 +152,5 @@ def read(uri: str, name: str, alias: str = CHAMPION, load_model: bool = True) ->
 
 def load_pyfunc(uri: str, name: str, alias: str = CHAMPION) -> Any:
     """The pyfunc behind ``models:/<name>@<alias>`` in ``uri``'s registry (for serving code)."""
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(store.ready(uri))
     return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")

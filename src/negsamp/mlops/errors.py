@@ -91,3 +91,7 @@ def unavailable(uri: str, err: BaseException, outcome: str) -> TrackingUnavailab
         f"MLflow at {uri} did not answer ({_cause(err)}) within MLflow's retries "
         f"({settings}), so the registration failed and {outcome}."
     )
+
+
+class StoreBroken(RuntimeError):
+    """The sqlite tracking store was left half-migrated; the message says how to repair it."""

@@ -23,7 +23,10 @@ A refit version serves the refit and carries the held-out model it won with
 held-out model (:mod:`negsamp.mlops.champion`), as the refit has trained on the test
 items of the split it would be ranked on.
 
-A failure in step 5 removes the version it created and ends its runs FAILED.
+A failure in step 5 removes the version it created and ends its runs FAILED. A process
+killed in step 5 (SIGKILL: nothing runs after it) leaves that to the next registration,
+which ends the dead process's runs KILLED and deletes its undecided version first
+(:mod:`negsamp.mlops.recovery`).
 """
 
 from __future__ import annotations
@@ -39,11 +42,11 @@ import mlflow
 import polars as pl
 from mlflow import MlflowClient
 
-from negsamp import promotion
+from negsamp import faults, promotion
 from negsamp.config import Config
 from negsamp.metrics.report import Evaluation
 from negsamp.mlops import champion as champions
-from negsamp.mlops import dataset, fingerprint, lineage, tracking
+from negsamp.mlops import dataset, fingerprint, lineage, recovery, store, tracking
 from negsamp.mlops.errors import RegistrationError, is_transient, unavailable
 from negsamp.mlops.inputs import challenger_per_user, check_inputs
 from negsamp.mlops.pyfunc import log_pyfunc
@@ -216,17 +219,21 @@ def _record(
     extra = {k: str(v) for k, v in extra.items()}
     alias = champions.CHAMPION if decision.promote else CHALLENGER
     value = inputs[best][0][cfg.variant(best).registry.metric]
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(store.ready(uri))
     client = MlflowClient(uri)
     version = parent_id = run_id = None
     try:
         exp_id = tracking.experiment_id(client, reg.experiment, uri, paths.root)
+        recovery.clean_up_killed(client, exp_id, reg.model_name)  # what a kill -9 left
+        mine = recovery.process_tags()  # on the runs only: a later run can tell they died
         if sweep:
             commit, dirty = lineage.git_state(paths.root)
             name = f"sweep-{len(variants)}x-{commit[:7]}-{time.strftime('%Y%m%d-%H%M%S')}"
             tags = {"negsamp.kind": "sweep", "git_commit": commit, "git_dirty": dirty} | extra
             tags["configs"] = ",".join(variants)
-            parent_id = mlflow.start_run(experiment_id=exp_id, run_name=name, tags=tags).info.run_id
+            parent_id = mlflow.start_run(
+                experiment_id=exp_id, run_name=name, tags=tags | mine
+            ).info.run_id
         for v in variants:
             vcfg, vpaths = cfg.variant(v), paths.for_variant(v)
             tags = lineage.lineage_tags(vcfg, vpaths, v) | extra
@@ -234,12 +241,15 @@ def _record(
                 tags |= {"negsamp.kind": "sweep-child", "sweep_run_id": parent_id}
             s = vcfg.sampler.active
             run_name = v if sweep else f"{s.name}-n{getattr(s, 'n_neg', 'b')}-{vcfg.model.name}"
-            run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags, nested=sweep)
+            run = mlflow.start_run(
+                experiment_id=exp_id, run_name=run_name, tags=tags | mine, nested=sweep
+            )
             tracking.log_configuration(client, run.info.run_id, vcfg, vpaths, *inputs[v])
             if v == best:
                 run_id = run.info.run_id
                 model_uri = log_pyfunc(vpaths, served)
                 version = register_version(model_uri, reg.model_name, tags | version_tags)
+                faults.point("register:version")  # a crash before the aliases move
                 mlflow.set_tags(
                     {"registry.version": str(version), "registry.alias": alias} | version_tags
                 )

@@ -20,9 +20,7 @@ import math
 import sqlite3
 from collections import defaultdict
 from contextlib import closing
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +41,10 @@ def versions(model_name: str, uri: str) -> list[dict[str, Any]]:
 def _sqlite_path(uri: str) -> str | None:
     """The database file of a SQLAlchemy ``sqlite:///<path>`` URI (``sqlite:////abs``), as
     a read-only ``file:`` URI; None for any other store, options or an in-memory one."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix) or "?" in uri or uri[len(prefix) :] in ("", ":memory:"):
-        return None
-    return Path(unquote(uri[len(prefix) :])).resolve().as_uri() + "?mode=ro"
+    from negsamp.mlops.store import sqlite_file  # no MLflow import
+
+    path = sqlite_file(uri)
+    return None if path is None else path.as_uri() + "?mode=ro"
 
 
 def _row(
@@ -117,7 +115,9 @@ def _from_client(name: str, uri: str) -> list[dict[str, Any]]:
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
 
-    client = MlflowClient(uri)
+    from negsamp.mlops.store import ready
+
+    client = MlflowClient(ready(uri))
     found = client.search_model_versions(f"name='{name}'")
     if not found:
         return []

@@ -25,6 +25,7 @@ import polars as pl
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+from negsamp import faults
 from negsamp.mlops.idmaps import read_id_map
 from negsamp.paths import Paths
 
@@ -186,5 +187,6 @@ def log_pyfunc(paths: Paths, served: Path | None = None) -> str:
             input_example=input_example(paths),
             pip_requirements=requirements(),
         )
+        faults.point("register:model-logged")  # a crash between logging and registering
         _smoke_test(info.model_uri, input_example(paths))
     return info.model_uri

@@ -12,6 +12,7 @@ from typing import Any
 import mlflow
 from mlflow import MlflowClient
 
+from negsamp.mlops import store
 from negsamp.mlops.champion import CHAMPION, alias_version
 from negsamp.mlops.errors import RegistrationError
 from negsamp.mlops.listing import versions as versions  # re-exported
@@ -74,7 +75,7 @@ def rollback(model_name: str, uri: str) -> dict[str, Any]:
     The version that was champion becomes ``previous_champion``, so a second rollback
     undoes the first. Raises RegistrationError when there is nothing to roll back to.
     """
-    client = MlflowClient(uri)
+    client = MlflowClient(store.ready(uri))
     prev = alias_version(client, model_name, PREVIOUS)
     if prev is None:
         raise RegistrationError(

@@ -27,6 +27,7 @@ from mlflow.exceptions import MlflowException
 from negsamp.config import Config, dump, flatten
 from negsamp.io import md5_file, read_json
 from negsamp.metrics.artifacts import EvalFiles
+from negsamp.mlops import store
 from negsamp.mlops.errors import RegistrationError
 from negsamp.paths import Paths
 
@@ -240,7 +241,7 @@ def log_drift(
 ) -> str:
     """Log a drift check as one run of ``experiment``: tags, finite metrics, files under
     ``drift/``. Returns the run id."""
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(store.ready(uri))
     exp = mlflow.set_experiment(experiment)
     if "mlflow.experimentKind" not in exp.tags:
         mlflow.set_experiment_tags(EXPERIMENT_TAGS)

@@ -47,9 +47,14 @@ def run_stage(name: str, cfg: Any, paths: Any, variant: str | None = None, **ext
     Prefect flow) go through. Per-configuration stages take ``variant``, a name of
     ``sweep.configs``; ``extra`` reaches the stage (the register stage's lineage tags).
     The stage sees ``cfg`` as its SPEC scopes it (configuration ``variant`` resolved first)."""
+    from negsamp import faults
+
     stage = module(name)
     if name in PER_VARIANT:
         if variant is None:
             raise ValueError(f"stage {name!r} runs per configuration: name one of sweep.configs")
-        return stage.run(cfg, paths, variant, **extra)
-    return stage.run(cfg, paths, **extra)
+        out = stage.run(cfg, paths, variant, **extra)
+    else:
+        out = stage.run(cfg, paths, **extra)
+    faults.point(f"stage:{name}")  # a crash between stages (tests/integration/test_faults.py)
+    return out

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from negsamp import faults
 from negsamp.config import Config
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
@@ -183,6 +184,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     seconds = time.perf_counter() - t0
     audit_pool(pool, exclude)
     write_parquet(paths.train_pool, pool)
+    faults.point("sample-negatives:pool-written")  # a crash before the manifest
     negs = pool["neg_items"].to_numpy()
     target = sampler.target(exclude, train.rows()) if hasattr(sampler, "target") else None
     stats = pool_statistics(negs, train, target=target)

@@ -42,6 +42,8 @@ INFRASTRUCTURE = {
     "negsamp.data.errors": "an exception type",
     # dispatch: which module a stage name is
     "negsamp.stages": "stage dispatch",
+    # fault-injection points (#14): a no-op unless NEGSAMP_FAULT names one, then SIGKILL
+    "negsamp.faults": "crash points for the kill harness; never change a result",
     # input checks and readers shared by the stages (require, catalog_size, positives); the
     # walk still follows what each function a stage uses reaches (positives -> interactions)
     "negsamp.stages.common": "input checks and shared readers",
