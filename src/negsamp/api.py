@@ -19,7 +19,7 @@ the ingest stage does, and results come back in the original ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -290,11 +290,6 @@ def fit(
     ``monitor``, ...) and any other key of the model's block (``factors``, ``loss``, ...);
     an unknown key is reported as params.yaml reports it.
     """
-    from negsamp import train as trainer
-    from negsamp.device import resolve_device
-    from negsamp.samplers import build_sampler, no_exclusions
-    from negsamp.samplers.pool import audit_pool, training_pool
-
     train_keys = {k: v for k, v in settings.items() if k in _TRAIN}
     model_spec = {"name": model} if isinstance(model, str) else dict(model)
     model_spec |= {k: v for k, v in settings.items() if k not in _TRAIN}
@@ -304,12 +299,28 @@ def fit(
         "model": _plugin(C.ModelSection, model_spec),
         "train": {"checkpoint": False, **train_keys},
     }
-    cfg = _validated(doc, "negsamp.fit()")
+    return fit_config(_validated(doc, "negsamp.fit()"), data)
+
+
+def fit_config(
+    cfg: C.Config,
+    data: Interactions | Split,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> Model:
+    """:func:`fit` for a validated configuration (``base``, ``sampler``, ``model``, ``train``
+    and ``evaluate``'s validation settings are read): what ``negsamp tune`` runs per trial.
+    ``on_epoch`` gets each epoch's history row (``valid_*`` included) as it ends."""
+    from negsamp import train as trainer
+    from negsamp.device import resolve_device
+    from negsamp.samplers import build_sampler, no_exclusions
+    from negsamp.samplers.pool import audit_pool, training_pool
+
     parts = data if isinstance(data, Split) else None
     whole = data.data if isinstance(data, Split) else data
     frame = parts.train if parts is not None else whole.frame
-    valid = parts.valid if parts is not None and parts.valid.height else None  # user, item, count
+    valid = parts.valid if parts is not None and parts.valid.height else None
     n_users, n_items = whole.n_users, whole.n_items
+    seed = cfg.base.seed
 
     def exclude() -> _CSR:
         how = cfg.sampler.exclude
@@ -338,6 +349,7 @@ def fit(
         valid=valid,
         pool=pool,
         exclude=exclude,
+        on_epoch=on_epoch,
     )
     return Model(net, cfg, whole, history)
 

@@ -15,6 +15,7 @@ import typer
 
 from negsamp.cli import ops, pipeline
 from negsamp.cli.registry import registry_app
+from negsamp.cli.tune import tune
 
 PLUGIN_GROUP = "negsamp.commands"
 
@@ -33,6 +34,7 @@ app.add_typer(pipeline.stage_app, name="stage")
 app.command()(ops.ingest)
 app.command()(ops.serve)
 app.command()(ops.compare)
+app.command()(tune)
 app.add_typer(registry_app, name="registry")
 
 

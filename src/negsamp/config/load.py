@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ def update(path: str | Path, overrides: Iterable[str | ov.Override]) -> tuple[Co
         return cfg, []
     ry = YAML()
     ry.preserve_quotes = True
+    _plain_scalars(ry)
     doc = ry.load(path.read_text())
     before = copy.deepcopy(read_document(path))
     changed = []
@@ -100,6 +102,27 @@ def update(path: str | Path, overrides: Iterable[str | ov.Override]) -> tuple[Co
         ry.dump(doc, buf)
         atomic_write(path, buf.getvalue().encode())
     return cfg, changed
+
+
+def _plain_scalars(ry: Any) -> None:
+    """Write ``None`` as ``null`` (ruamel's round trip writes an empty value, which hides
+    the "none" the comment documents) and floats in a form every YAML reader takes as a float
+    (``1.0e-05``: PyYAML reads ``1e-05`` as a string)."""
+
+    def null(rep: Any, _: Any) -> Any:
+        return rep.represent_scalar("tag:yaml.org,2002:null", "null")
+
+    def real(rep: Any, value: float) -> Any:
+        if not math.isfinite(value):
+            return rep.represent_scalar("tag:yaml.org,2002:float", yaml.safe_dump(value)[:-5])
+        text = repr(value)
+        mantissa, e, exp = text.partition("e")
+        if e and "." not in mantissa:
+            text = f"{mantissa}.0e{exp}"
+        return rep.represent_scalar("tag:yaml.org,2002:float", text)
+
+    ry.representer.add_representer(type(None), null)
+    ry.representer.add_representer(float, real)
 
 
 def write_overrides(path: str | Path, overrides: Iterable[str | ov.Override]) -> list[str]:
