@@ -127,7 +127,9 @@ def run(
     names = {path: ".".join(path) for path in space}
     monitor = f"valid_{cfg.train.monitor}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=cfg.base.seed)
+    # TPE models the results once half the trials (at most 10) ran on random draws
+    startup = max(1, min(10, trials // 2))
+    sampler = optuna.samplers.TPESampler(seed=cfg.base.seed, n_startup_trials=startup)
     # pruning starts once 3 trials finished, and never before a trial's 3rd epoch
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
