@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,10 +25,16 @@ from negsamp.cli.common import (
     setup,
 )
 
+if TYPE_CHECKING:
+    from negsamp.api import Split
+    from negsamp.config import Config
+    from negsamp.paths import Paths
+    from negsamp.tune import Outcome
+
 log = logging.getLogger(__name__)
 
 
-def _split_data(cfg: object, paths: object) -> object:
+def _split_data(cfg: Config, paths: Paths) -> Split:
     """The project's train and validation rows as an API :class:`~negsamp.api.Split`
     (test rows empty: selection never sees them); runs the stages up to ``split`` when
     their outputs are missing."""
@@ -37,17 +43,17 @@ def _split_data(cfg: object, paths: object) -> object:
     from negsamp.api import Interactions, Split
     from negsamp.stages import ORDER, run_stage
 
-    needed = (paths.train, paths.valid, paths.user_ids, paths.item_ids)  # type: ignore[attr-defined]
+    needed = (paths.train, paths.valid, paths.user_ids, paths.item_ids)
     if not all(p.is_file() for p in needed):
         for name in ORDER[: ORDER.index("split") + 1]:
             typer.echo(f"tune: running stage {name} (its outputs are missing)")
             run_stage(name, cfg, paths)
-    train = pl.read_parquet(paths.train)  # type: ignore[attr-defined]
-    valid = pl.read_parquet(paths.valid)  # type: ignore[attr-defined]
-    users = pl.read_parquet(paths.user_ids)["original"]  # type: ignore[attr-defined]
-    items = pl.read_parquet(paths.item_ids)["original"]  # type: ignore[attr-defined]
+    train = pl.read_parquet(paths.train)
+    valid = pl.read_parquet(paths.valid)
+    users = pl.read_parquet(paths.user_ids)["original"]
+    items = pl.read_parquet(paths.item_ids)["original"]
     data = Interactions(pl.concat([train, valid]), users, items)
-    return Split(data, train, valid, valid.clear(), {}, cfg.split)  # type: ignore[attr-defined]
+    return Split(data, train, valid, valid.clear(), {}, cfg.split)
 
 
 def tune(
@@ -112,16 +118,16 @@ def tune(
     _report(outcome, entry_name, params, bool(changed))
 
 
-def _report(outcome: object, entry_name: str, params: Path, changed: bool) -> None:
+def _report(outcome: Outcome, entry_name: str, params: Path, changed: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    best = outcome.best  # type: ignore[attr-defined]
+    best = outcome.best
     keys = list(best.params)
-    table = Table(title=f"negsamp tune: valid {outcome.monitor}", title_justify="left")  # type: ignore[attr-defined]
+    table = Table(title=f"negsamp tune: valid {outcome.monitor}", title_justify="left")
     for col in ("trial", "state", "value", "epochs", *[k.rsplit(".", 1)[-1] for k in keys]):
         table.add_column(col, justify="right")
-    for t in outcome.trials:  # type: ignore[attr-defined]
+    for t in outcome.trials:
         vals = [
             f"{t.params[k]:.4g}" if isinstance(t.params[k], float) else str(t.params[k])
             for k in keys
