@@ -53,10 +53,18 @@ def sweep(
         typer.Option(
             "--grid",
             "-g",
-            help="cross every configuration with values, e.g. --grid sampler.n_neg=1,4,16 "
-            "(the expanded list is written to sweep.configs in params.yaml)",
+            help="cross every configuration with values, e.g. --grid sampler.n_neg=1,4,16; "
+            "runs the grid without changing params.yaml (see --keep)",
         ),
     ] = None,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep",
+            help="write the --grid's configurations to sweep.configs in params.yaml, so "
+            "`negsamp run` and `dvc repro` train them from now on, and record the outputs",
+        ),
+    ] = False,
     concurrency: Annotated[
         int | None, typer.Option(min=1, help="configurations trained at once (sweep.concurrency)")
     ] = None,
@@ -65,29 +73,39 @@ def sweep(
 ) -> None:
     """Train and compare every configuration of sweep.configs (a Prefect flow), register the best.
 
-    The best is chosen on the validation split; the test split only reports. MLflow gets
-    one parent run with a child run per configuration and the comparison report; the table
-    is printed here and written to data/report/comparison.{md,html}.
+    The best is chosen on validation; the test split only reports. MLflow gets one parent
+    run with a child run per configuration and the comparison report; the table is printed
+    here and written to data/report/comparison.{md,html}. A --grid run leaves params.yaml as it
+    was (its configurations are in MLflow, each run's `reproduce` tag says how to rebuild it)
+    unless --keep writes them into sweep.configs.
     """
     setup(verbose, params)
     with reported():
         overrides = list(set_ or [])
-        if grid:
-            from negsamp import config
-            from negsamp.sweep.grid import expand, parse
-
-            current = config.load(params, overrides).sweep.configs
-            base = {k: v.model_dump(exclude_defaults=True) for k, v in current.items()}
-            expanded = expand(base, parse(grid))
-            overrides.append(f"sweep.configs={json.dumps(expanded)}")
         if concurrency is not None:
             overrides.append(f"sweep.concurrency={concurrency}")
-        cfg = configure(params, overrides)
+        if keep and not grid:
+            raise ValueError("--keep keeps the configurations of a --grid: give --grid too")
+        cfg = configure(params, overrides)  # --set and --concurrency are written, as always
+        if grid:
+            from negsamp.sweep.grid import expand, parse
+
+            base = {k: v.model_dump(exclude_defaults=True) for k, v in cfg.sweep.configs.items()}
+            entry = f"sweep.configs={json.dumps(expand(base, parse(grid)))}"
+            cfg = configure(params, [entry], write=keep)
+            if not keep:
+                record = False  # params.yaml does not declare these configurations
         from flows.sweep import sweep as sweep_flow
 
         result = sweep_flow(cfg, root=str(root_of(params)), record_outputs=record)
     output.comparison(result["comparison"])
     output.registration(result["registration"])
+    if grid and not keep:
+        typer.echo(
+            f"params.yaml was not changed: the grid's {len(cfg.sweep.configs)} configurations "
+            "are in MLflow and data/report/ (not recorded with DVC); `--keep` writes them to "
+            "sweep.configs"
+        )
 
 
 def drift(

@@ -12,6 +12,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows import errors
+from flows.artifacts import publish_drift
 from negsamp import config
 from negsamp.config import PARAMS_FILE, Config
 from negsamp.paths import Paths
@@ -34,14 +36,21 @@ def drift_check(
     ``<root>/params.yaml``), whose concurrency limit of one makes overlapping retrains
     wait; otherwise as a subflow on ``cfg``.
     """
+    errors.install()
     logger = get_run_logger()
     root = str(Path(root).resolve())
-    report = task(name="drift-report", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)(
-        drift_stage.run
-    )(cfg, Paths(Path(root)))
+    report = task(
+        name="drift-report",
+        retries=1,
+        retry_delay_seconds=5,
+        retry_condition_fn=errors.retry_condition,
+        cache_policy=NO_CACHE,
+    )(drift_stage.run)(cfg, Paths(Path(root)))
     if not (force or report["fired"]):
         logger.info("no drift (%s): no retrain", report["summary"])
-        return {"retrained": False, "drift": report}
+        out = {"retrained": False, "drift": report}
+        publish_drift(out)
+        return out
     why = "forced" if force and not report["fired"] else f"signals fired: {report['fired']}"
     logger.info("retraining: %s", why)
     if use_deployment:
@@ -58,12 +67,14 @@ def drift_check(
         from flows.pipeline import pipeline
 
         result = pipeline(cfg, root=root, record_outputs=record_outputs)
-    return {
+    out = {
         "retrained": True,
         "reason": why,
         "drift": report,
         "registration": result["registration"],
     }
+    publish_drift(out)
+    return out
 
 
 @flow(name="negsamp-scheduled-drift-check", log_prints=True, persist_result=True)

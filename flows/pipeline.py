@@ -17,24 +17,35 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows import errors
+from flows.artifacts import publish_run
 from negsamp import config, dvcops
 from negsamp.config import Config
 from negsamp.io import read_json
 from negsamp.paths import Paths
 from negsamp.stages import ORDER, PER_VARIANT, run_stage
 
-# Deterministic failures (a failed expectation, a registry decision) are not retried.
+# A failed expectation or a registry decision is never worth a retry; in the other stages
+# only a non-deterministic failure is retried (flows.errors.retry_condition).
 RETRIES = {"validate": 0, "register": 0}
 
 
 def _task(name: str):  # noqa: ANN202 - a Prefect Task
     def body(cfg: Config, paths: Paths, variant: str | None = None, **extra: Any) -> Any:
-        return run_stage(name, cfg, paths, variant, **extra)
+        try:
+            return run_stage(name, cfg, paths, variant, **extra)
+        except errors.DETERMINISTIC as err:
+            errors.remember(err)  # the CLI prints it once; Prefect's restatements are dropped
+            raise
 
     # NO_CACHE: stages read and write files, so equal inputs never mean equal work (with
     # persisted results Prefect's default policy "cached" ingest from synthesize's result)
     return task(
-        name=name, retries=RETRIES.get(name, 1), retry_delay_seconds=2, cache_policy=NO_CACHE
+        name=name,
+        retries=RETRIES.get(name, 1),
+        retry_delay_seconds=2,
+        retry_condition_fn=errors.retry_condition,
+        cache_policy=NO_CACHE,
     )(body)
 
 
@@ -47,10 +58,17 @@ def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
     """Every stage of ``cfg`` in project ``root`` inside the current flow run; returns each
     configuration's metrics, the comparison, the registration and the recommendations'
     manifest."""
+    errors.install()
     logger = get_run_logger()
     paths = Paths(Path(root).resolve())
     first = ORDER.index(min(PER_VARIANT, key=ORDER.index))
     before = list(ORDER[:first])
+    # synthesize feeds ingest only when the data is synthetic; otherwise its output is DVC
+    # bookkeeping (dvc.yaml declares it), written after a successful run, never before a
+    # failing one
+    deferred = cfg.data.source != "synthetic"
+    if deferred:
+        before.remove("synthesize")
     chain = [n for n in ORDER if n in PER_VARIANT]
     after = [n for n in ORDER[first:] if n not in PER_VARIANT]  # report, register, recommend
     for name in before:
@@ -58,7 +76,7 @@ def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
     tasks = {name: _task(name) for name in chain}
     variants = cfg.variants
     for lo in range(0, len(variants), cfg.sweep.concurrency):
-        last = []
+        futures = []
         for v in variants[lo : lo + cfg.sweep.concurrency]:
             fut = None
             for name in chain:
@@ -67,8 +85,10 @@ def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
                     .with_options(task_run_name=f"{name}[{v}]")
                     .submit(cfg, paths, v, wait_for=[fut] if fut else [])
                 )
-            last.append(fut)
-        for fut in last:
+                futures.append(fut)
+        # in chain order: a failed stage raises its own error, not its successor's
+        # UnfinishedRun (a task whose upstream failed never runs)
+        for fut in futures:
             fut.result()
     # lineage: the MLflow runs name the Prefect flow run that produced them
     tags = {"prefect_flow_run_id": str(flow_run.id), "prefect_flow_name": str(flow_run.flow_name)}
@@ -78,14 +98,18 @@ def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
         else:
             _task(name)(cfg, paths)
     if record_outputs:
+        if deferred:
+            _task("synthesize")(cfg, paths)
         record(str(paths.root))
     logger.info("pipeline finished: %d configuration(s)", len(variants))
-    return {
+    result = {
         "metrics": {v: read_json(paths.for_variant(v).metrics) for v in variants},
         "comparison": read_json(paths.comparison),
         "registration": read_json(paths.registration),
         "recommendations": read_json(paths.recommendations_manifest),
     }
+    publish_run(result, f"{flow_run.flow_name}: {len(variants)} configuration(s)")
+    return result
 
 
 @flow(name="negsamp-pipeline", log_prints=True)

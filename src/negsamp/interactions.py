@@ -19,7 +19,8 @@ class Interactions:
 
     indptr:  int64 [n_users + 1]
     indices: int32 [nnz], item ids, sorted within each user's row
-    counts:  float32 [nnz], aggregated event counts (ALS confidence)
+    counts:  float32 [nnz], interaction strength f (ALS confidence): the aggregated
+             weight column where the data has one, else the aggregated event count
     """
 
     indptr: np.ndarray
@@ -69,8 +70,10 @@ class Interactions:
 
     @classmethod
     def from_frame(cls, df: pl.DataFrame, n_users: int, n_items: int) -> Interactions:
-        """From a frame with ``user``, ``item`` and optionally ``count`` columns."""
-        counts = df["count"].to_numpy() if "count" in df.columns else None
+        """From a frame with ``user``, ``item`` and optionally ``weight`` or ``count`` columns
+        (the strength: the weight where the frame has one, else the count)."""
+        strength = next((c for c in ("weight", "count") if c in df.columns), None)
+        counts = df[strength].to_numpy() if strength else None
         return cls.from_arrays(
             df["user"].to_numpy(), df["item"].to_numpy(), n_users, n_items, counts
         )

@@ -16,10 +16,9 @@ Pure logic, deterministic on CPU for fixed inputs: the register stage reads the 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import polars as pl
 import torch
 
@@ -79,17 +78,14 @@ def refit(
         epochs,
     )
     if not model.trains_on_pool:
-        conf = (
-            positives if weights is None else replace(positives, counts=positives.counts * weights)
-        )
+        conf = trainer.confidence(positives, model_cfg, weights)
         history = trainer.fit_closed_form(model, conf, train_cfg, device)
         return Refit(model, epochs, positives.nnz, history)
     exclude = _exclusions(sampler_cfg, positives)
     pool = _pool(sampler_cfg, positives, exclude, seed, device, sampler_deps)
-    if weights is not None:  # the pool's rows are logged positives: look theirs up
-        keys = pool.users.cpu().numpy() * n_items + pool.pos.cpu().numpy()
-        csr_keys = positives.rows().astype(np.int64) * n_items + positives.indices
-        pool = pool.with_weights(weights[np.searchsorted(csr_keys, keys)])
+    # the pool's rows are logged positives: look their weights up
+    weights = trainer.positive_weights(positives, train_cfg.positive_weight, weights)
+    pool = trainer.pool_weights(pool, positives, weights)
     cap = getattr(sampler_cfg, "max_item_share", None) is not None
     history = trainer.fit(
         model,

@@ -55,6 +55,7 @@ class Stream(Enum):
     NEGATIVES = Spec(4, None, (), "batch-side draws: hard temperature, mixed cap redraws (torch)")
     DROPOUT = Spec(5, None, (), "dropout masks of the MLP tower (torch, on the device)")
     VALIDATION = Spec(6, None, (), "seed of the validation candidates (then EVAL_CANDIDATES)")
+    SPLIT = Spec(0x5B17, None, (), "random splits: each user's held-out items")
     SEGMENTS = Spec(0x5E6, None, (), "evaluate: bootstrap intervals of every segment")
     GATE = Spec(0xC4A1, None, (), "the champion gate's paired test")
     # SWEEP was [seed, rank] before: rank 2 drew EVAL_CANDIDATES block 0's very stream

@@ -41,9 +41,18 @@ def recency_weights(frame: pl.DataFrame, boost: float, window: float) -> np.ndar
     """float32 [rows]: 1 + boost * exp(-k / window) for a user's k-th most recent positive
     (k = 0 the latest; ties in time broken by item id, the split's rule), in (user, item)
     order: the order of the training CSR and of a pool's rows. None when ``boost`` is 0 or
-    the data has no timestamps. frame: user, item, timestamp (one row per pair).
+    the data has no time order (no timestamps, or all equal: "recent" would mean the
+    highest item id, the split's tie rule, and leak it into training; warned).
+    frame: user, item, timestamp (one row per pair).
     """
     if boost == 0 or "timestamp" not in frame.columns or frame["timestamp"].null_count():
+        return None
+    if frame["timestamp"].n_unique() <= 1:
+        log.warning(
+            "the training positives have no time order (no timestamps): recency_boost=%g is "
+            "switched off, every positive weighs 1 (set the model's recency_boost: 0 to say so)",
+            boost,
+        )
         return None
     ranked = frame.select("user", "item", "timestamp").sort("user", "timestamp", "item")
     ranked = ranked.with_columns(
@@ -51,6 +60,45 @@ def recency_weights(frame: pl.DataFrame, boost: float, window: float) -> np.ndar
     ).sort("user", "item")
     back = ranked["back"].to_numpy().astype(np.float64)
     return (1.0 + boost * np.exp(-back / window)).astype(np.float32)
+
+
+def confidence(train: Interactions, model_cfg: Any, recency: np.ndarray | None) -> Interactions:
+    """The positives a closed-form model (``ials``) fits, with ``counts`` = its strength f * r.
+
+    f is ``train.counts`` (the aggregated weight where the data has one, else the event
+    count), or log1p(f / epsilon) with ``confidence: log``; r the recency weight float32
+    [nnz] in CSR order (None: 1). The model's confidence is then c = 1 + alpha * f * r.
+    """
+    f = train.counts
+    if getattr(model_cfg, "confidence", "linear") == "log":
+        f = np.log1p(f.astype(np.float64) / model_cfg.epsilon).astype(np.float32)
+    if recency is not None:
+        f = f * recency
+    return train if f is train.counts else replace(train, counts=f)
+
+
+def positive_weights(
+    train: Interactions, how: str, recency: np.ndarray | None
+) -> np.ndarray | None:
+    """float32 [nnz] in CSR order: each positive's loss weight for the gradient models, the
+    recency weight times the strength (``train.positive_weight``: none = 1, linear = f,
+    log = 1 + log1p(f), normalised to mean 1 so the loss keeps its scale); None when all 1."""
+    if how == "none":
+        return recency
+    f = train.counts.astype(np.float64)
+    s = f if how == "linear" else 1.0 + np.log1p(f)
+    mean = s.mean() if s.size else 0.0
+    s = (s / mean if mean > 0 else np.ones_like(s)).astype(np.float32)
+    return s if recency is None else (s * recency).astype(np.float32)
+
+
+def pool_weights(pool: Pool, train: Interactions, weights: np.ndarray | None) -> Pool:
+    """``pool`` with the per-positive ``weights`` (CSR order of ``train``) of its rows."""
+    if weights is None:
+        return pool
+    keys = pool.users.cpu().numpy() * train.n_items + pool.pos.cpu().numpy()
+    csr_keys = train.rows().astype(np.int64) * train.n_items + train.indices
+    return pool.with_weights(weights[np.searchsorted(csr_keys, keys)])
 
 
 @dataclass(frozen=True)
@@ -269,7 +317,7 @@ def fit(
             ckpt.save(checkpoint, fp, state.__dict__, model, opt, scaler, gens)
         bar.update()
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k == "loss" or "valid" in k})
-        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        log.debug("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
         if on_epoch is not None:
             on_epoch(row)
     bar.close()
@@ -296,7 +344,7 @@ def fit_closed_form(
         row = {"epoch": it, "loss": loss, "seconds": time.perf_counter() - t0}
         row.update(_validate(model, valid, device))
         state.record(model, row, cfg, valid)
-        log.info("iteration %d: %s", it, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        log.debug("iteration %d: %s", it, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
         if on_epoch is not None:
             on_epoch(row)
         if state.stopped:
@@ -350,16 +398,15 @@ def train_configured(
             cfg.model.name,
             cfg.sampler.name,
         )
-        conf = train if weights is None else replace(train, counts=train.counts * weights)
+        conf = confidence(train, m, weights)
         return model, fit_closed_form(model, conf, cfg.train, device, checker, on_epoch)
     if cfg.sampler.name == "in_batch":
         batches = Pool.from_positives(train, device)
     else:
         batches = Pool.from_frame(pool(), device)
-    if weights is not None:  # the pool's rows are training positives: look theirs up
-        keys = batches.users.cpu().numpy() * n_items + batches.pos.cpu().numpy()
-        csr_keys = train.rows().astype(np.int64) * n_items + train.indices
-        batches = batches.with_weights(weights[np.searchsorted(csr_keys, keys)])
+    # the pool's rows are training positives: look their weights up
+    weights = positive_weights(train, cfg.train.positive_weight, weights)
+    batches = pool_weights(batches, train, weights)
     log.info(
         "training %s (%s loss, %s negatives) on %s: %d positives, up to %d epochs",
         cfg.model.name,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -173,8 +174,10 @@ def _expectations(
             f"unix seconds in [{lo}, {hi}]; adjust validate.min_timestamp/max_timestamp",
         ),
     }
+    if "timestamp" in ints and not has_timestamps(df):
+        del ranges["timestamp"]  # a log without timestamps (every one 0) is valid as it is
     for c in REQUIRED:
-        if c in ints:
+        if c in ints and c in ranges:
             lo_c, hi_c, name, hint = ranges[c]
             ex.append(
                 gxe.ExpectColumnValuesToBeBetween(
@@ -194,6 +197,12 @@ def _expectations(
     for i, e in enumerate(ex):
         e.meta["order"] = i  # GX returns results grouped by metric; report in suite order
     return ex, ints
+
+
+def has_timestamps(df: pl.DataFrame) -> bool:
+    """False when the log had no timestamps: ingest wrote 0 for every one (see encode)."""
+    ts = df.get_column("timestamp")
+    return bool(ts.len()) and not bool((ts.fill_null(0) == 0).all())
 
 
 def _per_user(df: pl.DataFrame, n_users: int) -> Any:
@@ -245,13 +254,16 @@ def _stable(obj: Any) -> Any:
     return obj
 
 
-def _failure(res: dict[str, Any], per_user: bool, n_examples: int) -> Failure:
+def _failure(
+    res: dict[str, Any], per_user: bool, n_examples: int, users: Sequence[Any] | None = None
+) -> Failure:
     cfg_ = res["expectation_config"]
     meta, result = cfg_.get("meta") or {}, res.get("result") or {}
     idx = result.get("partial_unexpected_index_list") or []
     vals = result.get("partial_unexpected_list") or []
-    if per_user:
-        examples = [{"user": i, "n_interactions": v} for i, v in zip(idx, vals, strict=False)]
+    if per_user:  # named by the file's id where the caller gave the id map
+        name = (lambda i: users[i]) if users is not None else (lambda i: i)
+        examples = [{"user": name(i), "n_interactions": v} for i, v in zip(idx, vals, strict=False)]
     else:
         examples = [{"row": i, "value": v} for i, v in zip(idx, vals, strict=False)]
     detail = meta.get("detail", "")
@@ -264,7 +276,10 @@ def _failure(res: dict[str, Any], per_user: bool, n_examples: int) -> Failure:
         detail = f"GX error: {res['exception_info'].get('exception_message')}"
     hint = meta.get("hint", "")
     if meta.get("column") == "timestamp" and 0 in vals:
-        hint += "; 0 means the source had no timestamp: set validate.min_timestamp: 1970-01-01"
+        hint += (
+            "; 0 means some rows had no timestamp: give every row one, or set "
+            "data.columns.timestamp: null if the log has no time"
+        )
     return Failure(
         name=meta.get("name", cfg_["type"]),
         expectation=cfg_["type"],
@@ -303,6 +318,7 @@ def validate_interactions(
     cfg: ValidateCfg,
     min_interactions: int,
     source: str,
+    users: Sequence[Any] | None = None,
 ) -> ValidationReport:
     """Run the expectation suite on ``df`` and explain every failure.
 
@@ -310,7 +326,8 @@ def validate_interactions(
     in file order, so GX's pandas index is the row number in the Parquet file.
     ``min_interactions``: rows a user needs for the leave-one-out split; at least
     ``cfg.min_eligible_user_share`` of the ``n_users`` users must have that many.
-    ``source``: the file name quoted in messages.
+    ``source``: the file name quoted in messages. ``users``: the original id of each
+    internal user id, so the per-user examples name the file's users.
     """
     gx = _gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -321,13 +338,15 @@ def validate_interactions(
     n_ex = cfg.failure_examples
     runs = {"interactions": _run_suite(ctx, "interactions", expectations, _to_pandas(df), n_ex)}
     stats: dict[str, Any] = {}
+    if "timestamp" in ints:
+        stats["has_timestamps"] = has_timestamps(df)
     if "user" in ints:
         pdf = _per_user(df, n_users)
         check = _per_user_expectation(cfg.min_eligible_user_share, min_interactions)
         runs["per_user"] = _run_suite(ctx, "per_user", [check], pdf, n_ex)
         counts = pdf["n_interactions"].to_numpy()
         floor = cfg.min_interactions_per_user  # informative only: never fails the suite
-        stats = {
+        stats |= {
             "users_with_interactions": int((counts > 0).sum()),
             "min_interactions": min_interactions,
             "eligible_user_share": float((counts >= min_interactions).mean()) if n_users else 0.0,
@@ -344,7 +363,7 @@ def validate_interactions(
         n_users=n_users,
         n_items=n_items,
         evaluated=sum(len(r["results"]) for r in raw.values()),
-        failures=[_failure(res, k == "per_user", n_ex) for k, res in bad],
+        failures=[_failure(res, k == "per_user", n_ex, users) for k, res in bad],
         stats=stats,
         gx_result=raw,
     )

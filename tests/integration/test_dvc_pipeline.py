@@ -80,6 +80,9 @@ def test_each_configuration_gets_its_own_pool_and_only_a_changed_one_reruns(tmp_
     )
     reg = json.loads((project / "data/registry/registration.json").read_text())
     assert reg["config"] in configs and set(reg["candidates"]) == set(configs)
+    shown = sh(project, "dvc", "metrics", "show").stdout  # issue #15: 352 columns before
+    assert max(map(len, shown.splitlines())) <= 200, shown
+    assert all(f"data/metrics/{name}/headline.json" in shown for name in configs), shown
     sh(project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.popularity.alpha=0.5")
     out = sh(project, "dvc", "repro", "--dry").stdout  # nothing left after the experiment
     assert "up to date" in out

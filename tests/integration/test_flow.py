@@ -35,6 +35,36 @@ def test_flow_runs_every_stage_and_dvc_has_nothing_left(
     assert "up to date" in status.stdout, status.stdout
     again = sh(project, "dvc", "repro")
     assert "Data and pipelines are up to date" in again.stdout
+    _assert_artifacts(result)
+
+
+def _assert_artifacts(result: dict) -> None:
+    """The flow run's Artifacts tab: the report (decision, MLflow links, comparison) and the
+    comparison table (issue #15), found through the MLflow run's Prefect lineage tag."""
+    import mlflow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    reg = result["registration"]
+    run = mlflow.MlflowClient(reg["tracking_uri"]).get_run(reg["run_id"])
+    flow_run_id = run.data.tags["prefect_flow_run_id"]
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    by_key = {a.key: a for a in found}
+    assert set(by_key) == {"negsamp-run", "negsamp-comparison"}, by_key
+    report = by_key["negsamp-run"].data
+    assert (
+        f"**{reg['model_name']} v{reg['version']}** (default): promoted to **champion**" in report
+    )
+    assert f"/#/experiments/{run.info.experiment_id}/runs/{reg['run_id']}" in report
+    assert f"/#/models/{reg['model_name']}/versions/{reg['version']}" in report
+    assert "| 1 | default (chosen) | uniform | bpr |" in report
+    table = json.loads(by_key["negsamp-comparison"].data)
+    assert [r["configuration"] for r in table] == ["default"]
+    hr = result["metrics"]["default"]["sampled_hr_10"]
+    assert table[0]["sampled_hr_10"] == pytest.approx(hr)
 
 
 def test_bad_input_stops_before_anything_downstream_and_leaves_registry_alone(

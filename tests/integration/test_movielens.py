@@ -32,3 +32,34 @@ def test_bpr_on_movielens_100k_beats_popularity_and_implicit(
     assert m["n_test_users"] == 943
     # popularity scores 0.31 and implicit's BPR 0.53 on this protocol (issue #2)
     assert m["sampled_hr_10"] >= 0.55, m
+
+
+def test_random_split_and_rating_as_weight_on_movielens_100k_issue_14(
+    ml100k: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """#14: the random split and the rating as interaction weight run through the pipeline."""
+    project = make_project(
+        tmp_path / "proj",
+        {
+            "data": {
+                "source": "movielens-100k",
+                "path": str(ml100k),
+                "columns": {"weight": "rating"},
+            },
+            "split": {"method": "random"},
+            "model": {
+                "name": "ials",
+                "ials": {"factors": 64, "iterations": 15, "confidence": "log"},
+            },
+            "evaluate": {"n_eval_neg": 99},
+        },
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    sh(project, "dvc", "repro", "evaluate")
+    split = json.loads((project / "data/split/split.json").read_text())
+    assert (split["method"], split["test_users"]) == ("random", 943)
+    ingest = json.loads((project / "data/interim/ingest.json").read_text())
+    assert ingest["weight"]["column"] == "rating" and ingest["timestamp_parsed_as"] == "unix_s"
+    m = json.loads((project / "data/metrics/default/metrics.json").read_text())
+    assert m["n_test_users"] == 943
+    assert m["sampled_hr_10"] > 0.5, m  # popularity alone scores about 0.3 on this protocol

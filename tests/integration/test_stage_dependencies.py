@@ -39,6 +39,7 @@ FAST = {
 # another valid value for strings that are neither a Literal nor free text
 STRINGS = {
     "base.device": "cpu",
+    "data.timestamp_format": "unix_s",
     "validate.min_timestamp": "1970-01-03",
     "validate.max_timestamp": "2099-01-01",
     "data.synthetic.start": "2025-01-02",

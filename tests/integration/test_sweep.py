@@ -174,16 +174,38 @@ def test_the_mlflow_ui_shows_the_sweep_run_with_its_children(swept: dict) -> Non
     assert struct.unpack(">II", head[16:24]) == (1600, 1000)
 
 
-def test_negsamp_sweep_grid_writes_the_configurations_and_prints_the_table(
+def test_negsamp_sweep_grid_leaves_params_alone_unless_kept_and_prints_the_table(
     tmp_path: Path,
 ) -> None:
+    """Issue #15: a --grid rewrote sweep.configs for good, so a later `negsamp run` trained
+    the grid again; now it runs without touching params.yaml, and --keep writes it."""
     import sys
 
     root = make_project(tmp_path / "proj")
     negsamp = str(Path(sys.executable).with_name("negsamp"))
-    res = sh(root, negsamp, "sweep", "--grid", "sampler.n_neg=1,3", "--concurrency", "2")
-    assert "params.yaml updated: sweep.configs=" in res.stdout
+    before = (root / "params.yaml").read_bytes()
+    res = sh(root, negsamp, "sweep", "--grid", "sampler.n_neg=1,3")
     names = ["default-n_neg1", "default-n_neg3"]
+    assert (
+        root / "params.yaml"
+    ).read_bytes() == before and "params.yaml was not changed" in res.stdout
+    assert sh(root, "git", "status", "--porcelain", "-uno").stdout == ""  # runs are not dirty
+    assert all(name in res.stdout for name in names)
+    from mlflow import MlflowClient
+
+    runs = MlflowClient(f"sqlite:///{root / 'mlflow.db'}").search_runs(
+        [
+            MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+            .get_experiment_by_name("negsamp")
+            .experiment_id
+        ],
+        "tags.config = 'default-n_neg3'",
+    )
+    assert runs and '--set \'sweep.configs={"default-n_neg3":' in runs[0].data.tags["reproduce"]
+    assert runs[0].data.tags["git_dirty"] == "false"
+
+    res = sh(root, negsamp, "sweep", "--grid", "sampler.n_neg=1,3", "--keep", "--concurrency", "2")
+    assert "params.yaml updated: sweep.configs=" in res.stdout
     assert list(config.load(root / "params.yaml").sweep.configs) == names
     assert all(name in res.stdout for name in names)
     assert "chosen on validation: sampled_ndcg_10 (valid)" in res.stdout

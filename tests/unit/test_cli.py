@@ -58,3 +58,24 @@ def test_flow_commands_join_through_the_entry_point() -> None:
     assert res.returncode == 0
     listed = set(re.findall(r"^│ ([a-z-]+) ", res.stdout, flags=re.M))  # rich's command table
     assert {"run", "sweep", "drift", "demo-drift", "stage", "show", "registry"} <= listed
+
+
+def test_help_is_for_users_every_stage_says_what_it_does_and_version_prints(
+    tmp_path: Path,
+) -> None:
+    from negsamp import __version__
+    from negsamp.cli.pipeline import STAGE_HELP
+    from negsamp.stages import ORDER
+
+    assert set(STAGE_HELP) == set(ORDER)
+    env_cols = {"COLUMNS": "100"}
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [NEGSAMP, *a], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, **env_cols},
+    )  # fmt: skip
+    top = run("--help").stdout
+    assert "``" not in top and "negsamp run" in top  # no reST markup meant for developers
+    assert "<bool>" not in run("run", "--help").stdout  # flags carry no type label
+    stages = run("stage", "--help").stdout
+    assert "Run the `" not in stages and "Great Expectations suite" in stages
+    assert run("--version").stdout.strip() == f"negsamp {__version__}"

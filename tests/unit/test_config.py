@@ -177,3 +177,52 @@ def test_appends_without_a_recorded_base_stay_valid_issue_13() -> None:
     old = {"path": "data/raw/appends/0001.parquet", "md5": MD5}
     cfg = config.from_dict({"data": {"source": "csv", "path": "log.csv", "appends": [old]}})
     assert cfg.data.appends[0].base is None
+
+
+def test_a_write_keeps_null_comments_and_order_byte_for_byte_elsewhere(tmp_path) -> None:
+    """Issue #15: every --set rewrote each ``null`` as an empty value. Setting a key and
+    setting it back gives the file back byte for byte; a null written is written ``null``."""
+    from negsamp.config import update
+
+    original = Path("params.yaml").read_bytes()
+    params = tmp_path / "params.yaml"
+    params.write_bytes(original)
+    update(params, ["sampler.n_neg=8"])
+    changed = [
+        (a, b)
+        for a, b in zip(
+            original.decode().splitlines(), params.read_text().splitlines(), strict=True
+        )
+        if a != b
+    ]
+    assert len(changed) == 1 and "n_neg: 8" in changed[0][1], changed
+    update(params, ["sampler.n_neg=4"])
+    assert params.read_bytes() == original
+    update(params, ["data.rating_threshold=3.5"])
+    update(params, ["data.rating_threshold=null"])
+    assert params.read_bytes() == original
+
+
+def test_timestamp_bounds_accept_yaml_dates_issue_14(tmp_path: Path) -> None:
+    """`--set validate.min_timestamp=1970-01-01` is read by YAML as a date: accepted as ISO."""
+    p = tmp_path / "params.yaml"
+    p.write_text("validate:\n  max_timestamp: 2200-01-01\n")
+    cfg = config.load(p, ["validate.min_timestamp=1970-01-01"])
+    assert (cfg.validate_.min_timestamp, cfg.validate_.max_timestamp) == (
+        "1970-01-01",
+        "2200-01-01",
+    )
+    written = tmp_path / "written.yaml"
+    written.write_text((REPO / "params.yaml").read_text())
+    config.write_overrides(written, ["validate.min_timestamp=1970-01-01"])
+    assert config.load(written).validate_.min_timestamp == "1970-01-01"
+
+
+def test_new_data_and_split_settings_are_checked_issue_14(tmp_path: Path) -> None:
+    p = tmp_path / "params.yaml"
+    p.write_text("{}\n")
+    cfg = config.load(p, ["data.timestamp_format='%d/%m/%Y'", "split.method=random_holdout"])
+    assert cfg.data.timestamp_format == "%d/%m/%Y" and cfg.split.method == "random_holdout"
+    for bad in ("data.timestamp_format=epoch", "data.weight_aggregate=median", "split.method=x"):
+        with pytest.raises(ConfigError, match=bad.split("=")[0].split(".")[-1]):
+            config.load(p, [bad])

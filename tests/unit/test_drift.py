@@ -128,7 +128,10 @@ def test_compare_windows_exact_shares() -> None:
     # JS over all 5 items: p = [1/2, 1/3, 1/6, 0, 0], q = [2/5, 1/5, 0, 1/5, 1/5]
     kl_p = 0.5 * math.log2(10 / 9) + math.log2(5 / 4) / 3 + math.log2(2) / 6
     kl_q = 0.4 * math.log2(8 / 9) + 0.2 * math.log2(3 / 4) + 0.4 * math.log2(2)
-    assert v["item_js"] == pytest.approx((kl_p + kl_q) / 2)
+    assert v["item_js_raw"] == pytest.approx((kl_p + kl_q) / 2)
+    floor = (5 - 1) * (1 / 6 + 1 / 5) / (8 * math.log(2))  # 5 items seen in either window
+    assert v["item_js_noise_floor"] == pytest.approx(floor)
+    assert v["item_js"] == pytest.approx(max(0.0, (kl_p + kl_q) / 2 - floor))
 
 
 def test_compare_windows_popularity_psi_over_reference_mass_bins() -> None:

@@ -264,6 +264,10 @@ def write_inputs(paths: Paths, train: Interactions, held: np.ndarray, width: int
 STAGE_CASES = {
     "bpr": {"model": {"name": "bpr", "bpr": {"factors": 4, "lr": 0.05, "recency_boost": 2.0}}},
     "ials": {"model": {"name": "ials", "ials": {"factors": 4, "reg": 1.0, "iterations": 3}}},
+    "bpr_weighted": {  # #14: each positive's loss weighs 1 + log1p(count), mean 1
+        "model": {"name": "bpr", "bpr": {"factors": 4, "lr": 0.05}},
+        "train": {"epochs": 3, "batch_size": 64, "positive_weight": "log"},
+    },
     "in_batch": {
         "model": {"name": "lmf", "lmf": {"factors": 4, "lr": 0.05}},
         "sampler": {"name": "in_batch"},
@@ -345,3 +349,39 @@ def test_cuda_training_with_mixed_precision(name: str, data) -> None:  # noqa: A
     else:
         trainer.fit_closed_form(model, train, cfg, cuda, valid)
     assert valid(model, cuda)["valid_sampled_hr_3"] > 0.9
+
+
+# --------------------------------------------------------------------------- #14: strength
+
+
+def test_confidence_is_the_counts_unless_log_or_recency() -> None:
+    """Without a weight column or log confidence, iALS sees exactly the counts it saw before."""
+    from negsamp.config.models import IALSCfg
+
+    train = Interactions.from_arrays(
+        np.array([0, 0, 1]), np.array([0, 1, 1]), 2, 2, np.array([1.0, 3.0, 9.0])
+    )
+    assert trainer.confidence(train, IALSCfg(), None) is train
+    log_cfg = IALSCfg(confidence="log", epsilon=2.0)
+    got = trainer.confidence(train, log_cfg, np.array([1.0, 2.0, 1.0], np.float32))
+    assert got.counts == pytest.approx(np.log1p(np.array([0.5, 1.5, 4.5])) * [1, 2, 1], rel=1e-6)
+
+
+def test_positive_weights_normalise_the_strength() -> None:
+    train = Interactions.from_arrays(
+        np.array([0, 0, 1]), np.array([0, 1, 1]), 2, 2, np.array([1.0, 3.0, 8.0])
+    )
+    recency = np.array([2.0, 1.0, 1.0], np.float32)
+    assert trainer.positive_weights(train, "none", None) is None
+    assert trainer.positive_weights(train, "none", recency) is recency
+    assert trainer.positive_weights(train, "linear", None) == pytest.approx([0.25, 0.75, 2.0])
+    log_w = 1 + np.log1p([1.0, 3.0, 8.0])
+    assert trainer.positive_weights(train, "log", recency) == pytest.approx(
+        log_w / log_w.mean() * [2, 1, 1], rel=1e-6
+    )
+
+
+def test_weight_column_is_the_strength_of_the_csr() -> None:
+    frame = pl.DataFrame({"user": [0, 1], "item": [1, 0], "count": [2, 1], "weight": [7.5, 0.5]})
+    assert Interactions.from_frame(frame, 2, 2).counts.tolist() == [7.5, 0.5]
+    assert Interactions.from_frame(frame.drop("weight"), 2, 2).counts.tolist() == [2.0, 1.0]

@@ -140,12 +140,19 @@ def test_implausible_timestamp(ts: int, date: str) -> None:
     assert f"row 6: {ts} ({date})" in report.summary()
 
 
-def test_timestamp_zero_hints_at_sources_without_timestamps() -> None:
+def test_log_without_timestamps_is_valid() -> None:
+    """#14: a log without timestamps (ingest writes 0 for each) passes the suite as it is."""
     report = check(good().with_columns(pl.lit(0, dtype=pl.Int64).alias("timestamp")))
+    assert report.success
+    assert report.stats["has_timestamps"] is False
+    assert check(good()).stats["has_timestamps"] is True
+
+
+def test_some_missing_timestamps_hint_at_the_fix() -> None:
+    report = check(set_value(good(), "timestamp", 6, 0))
     assert failed_names(report) == ["timestamp between 1970-01-02 and 2100-01-01"]
-    assert report.failures[0].unexpected_count == 15
-    assert "validate.min_timestamp: 1970-01-01" in report.summary()
-    assert check(good().with_columns(timestamp=0), min_timestamp="1970-01-01").success
+    assert report.failures[0].unexpected_count == 1
+    assert "data.columns.timestamp: null" in report.summary()
 
 
 def test_empty_table() -> None:

@@ -10,16 +10,53 @@ through the ``negsamp.commands`` entry point: this package never imports flows/.
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperOption
 
+from negsamp import __version__
 from negsamp.cli import ops, pipeline
 from negsamp.cli.registry import registry_app
 from negsamp.cli.tune import tune
 
 PLUGIN_GROUP = "negsamp.commands"
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+HELP = """Negative sampling for implicit-feedback recommenders, as a reproducible workflow.
+
+validate -> split -> sample-negatives -> train -> evaluate -> register -> recommend, run as a
+Prefect flow (`negsamp run`), with DVC (`dvc repro`) or one stage at a time (`negsamp stage`);
+configurations compared side by side (`negsamp sweep`), MLflow's registry gated by a
+champion/challenger test, and a drift check that decides when to retrain (`negsamp drift`).
+Settings live in params.yaml; every command takes --params and --set KEY=VALUE."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"negsamp {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    pass
+
+
+def _type_column(self: TyperOption, ctx: Any) -> str | None:
+    """The help's type column, without ``<bool>`` beside every on/off flag."""
+    return None if self.is_flag else _plain_type_column(self, ctx)
+
+
+_plain_type_column = TyperOption.display_type_rich
+TyperOption.display_type_rich = _type_column  # typer 0.29 labels flags <bool>
 
 
 def _plugins(app: typer.Typer) -> None:

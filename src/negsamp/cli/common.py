@@ -31,7 +31,7 @@ SetOpt = Annotated[
         "sampler.popularity.alpha=0.5 (written to params.yaml)",
     ),
 ]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", help="debug logging")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="log at DEBUG level")]
 
 
 def setup(verbose: bool = False, params: Path | None = None) -> None:

@@ -29,7 +29,7 @@ def result(result: dict[str, Any]) -> None:
 
     per_config, reg = result["metrics"], result["registration"]
     names = list(per_config)
-    table = Table(title="negsamp: test metrics (all of them: data/metrics/<config>/metrics.json)")
+    table = Table(title="test metrics", caption="all of them: data/metrics/<config>/metrics.json")
     table.add_column("metric")
     for n in names:
         table.add_column(
@@ -51,14 +51,27 @@ def comparison(comparison: dict[str, Any]) -> None:
     from negsamp.sweep.table import Comparison
 
     c = Comparison.from_dict(comparison)
-    rows = c.rows
-    table = Table(title=f"sweep: {len(rows)} configurations; {c.choice}")
-    for h in render.header(c):
-        table.add_column(h, justify="right" if h in ("#", "n_neg", "epochs") else "left")
+    head = render.header(c)
+    # a terminal gets what decides (fits 100 columns); every column is in comparison.md/html
+    keep = ["#", "configuration", "sampler", "n_neg", render.valid_column(c)]
+    keep += [c.metric] if c.metric in c.columns else c.columns[:1]
+    keep += [f"{c.metric} vs chosen", "train s"]
+    idx = [head.index(h) for h in keep if h in head]
+    short = {keep[4]: "valid", keep[5]: "test", keep[6]: "test vs chosen"}
+    table = Table(title=f"sweep: {len(c.rows)} configurations, {keep[5]} (test: ± CI half-width)")
+    for i in idx:
+        h = head[i]
+        table.add_column(
+            short.get(h, h),
+            justify="right" if h in ("#", "n_neg", "train s") else "left",
+            no_wrap=h == "configuration",  # names are what people copy: never cut
+            min_width=max(len(r.config) for r in c.rows) if h == "configuration" else None,
+        )
     for cells in render.cells(c, compact=True):
-        table.add_row(*cells)
-    Console(width=max(220, Console().width)).print(table)
-    typer.echo("the same table: data/report/comparison.md and .html (and the sweep's MLflow run)")
+        table.add_row(*(cells[i] for i in idx))
+    Console().print(table)
+    typer.echo(c.choice)
+    typer.echo("every column: data/report/comparison.md and .html (and the sweep's MLflow run)")
 
 
 def registration(reg: dict[str, Any]) -> None:

@@ -20,7 +20,33 @@ from negsamp.cli.common import (
     setup,
 )
 
-stage_app = typer.Typer(no_args_is_help=True, help="Run one pipeline stage (what dvc.yaml calls).")
+stage_app = typer.Typer(
+    no_args_is_help=True,
+    help="Run one pipeline stage, as dvc.yaml does: it reads the previous stages' outputs "
+    "and writes its own (data/...).",
+)
+
+# One line per stage for `negsamp stage --help` (kept here: importing the stage modules for
+# their docstrings would make --help slow); tests/unit/test_cli.py checks every stage has one.
+STAGE_HELP = {
+    "synthesize": "Write the synthetic interaction log (data.synthetic) that ingest reads "
+    "when data.source is synthetic.",
+    "ingest": "Read data.path as data.source, keep the positives, give users and items dense "
+    "ids (data/interim/).",
+    "validate": "Check the ingested interactions with the Great Expectations suite "
+    "(validate.*); a failure stops the pipeline.",
+    "split": "Split the interactions into train, validation and test (split.*).",
+    "candidates": "Draw the evaluation candidates once per split (evaluate.n_eval_neg).",
+    "sample-negatives": "Draw each configuration's training pool of negatives (sampler.*).",
+    "train": "Train each configuration's model on its pool (model.*, train.*), with early "
+    "stopping on validation.",
+    "evaluate": "Score each configuration: sampled, corrected and full-ranking metrics with "
+    "bootstrap CIs.",
+    "report": "Compare every configuration side by side (data/report/comparison.*).",
+    "register": "Log every configuration to MLflow and register the best through the "
+    "champion gate.",
+    "recommend": "Write the champion's top-K for every known user (data/recommendations/).",
+}
 
 
 def _make_stage_command(name: str) -> None:
@@ -49,7 +75,7 @@ def _make_stage_command(name: str) -> None:
             for v in [config_name] if config_name else cfg.variants:
                 run_stage(name, cfg, paths, v)
 
-    command.__doc__ = f"Run the `{name}` stage."
+    command.__doc__ = STAGE_HELP[name]
     stage_app.command(name)(command)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -42,6 +43,9 @@ class ColumnsCfg(Frozen):
     item: str = "item"
     rating: str | None = "rating"
     timestamp: str | None = "timestamp"
+    weight: str | None = Field(
+        None, description="interaction strength (play count, watch time, quantity); null: none"
+    )
 
 
 DataSource = Literal[
@@ -71,7 +75,22 @@ class DataCfg(Frozen):
     columns: ColumnsCfg = ColumnsCfg()
     rating_threshold: float | None = None
     appends: tuple[AppendCfg, ...] = ()
+    timestamp_format: str = Field(
+        "auto", description="auto | unix_s | unix_ms | unix_us | iso | a strftime format"
+    )
+    weight_aggregate: Literal["sum", "max", "mean", "last"] = "sum"
+    zero_weight: Literal["drop", "refuse"] = "drop"
     synthetic: SyntheticCfg = SyntheticCfg()
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _timestamp_format(cls, v: str) -> str:
+        if v in ("auto", "unix_s", "unix_ms", "unix_us", "iso") or "%" in v:
+            return v
+        raise ValueError(
+            f"timestamp_format must be auto, unix_s, unix_ms, unix_us, iso or a strftime "
+            f"format such as '%d/%m/%Y %H:%M' (with % codes), got {v!r}"
+        )
 
     @property
     def base(self) -> AppendBase:
@@ -100,6 +119,11 @@ class DataCfg(Frozen):
         return self
 
 
+def _iso_text(v: Any) -> Any:
+    """YAML reads an unquoted 1970-01-01 as a date: take it as the ISO text it was."""
+    return v.isoformat() if isinstance(v, _dt.date) else v
+
+
 class ValidateCfg(Frozen):
     min_interactions_per_user: int = Field(3, ge=1)
     min_timestamp: str = "1970-01-02"
@@ -112,9 +136,23 @@ class ValidateCfg(Frozen):
         description="share of users that must have >= split.min_interactions rows",
     )
 
+    @field_validator("min_timestamp", "max_timestamp", mode="before")
+    @classmethod
+    def _dates(cls, v: Any) -> Any:
+        return _iso_text(v)
+
+
+SplitMethod = Literal["leave_one_out", "temporal", "random", "random_holdout"]
+
 
 class SplitCfg(Frozen):
-    method: Literal["leave_one_out", "temporal"] = "leave_one_out"
+    method: SplitMethod = "leave_one_out"
     validation: bool = True
     temporal_cutoff: float = Field(0.8, gt=0.0, lt=1.0)
     min_interactions: int = Field(3, ge=2)
+    holdout_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="random_holdout: share of each user's rows in test"
+    )
+    min_test_user_share: float = Field(
+        0.05, ge=0.0, le=1.0, description="refuse a split with fewer test users than this share"
+    )

@@ -85,7 +85,8 @@ def update(path: str | Path, overrides: Iterable[str | ov.Override]) -> tuple[Co
         return cfg, []
     ry = YAML()
     ry.preserve_quotes = True
-    _plain_scalars(ry)
+    ry.representer.add_representer(type(None), _null)
+    ry.representer.add_representer(float, _real)
     doc = ry.load(path.read_text())
     before = copy.deepcopy(read_document(path))
     changed = []
@@ -100,29 +101,45 @@ def update(path: str | Path, overrides: Iterable[str | ov.Override]) -> tuple[Co
     if changed:
         buf = io.StringIO()
         ry.dump(doc, buf)
-        atomic_write(path, buf.getvalue().encode())
+        text = buf.getvalue()
+        _check_written(path, text, cfg)
+        atomic_write(path, text.encode())
     return cfg, changed
 
 
-def _plain_scalars(ry: Any) -> None:
-    """Write ``None`` as ``null`` (ruamel's round trip writes an empty value, which hides
-    the "none" the comment documents) and floats in a form every YAML reader takes as a float
-    (``1.0e-05``: PyYAML reads ``1e-05`` as a string)."""
+def _null(representer: Any, _: None) -> Any:
+    """``null`` stays ``null`` (ruamel writes an empty value by default, which reads back
+    as null but is not what the user wrote, issue #15)."""
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
 
-    def null(rep: Any, _: Any) -> Any:
-        return rep.represent_scalar("tag:yaml.org,2002:null", "null")
 
-    def real(rep: Any, value: float) -> Any:
-        if not math.isfinite(value):
-            return rep.represent_scalar("tag:yaml.org,2002:float", yaml.safe_dump(value)[:-5])
-        text = repr(value)
-        mantissa, e, exp = text.partition("e")
-        if e and "." not in mantissa:
-            text = f"{mantissa}.0e{exp}"
-        return rep.represent_scalar("tag:yaml.org,2002:float", text)
+def _check_written(path: Path, text: str, cfg: Config) -> None:
+    """The text about to replace ``path`` must parse back to exactly ``cfg`` (issue #15:
+    a write once produced YAML the next command could not read)."""
+    try:
+        again = from_dict(yaml.safe_load(text) or {})
+    except Exception as err:
+        raise ConfigError(
+            f"{path}: the updated file would not read back ({err}); it was left unchanged"
+        ) from None
+    if again != cfg:
+        raise ConfigError(
+            f"{path}: the updated file would read back differently from the validated "
+            "configuration; it was left unchanged (please report this)"
+        )
 
-    ry.representer.add_representer(type(None), null)
-    ry.representer.add_representer(float, real)
+
+def _real(representer: Any, value: float) -> Any:
+    """Floats in a form every YAML reader takes as a float: ``1.0e-05``, not ruamel's
+    ``1e-05``, which PyYAML (YAML 1.1) reads as a string."""
+    if not math.isfinite(value):
+        text = yaml.safe_dump(value).split("\n")[0]
+        return representer.represent_scalar("tag:yaml.org,2002:float", text)
+    text = repr(value)
+    mantissa, e, exp = text.partition("e")
+    if e and "." not in mantissa:
+        text = f"{mantissa}.0e{exp}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
 def write_overrides(path: str | Path, overrides: Iterable[str | ov.Override]) -> list[str]:

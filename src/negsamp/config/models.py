@@ -104,8 +104,9 @@ class NeuMFSettings(_GradientSettings):
 
 
 class IALSSettings(Frozen):
-    """Implicit ALS / WMF (Hu, Koren, Volinsky 2008): confidence c = 1 + alpha * count * r on
-    the observed cells (r = 1 + recency_boost * exp(-k / recency_window) for the user's k-th
+    """Implicit ALS / WMF (Hu, Koren, Volinsky 2008): confidence c = 1 + alpha * f * r on
+    the observed cells (f: the aggregated ``data.columns.weight`` where one is set, else the
+    count of events, or log1p(f / epsilon) with ``confidence: log`` (r = 1 + recency_boost * exp(-k / recency_window) for the user's k-th
     most recent positive; r = 1 with boost 0), weight 1 on every other cell, closed-form
     half-steps. No sampler."""
 
@@ -116,7 +117,11 @@ class IALSSettings(Frozen):
     }
 
     factors: int = Field(64, ge=1)
-    alpha: float = Field(3.0, ge=0.0, description="confidence slope: c = 1 + alpha * count")
+    alpha: float = Field(3.0, ge=0.0, description="confidence slope: c = 1 + alpha * f")
+    confidence: Literal["linear", "log"] = Field(
+        "linear", description="linear: c = 1 + alpha * f; log: c = 1 + alpha * log1p(f / epsilon)"
+    )
+    epsilon: float = Field(1.0, gt=0.0, description="scale of f in the log confidence")
     reg: float = Field(50.0, ge=0.0, description="L2 regularisation lambda of each half-step")
     iterations: int = Field(15, ge=1, description="full iterations (user then item half-step)")
     solver: Literal["cg", "cholesky"] = "cg"

@@ -25,6 +25,11 @@ class TrainCfg(Frozen):
     resume: bool = False
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     logq_correction: bool = True
+    positive_weight: Literal["none", "linear", "log"] = Field(
+        "none",
+        description="gradient models: each positive's loss weighs f (linear) or 1 + log1p(f) "
+        "(log), normalised to mean 1; f = the interaction weight, else the event count",
+    )
 
 
 class EvaluateCfg(Frozen):

@@ -54,6 +54,11 @@ class PopularitySettings(Frozen):
     SEARCH_SPACE: ClassVar[dict[str, Dim]] = {"alpha": Float(0.0, 1.0)}
 
     alpha: float = Field(0.75, ge=0.0, le=1.0)
+    by: Literal["events", "weight"] = Field(
+        "events",
+        description="popularity of an item: its training positives (events) or their summed "
+        "strength (weight: data.columns.weight, else the aggregated event counts)",
+    )
 
 
 class StratifiedSettings(Frozen):

@@ -3,18 +3,24 @@
 Every source becomes the same frame, so nothing downstream knows where data came from:
 ``user`` and ``item`` (the raw ids: Int64 when the ids are integers, else String),
 ``rating`` Float64 (null where the source has none), ``timestamp`` Int64 unix seconds
-(null where the source has none). Text is read lazily as strings and cast by us, so a
-row that does not parse is reported by its line number instead of a bare polars error.
+(null where the source has none), and ``weight`` Float64 when ``data.columns.weight`` is
+set (the interaction's strength: play count, watch time, quantity; finite and >= 0).
+Text is read lazily as strings and cast by us, so a row that does not parse is reported
+by its line number instead of a bare polars error.
+
+Timestamps come as they are (``data.timestamp_format``, :mod:`negsamp.data.timestamps`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from negsamp.config import ColumnsCfg, DataCfg
 from negsamp.data.errors import DataError
+from negsamp.data.timestamps import timestamp_expr
 
 RAW_SCHEMA = ("user", "item", "rating", "timestamp")
 # what a file inside a downloaded MovieLens folder is called, so data.path may name the folder
@@ -56,6 +62,14 @@ def load_raw(cfg: DataCfg) -> pl.DataFrame:
     Rows keep file order. Raises :class:`DataError` naming the file when it is missing,
     empty, lacks a column, or has rows that do not parse.
     """
+    return load_raw_info(cfg)[0]
+
+
+def load_raw_info(cfg: DataCfg) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """:func:`load_raw` plus what was decided reading it: ``timestamp_format`` (the setting)
+    and ``timestamp_parsed_as`` (unix_s | unix_ms | unix_us | iso | datetime | the strftime
+    format; None when the log has no timestamp column)."""
+    info: dict[str, Any] = {"timestamp_format": cfg.timestamp_format, "timestamp_parsed_as": None}
     path = resolve_path(cfg)
     source = cfg.source
     sep = "\t" if source == "tsv" else ","
@@ -65,19 +79,19 @@ def load_raw(cfg: DataCfg) -> pl.DataFrame:
         elif source == "movielens-1m":
             lf, row_word = _scan_fixed(path, "::"), "line"
         elif source in ("movielens-csv", "csv", "tsv"):
-            columns = MOVIELENS_CSV_COLUMNS if source == "movielens-csv" else cfg.columns
+            columns = _columns(cfg, MOVIELENS_CSV_COLUMNS if source == "movielens-csv" else None)
             lf = _scan_header(path, sep, columns, source=source)
             row_word = "line"
         elif source in ("parquet", "synthetic"):
-            columns = SYNTHETIC_COLUMNS if source == "synthetic" else cfg.columns
+            columns = _columns(cfg, SYNTHETIC_COLUMNS if source == "synthetic" else None)
             lf, row_word = _scan_parquet(path, columns, source=source), "row"
         else:  # pragma: no cover - the config Literal rejects it first
             raise DataError(f"unknown data.source {source!r}")
-        return _coerce(lf, path, source, row_word)
+        lf = _with_shared_weight(lf, cfg, source)
+        return _coerce(lf, path, source, row_word, cfg, info), info
     except pl.exceptions.PolarsError as err:
-        where = _ragged_lines(path, sep) if source in ("movielens-csv", "csv", "tsv") else ""
         raise DataError(
-            f"{path} could not be read as {source} ({_first_line(err)}){where}; "
+            f"{path} could not be read as {source} ({_first_line(err)}); "
             "check data.source matches the file's format (separator, header, columns)"
         ) from None
 
@@ -119,6 +133,7 @@ def _scan_header(path: Path, sep: str, columns: ColumnsCfg, *, source: str) -> p
     except pl.exceptions.NoDataError:
         raise DataError(f"{path} has no header row; check data.path") from None
     _check_columns(path, header, wanted, source)
+    blank = _check_lines(path, sep, len(header))
     names = {src: dst for dst, src in wanted.items()}
     schema: dict[str, pl.DataType] = dict.fromkeys(header, pl.String())
     if source != "movielens-csv":  # one inference pass over the whole file, then fixed
@@ -130,6 +145,8 @@ def _scan_header(path: Path, sep: str, columns: ColumnsCfg, *, source: str) -> p
         schema.update({c: inferred[c] for c in ids})
     lf = pl.scan_csv(path, separator=sep, schema=schema)
     lf = lf.with_row_index(_LINE, offset=2)  # line 1 is the header
+    if blank:  # an empty line is no row (polars reads it as one of nulls)
+        lf = lf.filter(~pl.col(_LINE).is_in(blank))
     return lf.select(pl.col(_LINE), *(pl.col(src).alias(dst) for src, dst in names.items()))
 
 
@@ -149,6 +166,42 @@ def _scan_parquet(path: Path, columns: ColumnsCfg, *, source: str) -> pl.LazyFra
     )
 
 
+def _columns(cfg: DataCfg, fixed: ColumnsCfg | None) -> ColumnsCfg:
+    """The column mapping of a file: ``data.columns``, or a source's fixed names plus the
+    weight column ``data.columns.weight`` names (e.g. MovieLens' ``rating``)."""
+    if fixed is None:
+        return cfg.columns
+    return fixed.model_copy(update={"weight": cfg.columns.weight})
+
+
+def _weight_share(columns: ColumnsCfg) -> str | None:
+    """The raw-schema field whose column ``columns.weight`` also names (the rating, say)."""
+    if columns.weight is None:
+        return None
+    for field in ("rating", "timestamp", "user", "item"):
+        if getattr(columns, field) == columns.weight:
+            return field
+    return None
+
+
+def _with_shared_weight(lf: pl.LazyFrame, cfg: DataCfg, source: str) -> pl.LazyFrame:
+    """Add ``weight`` where it is a copy of another field: MovieLens' fixed fields (only the
+    rating can be a weight there) or a column both ``data.columns.weight`` and another key name."""
+    weight = cfg.columns.weight
+    if weight is None:
+        return lf
+    if source in ("movielens-100k", "movielens-1m"):
+        if weight != "rating":
+            raise DataError(
+                f"data.columns.weight={weight!r}, but a {source} file has only the fields "
+                f"{', '.join(RAW_SCHEMA)}: set data.columns.weight to rating (or null)"
+            )
+        return lf.with_columns(pl.col("rating").alias("weight"))
+    fixed = {"movielens-csv": MOVIELENS_CSV_COLUMNS, "synthetic": SYNTHETIC_COLUMNS}
+    share = _weight_share(_columns(cfg, fixed.get(source)))
+    return lf if share is None else lf.with_columns(pl.col(share).alias("weight"))
+
+
 def _wanted(columns: ColumnsCfg) -> dict[str, str]:
     """Raw-schema name -> column name in the file, for the columns the source has."""
     wanted = {"user": columns.user, "item": columns.item}
@@ -156,6 +209,8 @@ def _wanted(columns: ColumnsCfg) -> dict[str, str]:
         wanted["rating"] = columns.rating
     if columns.timestamp is not None:
         wanted["timestamp"] = columns.timestamp
+    if columns.weight is not None and _weight_share(columns) is None:
+        wanted["weight"] = columns.weight
     if len(set(wanted.values())) < len(wanted):
         raise DataError(f"data.columns maps two fields to the same column: {wanted}")
     return wanted
@@ -177,34 +232,72 @@ def _check_columns(path: Path, found: list[str], wanted: dict[str, str], source:
         )
 
 
-def _ragged_lines(path: Path, sep: str) -> str:
-    """'; line 3 has 3 fields, the header 2' for lines whose field count is off, else ''.
+def _check_lines(path: Path, sep: str, n_fields: int) -> list[int]:
+    """Refuse lines whose field count differs from the header's, and repeated header lines.
 
-    Only used after polars failed, so the cost of a second pass does not matter; quoted
-    separators are not understood, which at worst makes this report nothing.
+    polars reads a short line (``3,7`` under a four-column header) with nulls for the
+    missing fields, so the count is checked on the raw text first. Quoted fields are
+    removed before counting, so a quoted separator is no field break. Returns the line
+    numbers of empty lines (skipped, not refused). One pass over the file, which collects
+    only offending lines. A file whose quoted fields span lines is left to polars' parser
+    (its line numbers then count records).
     """
-    try:
-        counts = (
-            pl.scan_csv(
-                path, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String}
-            )
-            .with_row_index("n", offset=1)
-            .select("n", pl.col("l").str.count_matches(sep, literal=True).alias("k"))
-            .collect()
+    raw = pl.scan_csv(
+        path, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String}
+    ).with_row_index("n", offset=1)
+    header = raw.head(1).select(pl.col("l").str.strip_chars_end("\r")).collect().item() or ""
+    col = pl.col("l").fill_null("")
+    quoted = col.str.contains('"', literal=True)
+    line = raw.filter(pl.col("n") > 1).select(
+        "n",
+        pl.col("l").alias("text"),
+        # separators outside quotes; quotes are rare, so the regex runs on few lines
+        pl.when(quoted)
+        .then(col.str.replace_all(r'"[^"]*"', "").str.count_matches(sep, literal=True))
+        .otherwise(col.str.count_matches(sep, literal=True))
+        .add(1)
+        .alias("k"),
+        pl.when(col.str.len_bytes() < 16)  # only a short line can be blank
+        .then(col.str.strip_chars() == "")
+        .otherwise(False)
+        .alias("blank"),
+        (quoted & (col.str.count_matches('"', literal=True) % 2 == 1)).alias("odd"),
+        col.str.strip_chars_end("\r").eq(header).alias("repeat"),
+    )
+    found = line.select(  # one pass over the file
+        pl.col("n").filter("blank").implode().alias("blank"),
+        pl.col("odd").any().alias("odd"),
+        pl.col("n").filter("repeat").head(_MAX_SHOWN).implode().alias("repeats"),
+        pl.struct("n", "text", "k")
+        .filter(~pl.col("blank") & (pl.col("k") != n_fields))
+        .head(_MAX_SHOWN)
+        .implode()
+        .alias("off"),
+    ).collect()
+    repeats = found["repeats"][0].to_list()
+    if repeats:
+        shown = ", ".join(str(n) for n in repeats)
+        raise DataError(
+            f"{path}: line {shown} repeats the header line {header!r} (as when files are "
+            "concatenated with their headers); delete the repeated header line(s) and re-run"
         )
-    except pl.exceptions.PolarsError:
-        return ""
-    if counts.height < 2:
-        return ""
-    expected = counts["k"][0]
-    off = counts.filter((pl.col("k") != expected) & (pl.col("n") > 1)).head(_MAX_SHOWN)
-    if off.height == 0:
-        return ""
-    shown = ", ".join(f"line {n} has {k + 1}" for n, k in off.iter_rows())
-    return f"; field counts differ from the header's {expected + 1}: {shown}"
+    if found["odd"][0]:
+        return []  # a quoted field spans lines: lines are no records, leave it to polars
+    off = found["off"][0].struct.unnest()
+    if off.height:
+        shown = "; ".join(
+            f"line {n} {t.rstrip(chr(13))!r} has {k} field(s)" for n, t, k in off.iter_rows()
+        )
+        raise DataError(
+            f"{path}: rows must have the header's {n_fields} fields, but {shown}; "
+            "fix or remove those lines (a short line would be read with missing values)"
+        )
+    return found["blank"][0].to_list()
 
 
-def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.DataFrame:
+def _coerce(
+    lf: pl.LazyFrame, path: Path, source: str, row_word: str, cfg: DataCfg, info: dict[str, Any]
+) -> pl.DataFrame:
     """Cast to the raw schema; rows whose values do not parse raise a DataError."""
     schema = lf.collect_schema()
     casts: dict[str, pl.Expr] = {}
@@ -215,16 +308,28 @@ def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.Data
         if "rating" in schema
         else pl.lit(None, pl.Float64)
     )
-    casts["timestamp"] = (
-        _timestamp_expr(lf, schema["timestamp"])
-        if "timestamp" in schema
-        else pl.lit(None, pl.Int64)
-    )
+    if "timestamp" in schema:
+        casts["timestamp"], info["timestamp_parsed_as"] = timestamp_expr(
+            lf, schema["timestamp"], cfg.timestamp_format, path
+        )
+    else:
+        casts["timestamp"] = pl.lit(None, pl.Int64)
+    if "weight" in schema:
+        casts["weight"] = pl.col("weight").cast(pl.Float64, strict=False)
     bad = [
         (casts[c].is_null() & pl.col(c).is_not_null()).alias(f"_bad_{c}")
-        for c in RAW_SCHEMA
-        if c in schema
+        for c in casts
+        if c in schema and c not in ("user", "item", "rating")
     ]
+    # every row needs both ids: an empty field (or one of blanks) is refused like a bad value
+    bad += [casts[c].is_null().alias(f"_bad_{c}") for c in ("user", "item")]
+    if "rating" in schema:  # nan / inf would pass any threshold test unnoticed
+        finite = casts["rating"].is_finite().fill_null(True)
+        bad.append(
+            ((casts["rating"].is_null() & pl.col("rating").is_not_null()) | ~finite).alias(
+                "_bad_rating"
+            )
+        )
     if "_fields" in schema:
         bad.append((pl.col("_fields") != len(RAW_SCHEMA)).alias("_bad_fields"))
     out = lf.select(pl.col(_LINE), *(e.alias(c) for c, e in casts.items()), *bad).collect()
@@ -236,9 +341,35 @@ def _coerce(lf: pl.LazyFrame, path: Path, source: str, row_word: str) -> pl.Data
     if n_bad:
         message = _bad_rows_message(lf, out.filter(any_bad), path, source, row_word, n_bad)
         if n_bad == out.height:
-            message += f"\nNo row parsed at all: is data.source={source!r} right for this file?"
+            message += f" (no row parsed at all: is data.source={source!r} right for this file?)"
         raise DataError(message)
+    if "weight" in casts:
+        _check_weights(out, path, row_word, cfg)
+        return out.select(*RAW_SCHEMA, "weight")
     return out.select(RAW_SCHEMA)
+
+
+def _check_weights(out: pl.DataFrame, path: Path, row_word: str, cfg: DataCfg) -> None:
+    """Weights must be finite and >= 0 (and > 0 with ``data.zero_weight: refuse``)."""
+    w = pl.col("weight")
+    wrong = w.is_null() | ~w.is_finite() | (w < 0)
+    rule = "finite and >= 0"
+    if cfg.zero_weight == "refuse":
+        wrong, rule = wrong | (w == 0), "finite and > 0 (data.zero_weight: refuse)"
+    bad = out.filter(wrong)
+    if bad.height == 0:
+        return
+    shown = ", ".join(
+        f"{row_word} {n}: {v if v is not None else 'empty'}"
+        for n, v in bad.head(_MAX_SHOWN).select(_LINE, "weight").iter_rows()
+    )
+    fix = "fix or remove those rows"
+    if cfg.zero_weight == "refuse" and bad.filter(w == 0).height:
+        fix += ", or set data.zero_weight: drop to drop zero-weight rows"
+    raise DataError(
+        f"{path}: {bad.height} row(s) have a weight (column {cfg.columns.weight!r}) that is not "
+        f"{rule}: {shown}; {fix}"
+    )
 
 
 def _id_expr(name: str, dtype: pl.DataType, *, strict_int: bool) -> pl.Expr:
@@ -248,23 +379,8 @@ def _id_expr(name: str, dtype: pl.DataType, *, strict_int: bool) -> pl.Expr:
     if dtype.is_float():  # 3.0 is id 3; 3.5 is no id and is reported as unparseable
         integral = pl.col(name) == pl.col(name).floor()
         return pl.when(integral).then(pl.col(name).cast(pl.Int64, strict=False))
-    return pl.col(name).cast(pl.String)
-
-
-def _timestamp_expr(lf: pl.LazyFrame, dtype: pl.DataType) -> pl.Expr:
-    """Any timestamp column -> Int64 unix seconds (naive datetimes are taken as UTC)."""
-    col = pl.col("timestamp")
-    if isinstance(dtype, pl.Datetime):
-        return col.dt.epoch("s")
-    if dtype == pl.Date:
-        return col.cast(pl.Datetime("us")).dt.epoch("s")
-    if dtype.is_numeric():
-        return col.cast(pl.Int64, strict=False)
-    # strings: numbers (unix seconds, maybe "964982703.0") or ISO datetimes, by a sample
-    sample = lf.select(col).drop_nulls().head(1000).collect().to_series()
-    if sample.cast(pl.Float64, strict=False).null_count() == 0:
-        return col.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
-    return col.str.to_datetime(strict=False, time_unit="us").dt.epoch("s")
+    trimmed = pl.col(name).cast(pl.String).str.strip_chars()  # " a" and "a" are one id
+    return pl.when(trimmed != "").then(trimmed)
 
 
 def _bad_rows_message(
@@ -283,14 +399,29 @@ def _bad_rows_message(
             )
         else:
             why = ", ".join(
-                f"{c} {values.get(c)!r} does not parse" for c in RAW_SCHEMA if row.get(f"_bad_{c}")
+                _why(c, values.get(c), row.get(c))
+                for c in (*RAW_SCHEMA, "weight")
+                if row.get(f"_bad_{c}")
             )
-        lines.append(f"  {row_word} {row[_LINE]}: {why}")
+            ids = [f"{c} {values.get(c)!r}" for c in ("user", "item") if not row.get(f"_bad_{c}")]
+            if ids:
+                why += f" ({', '.join(ids)})"
+        lines.append(f"{row_word} {row[_LINE]}: {why}")
+    first = f" (the first {len(lines)})" if n_bad > len(lines) else ""
     return (
-        f"{path}: {n_bad} row(s) could not be parsed as {source}; first ones:\n"
-        + "\n".join(lines)
-        + "\nFix or remove those rows, or check data.source/data.columns match the file."
+        f"{path}: {n_bad} row(s) could not be read as {source}{first}: "
+        + "; ".join(lines)
+        + "; fix or remove those rows, or check data.source/data.columns match the file"
     )
+
+
+def _why(column: str, raw: object, value: object) -> str:
+    """Why one value of a row was refused: missing, blank, not finite, or not parseable."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return f"{column} is empty" + ("" if raw is None else f" ({raw!r})")
+    if column == "rating" and isinstance(value, float):
+        return f"rating {raw!r} is not a finite number"
+    return f"{column} {raw!r} does not parse"
 
 
 def _first_line(err: Exception) -> str:

@@ -1,7 +1,10 @@
 """Where the evaluate stage's outputs live: data/metrics/<configuration>/ (dvc.yaml agrees).
 
-metrics.json (flat headline, name -> number) and per_user.parquet are the ones
-:class:`negsamp.paths.Paths` names; the rest sit beside them.
+metrics.json (every metric, flat name -> number) and per_user.parquet are the ones
+:class:`negsamp.paths.Paths` names; the rest sit beside them. headline.json holds the few
+metrics people compare (:data:`HEADLINE` at ``evaluate.plot_k``): it is the file dvc.yaml
+declares as the stage's ``metrics``, so `dvc metrics show` and `dvc exp show` print a
+handful of columns per configuration instead of hundreds (issue #15).
 """
 
 from __future__ import annotations
@@ -12,6 +15,12 @@ from pathlib import Path
 from negsamp.paths import Paths
 
 PLOTS = ("at_k", "by_item_popularity", "by_user_activity", "estimators")
+HEADLINE = ("sampled_hr", "sampled_ndcg", "full_recall", "full_ndcg", "coverage", "arp")
+
+
+def headline(metrics: dict[str, float], k: int) -> dict[str, float]:
+    """The :data:`HEADLINE` metrics at ``k`` that ``metrics`` holds, in that order."""
+    return {f"{m}_{k}": metrics[f"{m}_{k}"] for m in HEADLINE if f"{m}_{k}" in metrics}
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,11 @@ class EvalFiles:
     @property
     def folder(self) -> Path:
         return self.paths.metrics.parent
+
+    @property
+    def headline(self) -> Path:
+        """The few metrics `dvc metrics show` prints (see the module doc)."""
+        return self.folder / "headline.json"
 
     @property
     def ci(self) -> Path:
@@ -52,4 +66,6 @@ class EvalFiles:
 
     def reports(self) -> list[Path]:
         """Every output besides metrics.json and per_user.parquet, for MLflow."""
-        return [self.ci, self.corrected, self.segments, *(self.plot(p) for p in PLOTS)]
+        return [
+            self.headline, self.ci, self.corrected, self.segments, *(self.plot(p) for p in PLOTS)
+        ]  # fmt: skip

@@ -7,13 +7,14 @@ and the command that reproduces the run (``dvc repro evaluate@<configuration>``)
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from negsamp.config import Config
-from negsamp.io import md5_file
+from negsamp.config import PARAMS_FILE, Config
+from negsamp.io import md5_file, read_json
 from negsamp.mlops import dataset
 from negsamp.models import WEIGHTS_FILE
 from negsamp.paths import Paths
@@ -31,13 +32,36 @@ def git_state(root: Path) -> tuple[str, str]:
     return commit, str(bool(status.stdout.strip())).lower()
 
 
-def reproduce_command(commit: str, dirty: str, variant: str) -> str:
-    """The command that rebuilds configuration ``variant``'s model and metrics."""
+def reproduce_command(commit: str, dirty: str, variant: str, entry: str | None = None) -> str:
+    """The command that rebuilds configuration ``variant``'s model and metrics; ``entry``
+    (its sweep.configs entry as JSON) when params.yaml does not declare it (a --grid run
+    that was not kept): then the configuration is given on the command line."""
+    if entry is not None:
+        cmd = (
+            f"git checkout {commit} && negsamp sweep --no-record --set "
+            f"'sweep.configs={{\"{variant}\": {entry}}}'  # a --grid configuration, not in params.yaml"
+        )
+        return cmd + (" (the run had uncommitted changes)" if dirty == "true" else "")
     # --pull fetches missing inputs (appended batches) from the DVC remote where one is set
     cmd = f"git checkout {commit} && dvc repro --pull evaluate@{variant}"
     if dirty == "true":
         cmd += "  # the run had uncommitted changes: this commit may differ from what ran"
     return cmd
+
+
+def _undeclared(cfg: Config, paths: Paths, variant: str) -> str | None:
+    """``variant``'s entry as JSON when the project's params.yaml does not declare it as
+    ``cfg`` does (a --grid run that was not kept); None when it does (or cannot be read)."""
+    from negsamp.config import ConfigError, load
+
+    entry = cfg.sweep.configs.get(variant)
+    try:
+        declared = load(paths.root / PARAMS_FILE).sweep.configs.get(variant)
+    except ConfigError:
+        return None
+    if entry is None or declared == entry:
+        return None
+    return json.dumps(entry.model_dump(exclude_defaults=True, mode="json"), sort_keys=True)
 
 
 def lineage_tags(cfg: Config, paths: Paths, variant: str | None = None) -> dict[str, str]:
@@ -54,11 +78,26 @@ def lineage_tags(cfg: Config, paths: Paths, variant: str | None = None) -> dict[
     tags |= {"model": cfg.model.name, "n_neg": "batch" if n_neg is None else str(n_neg)}
     tags |= {"config": variant, "dvc_stage": f"evaluate@{variant}"}
     tags[dataset.TAG] = dataset.identity(cfg)  # the gate compares only within one dataset
-    tags["reproduce"] = reproduce_command(commit, dirty, variant)
+    tags["reproduce"] = reproduce_command(commit, dirty, variant, _undeclared(cfg, paths, variant))
     raw = Path(cfg.data.path)
     raw = raw if raw.is_absolute() else paths.root / raw
     files = {"raw": raw, "data": paths.interactions, "train": paths.train, "test": paths.test}
     files |= {"train_pool": paths.train_pool, "eval_candidates": paths.eval_candidates}
     files |= {"valid": paths.valid, "weights": paths.model_dir / WEIGHTS_FILE}
     tags |= {f"{k}_md5": md5_file(p) for k, p in files.items() if p.is_file()}
-    return tags
+    return tags | ingest_tags(paths)
+
+
+def ingest_tags(paths: Paths) -> dict[str, str]:
+    """How ingest read the log (ingest.json): the timestamp format, detected or set, and the
+    weight column; none before ingest ran."""
+    if not paths.ingest_report.is_file():
+        return {}
+    report = read_json(paths.ingest_report)
+    read_as = report.get("timestamp_parsed_as")
+    weight = report.get("weight") or {}
+    return {
+        "timestamp_format": str(report.get("timestamp_format", "auto")),
+        "timestamp_parsed_as": "none" if read_as is None else str(read_as),
+        "weight_column": str(weight.get("column") or "none"),
+    }

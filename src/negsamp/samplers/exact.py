@@ -30,6 +30,9 @@ from negsamp.samplers._local import LocalPositives
 from negsamp.samplers.cdf import DiscreteTable
 
 ROUNDS = 16  # redraw rounds before the exact fallback
+EMPTY = (
+    "they have interacted with every item: remove such users from the data, or use a larger catalog"
+)
 
 
 class SamplingError(ValueError):
@@ -62,25 +65,63 @@ def available(pos: Interactions, users: np.ndarray) -> np.ndarray:
 
 
 def capacity_error(
-    users: np.ndarray, avail: np.ndarray, need: int, n_items: int, what: str
+    users: np.ndarray,
+    avail: np.ndarray,
+    need: int,
+    n_items: int,
+    what: str,
+    *,
+    setting: str = "n_neg",
+    original: np.ndarray | None = None,
+    fix: str = "sample with replacement",
+    empty: str = EMPTY,
 ) -> None:
-    """Raise :class:`SamplingError` naming the users whose ``avail`` is below ``need``."""
+    """Raise :class:`SamplingError` naming the users whose ``avail`` is below ``need``.
+
+    ``setting``: the key whose value is ``need`` (e.g. ``evaluate.n_eval_neg``), named in
+    the message with the largest value every user can satisfy; ``original``: the users'
+    original ids indexed by internal id (the message then names the file's id);
+    ``fix``: the other way out, after lowering ``setting``; ``empty``: what to do about a
+    user with nothing left at all.
+    """
     bad = np.flatnonzero(avail < need)
-    if bad.size:
+    if not bad.size:
+        return
+    worst = bad[np.argmin(avail[bad])]
+    user = int(users[worst])
+    who = f"user {original[user]!r}" if original is not None else f"user {user}"
+    left, n_users = int(avail[worst]), np.unique(users[bad]).size
+    if original is not None:
+        who += f" (internal id {user})"
+    if left == 0:
         raise SamplingError(
-            f"{what}: {np.unique(users[bad]).size} user(s) have fewer than {need} items they have "
-            f"not interacted with (first: user {int(users[bad[0]])} has {int(avail[bad[0]])} of "
-            f"{n_items}); lower n_neg, sample with replacement, or drop users who have "
-            "seen (almost) every item"
+            f"{what}: {who} has 0 of {n_items} items left to draw from ({n_users} user(s) "
+            f"like this), so no negative can be drawn for them; {empty}"
         )
+    raise SamplingError(
+        f"{what}: {setting}={need} but {who} has {left} of {n_items} items left to draw "
+        f"from ({n_users} user(s) short); set {setting} to at most {int(avail.min())}, or {fix}"
+    )
 
 
 def check_capacity(
-    pos: Interactions, users: np.ndarray, n_neg: int, replace: bool, what: str
+    pos: Interactions,
+    users: np.ndarray,
+    n_neg: int,
+    replace: bool,
+    what: str,
+    *,
+    setting: str = "n_neg",
+    original: np.ndarray | None = None,
+    fix: str = "sample with replacement",
 ) -> None:
-    """Raise a clear error when some user cannot get ``n_neg`` negatives."""
+    """Raise a clear error when some user cannot get ``n_neg`` negatives (see capacity_error)."""
     users = np.asarray(users, np.int64)
-    capacity_error(users, available(pos, users), 1 if replace else n_neg, pos.n_items, what)
+    avail = available(pos, users)
+    need = 1 if replace else n_neg
+    capacity_error(
+        users, avail, need, pos.n_items, what, setting=setting, original=original, fix=fix
+    )
 
 
 class Proposal(Protocol):

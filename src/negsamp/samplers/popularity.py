@@ -17,9 +17,15 @@ from negsamp.samplers.exact import DrawStats, SamplingError, weighted_excluding
 from negsamp.samplers.stats import restricted_target
 
 
-def popularity_weights(train: Interactions, alpha: float) -> np.ndarray:
-    """float64 [n_items]: count(i)^alpha (0^0 = 1, so alpha = 0 is uniform)."""
-    return np.power(train.item_counts().astype(np.float64), alpha)
+def popularity_weights(train: Interactions, alpha: float, by: str = "events") -> np.ndarray:
+    """float64 [n_items]: count(i)^alpha (0^0 = 1, so alpha = 0 is uniform); count(i) is the
+    item's training positives (``by: events``) or their summed strength (``by: weight``:
+    the aggregated weight column, else the aggregated event counts)."""
+    if by == "weight":
+        count = np.bincount(train.indices, weights=train.counts, minlength=train.n_items)
+    else:
+        count = train.item_counts().astype(np.float64)
+    return np.power(count, alpha)
 
 
 @register_sampler("popularity")
@@ -27,7 +33,7 @@ class PopularitySampler:
     def __init__(self, cfg: Any, train: Interactions, **_: Any) -> None:
         self.cfg = cfg
         self.replace = bool(getattr(cfg, "replace", True))
-        self.weights = popularity_weights(train, cfg.alpha)
+        self.weights = popularity_weights(train, cfg.alpha, getattr(cfg, "by", "events"))
         if not self.weights.any():
             raise SamplingError(
                 "popularity: no item has non-zero sampling weight (no training counts); "
@@ -54,7 +60,8 @@ class PopularitySampler:
 
     def describe(self) -> dict[str, Any]:
         p = self.table.probabilities()
-        return {
+        by = {"by": "weight"} if getattr(self.cfg, "by", "events") == "weight" else {}
+        return by | {
             "method": "guide-table inverse CDF, rejection, then exact bisection over non-positives",
             "alpha": self.cfg.alpha,
             "replace": self.replace,

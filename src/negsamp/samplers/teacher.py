@@ -127,7 +127,17 @@ class TeacherHardSampler:
         lists, valid = self.mined(exclude, users)
         need = 1 if self.replace else n_neg
         if (valid < need).any():
-            capacity_error(users, valid, need, exclude.n_items, "teacher_hard")
+            capacity_error(
+                users,
+                valid,
+                need,
+                exclude.n_items,
+                "teacher_hard",
+                setting="sampler.n_neg",
+                fix="raise sampler.teacher_hard.top_k or lower skip_top",
+                empty="their mined list is empty: raise sampler.teacher_hard.top_k or lower "
+                "skip_top",
+            )
         if self.replace:
             idx = (rng.random((users.size, n_neg)) * valid[:, None]).astype(np.int64)
         else:

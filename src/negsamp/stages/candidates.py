@@ -15,8 +15,9 @@ import polars as pl
 from negsamp.config import Config
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
+from negsamp.samplers.exact import check_capacity
 from negsamp.samplers.pool import eval_candidates, pool_statistics
-from negsamp.stages.common import positives, require
+from negsamp.stages.common import original_users, positives, require
 from negsamp.stages.spec import SHARED, StageSpec, rel, src
 
 SPEC = StageSpec(
@@ -35,6 +36,16 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     require(paths.train, paths.valid, paths.test)
     known = positives(paths, paths.train, paths.valid, paths.test)
     test = pl.read_parquet(paths.test, columns=["user", "item"])
+    check_capacity(  # before drawing: name the setting and the file's user id
+        known,
+        test["user"].to_numpy(),
+        cfg.evaluate.n_eval_neg,
+        replace=False,
+        what="evaluation candidates",
+        setting="evaluate.n_eval_neg",
+        original=original_users(paths),
+        fix="remove the users who have interacted with (almost) every item",
+    )
     cands = eval_candidates(known, test, cfg.evaluate.n_eval_neg, cfg.base.seed)
     write_parquet(paths.eval_candidates, cands)
     negs = cands["candidates"].to_numpy()

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from negsamp.interactions import Interactions
@@ -36,6 +37,12 @@ def catalog_size(paths: Paths) -> tuple[int, int]:
     n_users = pl.scan_parquet(paths.user_ids).select(pl.len()).collect().item()
     n_items = pl.scan_parquet(paths.item_ids).select(pl.len()).collect().item()
     return int(n_users), int(n_items)
+
+
+def original_users(paths: Paths) -> np.ndarray:
+    """[n_users]: each internal user id's original id (the file's), for messages."""
+    require(paths.user_ids)
+    return pl.read_parquet(paths.user_ids).sort("user")["original"].to_numpy()
 
 
 def positives(paths: Paths, *files: Path) -> Interactions:

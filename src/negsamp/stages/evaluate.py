@@ -1,8 +1,8 @@
 """Stage ``evaluate``: sampled, corrected and full-ranking metrics of one configuration.
 
 Writes under data/metrics/<configuration>/ (see :class:`negsamp.metrics.artifacts.EvalFiles`):
-metrics.json (flat headline metrics, for ``dvc metrics show/diff``), ci.json (bootstrap
-CIs), corrected.json (sampled vs corrected vs exact, with errors), per_user.parquet,
+metrics.json (every metric, flat), headline.json (the few ``dvc metrics show/diff`` print),
+ci.json (bootstrap CIs), corrected.json (sampled vs corrected vs exact, with errors), per_user.parquet,
 segments.csv (every metric by user activity and item popularity band) and plots/*.csv.
 """
 
@@ -17,7 +17,7 @@ from negsamp.config import Config
 from negsamp.device import resolve_device
 from negsamp.io import atomic_write, write_json, write_parquet
 from negsamp.metrics import report
-from negsamp.metrics.artifacts import PLOTS, EvalFiles
+from negsamp.metrics.artifacts import PLOTS, EvalFiles, headline
 from negsamp.models import load_model
 from negsamp.paths import Paths
 from negsamp.stages.common import positives, require
@@ -62,6 +62,7 @@ SPEC = StageSpec(
         _OUT.per_user,
         _OUT.segments,
         _OUT.metrics,
+        _OUT.headline,
         _OUT.ci,
         _OUT.corrected,
         *(_OUT.plot(name) for name in PLOTS),
@@ -93,6 +94,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     atomic_write(out.segments, result.segments.write_csv().encode())
     for name in PLOTS:
         atomic_write(out.plot(name), result.plots[name].write_csv().encode())
+    write_json(out.headline, headline(result.metrics, e.plot_k))
     write_json(out.metrics, result.metrics)  # last: its presence says the rest is complete
     k = e.plot_k
     log.info(

@@ -18,7 +18,7 @@ from negsamp import dvcops
 from negsamp.config import AppendCfg, Config, DataCfg, load, read_document, write_overrides
 from negsamp.data.encode import encode, to_implicit
 from negsamp.data.errors import DataError
-from negsamp.data.loaders import load_raw, resolve_path
+from negsamp.data.loaders import load_raw, load_raw_info, resolve_path
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
 from negsamp.stages.spec import SHARED, StageSpec, rel, src
@@ -26,13 +26,25 @@ from negsamp.stages.spec import SHARED, StageSpec, rel, src
 SPEC = StageSpec(
     name="ingest",
     # data.appends: the appended batches (path + md5), so a new batch re-runs ingest
-    params=("data.source", "data.path", "data.columns", "data.rating_threshold", "data.appends"),
+    params=(
+        "data.source",
+        "data.path",
+        "data.columns",
+        "data.rating_threshold",
+        "data.appends",
+        "data.timestamp_format",
+        "data.weight_aggregate",
+        "data.zero_weight",
+    ),
     deps=("${data.path}",),
-    code=src("data/loaders.py", "data/encode.py", "stages/ingest.py"),
+    code=src("data/loaders.py", "data/timestamps.py", "data/encode.py", "stages/ingest.py"),
     outs=rel(SHARED.interactions, SHARED.user_ids, SHARED.item_ids, SHARED.ingest_report),
 )
 
 log = logging.getLogger(__name__)
+
+RAW_COLUMNS = ["user", "item", "rating", "timestamp"]
+SPEC_DATA_KEYS = tuple(k.removeprefix("data.") for k in SPEC.params)
 
 
 def _rooted(data: DataCfg, paths: Paths) -> DataCfg:
@@ -48,7 +60,13 @@ def read_snapshot(data: DataCfg, paths: Paths) -> pl.DataFrame:
     Each appended file must still have the md5 params.yaml recorded for it: the snapshot
     that ran is exactly the one DVC and MLflow say ran.
     """
-    frames = [load_raw(data).with_columns(_batch=pl.lit(0, pl.Int32))]
+    return read_snapshot_info(data, paths)[0]
+
+
+def read_snapshot_info(data: DataCfg, paths: Paths) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """:func:`read_snapshot` and how the base log was read (the loader's timestamp format)."""
+    base, info = load_raw_info(data)
+    frames = [base.with_columns(_batch=pl.lit(0, pl.Int32))]
     for i, a in enumerate(data.appends, start=1):
         f = Path(a.path) if Path(a.path).is_absolute() else paths.root / a.path
         if a.base is None:
@@ -71,11 +89,18 @@ def read_snapshot(data: DataCfg, paths: Paths) -> pl.DataFrame:
         frames.append(
             _conform(pl.read_parquet(f), frames[0], f).with_columns(_batch=pl.lit(i, pl.Int32))
         )
-    return pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+    snapshot = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+    return snapshot, info
 
 
 def _conform(batch: pl.DataFrame, base: pl.DataFrame, where: Path) -> pl.DataFrame:
-    cols = ["user", "item", "rating", "timestamp"]
+    cols = [
+        "user",
+        "item",
+        "rating",
+        "timestamp",
+        *(["weight"] if "weight" in base.columns else []),
+    ]
     missing = [c for c in cols if c not in batch.columns]
     if missing:
         raise DataError(f"{where}: appended batch lacks columns {missing} (has {batch.columns})")
@@ -105,12 +130,14 @@ def append(cfg: Config, source: Path, paths: Paths = Paths()) -> dict[str, Any]:
         n += 1
     rel = _batch_file(n)
     target = paths.root / rel
-    write_parquet(target, batch.select("user", "item", "rating", "timestamp"))
+    write_parquet(
+        target, batch.select(RAW_COLUMNS, *(["weight"] if "weight" in batch.columns else []))
+    )
     entry = {"path": str(rel), "md5": md5_file(target), "base": cfg.data.base.model_dump()}
     try:
         grown = data.model_copy(update={"appends": (*data.appends, AppendCfg(**entry))})
         interactions, user_ids, item_ids = encode(
-            to_implicit(read_snapshot(grown, paths), data.rating_threshold)
+            to_implicit(read_snapshot(grown, paths), data.rating_threshold, data.weight_aggregate)
         )
         report = validate_interactions(
             interactions,
@@ -129,6 +156,22 @@ def append(cfg: Config, source: Path, paths: Paths = Paths()) -> dict[str, Any]:
         "appended %s as %s: %d rows, snapshot %d", source, rel, batch.height, len(grown.appends)
     )
     return entry
+
+
+def _weight_report(data: DataCfg, implicit: pl.DataFrame) -> dict[str, Any] | None:
+    """The weight column's summary for ingest.json (None without ``data.columns.weight``)."""
+    if "weight" not in implicit.columns:
+        return None
+    w = implicit["weight"]
+    return {
+        "column": data.columns.weight,
+        "aggregate": data.weight_aggregate,
+        "zero_weight": data.zero_weight,
+        "min": float(w.min()),
+        "median": float(w.median()),
+        "max": float(w.max()),
+        "sum": float(w.sum()),
+    }
 
 
 def _batch_file(n: int) -> Path:
@@ -193,7 +236,7 @@ def append_snapshot(params: Path, source: Path, paths: Paths = Paths()) -> dict[
 def _declared(data: Any) -> DataCfg:
     """The keys of ``data`` ingest reads (SPEC.params) as a DataCfg; ``synthetic``, which
     ingest never reads, keeps its default."""
-    keys = ("source", "path", "columns", "rating_threshold", "appends")
+    keys = SPEC_DATA_KEYS
     return DataCfg(**{k: getattr(data, k) for k in keys})
 
 
@@ -214,8 +257,8 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
             data.path,
         )
     source_path = resolve_path(data)
-    raw = read_snapshot(data, paths)
-    implicit = to_implicit(raw, data.rating_threshold)
+    raw, read_info = read_snapshot_info(data, paths)
+    implicit = to_implicit(raw, data.rating_threshold, data.weight_aggregate)
     interactions, user_ids, item_ids = encode(implicit)
 
     rows_kept = int(implicit["count"].sum())
@@ -232,6 +275,10 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         "n_interactions": interactions.height,
         "has_ratings": raw["rating"].null_count() < raw.height,
         "has_timestamps": raw["timestamp"].null_count() < raw.height,
+        # how the timestamps were read: the setting and what auto detected (unix_s, iso, ...)
+        "timestamp_format": read_info["timestamp_format"],
+        "timestamp_parsed_as": read_info["timestamp_parsed_as"],
+        "weight": _weight_report(data, implicit),
         "appends": [a.model_dump() for a in data.appends],
     }
     write_parquet(paths.interactions, interactions)

@@ -20,13 +20,14 @@ from negsamp.config import Config
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
 from negsamp.samplers import build_sampler
+from negsamp.samplers.exact import SamplingError, check_capacity
 from negsamp.samplers.pool import (
     audit_pool,
     plot_negative_popularity,
     pool_statistics,
     training_pool,
 )
-from negsamp.stages.common import catalog_size, excluded_positives, positives
+from negsamp.stages.common import catalog_size, excluded_positives, original_users, positives
 from negsamp.stages.spec import SHARED, VARIANT, StageSpec, rel, src
 
 SPEC = StageSpec(
@@ -89,6 +90,41 @@ def _teacher_score_all(cfg: Config, paths: Paths) -> Any:
     return score_all
 
 
+def check_fits(s: Any, train: Any, exclude: Any, paths: Paths) -> None:
+    """Refuse, before any sampling or training, a pool the data cannot fill.
+
+    ``sampler.n_neg`` (or a batch-side sampler's ``candidates``) above the catalog, and,
+    without replacement, a user with fewer items left than the pool's width; the
+    message names the setting, the file's user id and the largest value that fits.
+    """
+    n_items = train.n_items
+    if s.name in ("hard", "mixed") and s.candidates > n_items:
+        raise SamplingError(
+            f"sampler.{s.name}.candidates={s.candidates} is more than the catalog's {n_items} "
+            f"items; set sampler.{s.name}.candidates to at most {n_items}"
+        )
+    if s.name != "hard" and s.n_neg > n_items:
+        raise SamplingError(
+            f"sampler.n_neg={s.n_neg} is more than the catalog's {n_items} items; set "
+            f"sampler.n_neg to at most {n_items}"
+        )
+    setting = {  # the key(s) whose value is the pool's width
+        "hard": "sampler.hard.candidates",
+        "mixed": "the pool width (sampler.mixed.candidates + the random share of sampler.n_neg)",
+    }.get(s.name, "sampler.n_neg")
+    users = np.flatnonzero(train.user_degrees() > 0)
+    check_capacity(
+        exclude,
+        users,
+        s.pool_width,
+        replace=s.replace,
+        what=f"{s.name} sampler",
+        setting=setting,
+        original=original_users(paths),
+        fix="set sampler.replace=true",
+    )
+
+
 def _empty_pool() -> pl.DataFrame:
     schema = {
         "user": pl.Int32,
@@ -138,6 +174,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         return manifest
 
     exclude = excluded_positives(cfg, paths, train)
+    check_fits(s, train, exclude, paths)
     deps = {"score_all": _teacher_score_all(cfg, paths)} if s.name == "teacher_hard" else {}
     sampler = build_sampler(s, train, **deps)
     width = s.pool_width

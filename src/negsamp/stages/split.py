@@ -16,9 +16,9 @@ from negsamp.stages.spec import SHARED, StageSpec, rel, src
 
 SPEC = StageSpec(
     name="split",
-    params=("split",),
+    params=("split", "base.seed"),  # base.seed: the random methods' draws
     deps=rel(SHARED.interactions, SHARED.validation_result),
-    code=src("split.py", "stages/split.py"),
+    code=src("split.py", "rng.py", "stages/split.py"),
     outs=rel(SHARED.train, SHARED.valid, SHARED.test, SHARED.split_report),
 )
 
@@ -29,12 +29,13 @@ log = logging.getLogger(__name__)
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     # result.json exists only for a passing validation suite: never split unvalidated data.
     require(paths.interactions, paths.validation_result)
-    s = splitting.split(pl.read_parquet(paths.interactions), cfg.split)
+    s = splitting.split(pl.read_parquet(paths.interactions), cfg.split, cfg.base.seed)
     if s.test.height == 0:
         raise ValueError(
             f"{paths.interactions}: the split left no test interactions "
             f"({s.stats}); lower split.min_interactions or check the data"
         )
+    splitting.check_test_users(s.stats, cfg.split.min_test_user_share, str(paths.interactions))
     write_parquet(paths.train, s.train)
     write_parquet(paths.valid, s.valid)
     write_parquet(paths.test, s.test)

@@ -20,7 +20,7 @@ from negsamp.config import Config
 from negsamp.io import write_json
 from negsamp.paths import Paths
 from negsamp.split import min_needed
-from negsamp.stages.common import catalog_size, require
+from negsamp.stages.common import catalog_size, original_users, require
 from negsamp.stages.spec import SHARED, StageSpec, rel, src
 from negsamp.validate import ValidationFailed, validate_interactions
 
@@ -51,6 +51,7 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         cfg=cfg.validate_,
         min_interactions=min_needed(cfg.split),
         source=str(paths.interactions),
+        users=original_users(paths).tolist(),
     )
     failed = paths.validation_dir / FAILED_NAME
     if not report.success:

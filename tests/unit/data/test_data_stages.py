@@ -75,6 +75,9 @@ def test_ingest_csv_report_and_outputs(root: Path) -> None:
         "n_interactions": 2,
         "has_ratings": True,
         "has_timestamps": True,
+        "timestamp_format": "auto",
+        "timestamp_parsed_as": "unix_s",
+        "weight": None,
         "appends": [],
     }
     assert pl.read_parquet(paths.interactions).rows() == [(0, 0, 2, 30), (1, 1, 1, 40)]

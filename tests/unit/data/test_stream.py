@@ -90,6 +90,19 @@ def test_no_drift_window_fires_nothing_at_default_thresholds(
     assert not any(default_signals[0.0].values()), default_signals[0.0]
 
 
+def test_a_quiet_day_fires_nothing_though_its_window_is_small() -> None:
+    """548 events over 2,000 items: the plug-in JS is ~0.3 bits from sampling alone, which
+    fired item_js (threshold 0.1) and retrained on every quiet day of the simulation."""
+    ref = _dense(generate(DEFAULT, 42))
+    [day] = windows(DEFAULT, 42, [0.0], window_days=1)
+    new = _dense(day)
+    n_items = max(int(f["item"].max()) for f in (ref, new)) + 1
+    values = compare_windows(ref, new, n_items)["values"]
+    assert values["item_js_raw"] > DriftCfg().item_js  # what fired before the correction
+    fired = {s.name: s.fired for s in evaluate_signals(values, DriftCfg())}
+    assert not any(fired.values()), (fired, values)
+
+
 def test_strong_drift_window_fires_popularity_cold_item_and_new_user_signals(
     default_signals: dict[float, dict[str, bool]],
 ) -> None:

@@ -52,7 +52,7 @@ def test_property_never_a_positive_even_with_one_non_positive_left(
     if name == "popularity" and pos.nnz == 0:  # no counts: no weight anywhere
         expect = "non-zero sampling weight"
     elif int((pos.n_items - pos.user_degrees()[users]).min()) < need:
-        expect = "fewer than"
+        expect = "items left to draw from"
     elif name == "popularity":  # items nobody has weigh 0 and can never be drawn
         w = (pos.item_counts() > 0).astype(np.int64)
         held = np.bincount(pos.rows(), weights=w[pos.indices], minlength=pos.n_users)

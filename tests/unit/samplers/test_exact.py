@@ -133,7 +133,7 @@ def test_user_who_has_seen_every_item_gets_a_clear_error() -> None:
 
 def test_n_neg_larger_than_candidates_without_replacement() -> None:
     pos = Interactions.from_arrays([0], [0], n_users=1, n_items=5)
-    with pytest.raises(SamplingError, match="fewer than 10 items"):
+    with pytest.raises(SamplingError, match="n_neg=10 but user 0 has 4 of 5"):
         uniform_excluding(pos, np.array([0]), 10, np.random.default_rng(0), replace=False)
 
 

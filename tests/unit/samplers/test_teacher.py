@@ -68,7 +68,7 @@ def test_sampler_draws_only_from_the_mined_list_and_mines_each_chunk_once() -> N
         assert sorted(negs[0].tolist()) == [4, 5, 6] and sorted(negs[2].tolist()) == [6, 7, 8]
     assert calls == [[0, 1]]  # one id-aligned chunk, mined once
     assert s.describe()["users_mined"] == 2
-    with pytest.raises(SamplingError, match="fewer than 4"):
+    with pytest.raises(SamplingError, match="n_neg=4 but user . has . of 10"):
         s.sample(pos, users, users, 4, np.random.default_rng(0))
 
 

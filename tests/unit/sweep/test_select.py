@@ -7,6 +7,7 @@ whose weights were kept, from each configuration's history.json.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,21 @@ def _write_outputs(root: Path) -> tuple[Config, Paths]:
     return cfg, paths
 
 
+@contextlib.contextmanager
+def console_width(columns: int):
+    """Rich and typer print into a buffer as on a ``columns``-wide terminal."""
+    import io
+    import os
+    from unittest import mock
+
+    buf = io.StringIO()
+    with (
+        mock.patch.dict(os.environ, {"COLUMNS": str(columns)}),
+        contextlib.redirect_stdout(buf),
+    ):
+        yield buf.getvalue
+
+
 def test_the_validation_winner_is_chosen_where_test_would_choose_the_other(tmp_path) -> None:
     """Issue #12: two configurations whose validation and test orders differ; the register
     stage and the report stage both choose the validation winner."""
@@ -170,6 +186,17 @@ def test_the_validation_winner_is_chosen_where_test_would_choose_the_other(tmp_p
         text = (paths.report_dir / page).read_text()
         assert "chosen on validation: sampled_ndcg_10 (valid); test metrics report only" in text
         assert "valid sampled_ndcg_10" in text and "0.3610" in text
+
+    # the terminal's table (`negsamp sweep`) fits 100 columns and keeps what decides
+    from negsamp.cli import output
+
+    with console_width(100) as printed:
+        output.comparison(out)
+    lines = printed().splitlines()
+    assert max(map(len, lines)) <= 100, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "sweep: 2 configurations, sampled_ndcg_10" in text
+    assert "| 1 | f128          | uniform |     4 | 0.3610 |" in text.replace("│", "|")
 
 
 def test_register_refuses_what_cannot_be_chosen_before_mlflow(tmp_path) -> None:
