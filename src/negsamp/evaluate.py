@@ -238,3 +238,7 @@ def _pessimistic_positions(
     below[o] = ge[o] - held_ge
     position[o] = below[o] + (idx - group_start)
     return below, position
+
+
+# `negsamp.evaluate(...)` is the Python API's evaluate (negsamp.api.evaluate); this module is callable as it
+__import__("negsamp").callable_module(__name__)

@@ -191,3 +191,7 @@ def _stats(
         "test_users": test["user"].n_unique(),
         **extra,
     }
+
+
+# `negsamp.split(...)` is the Python API's split (negsamp.api.split); this module is callable as it
+__import__("negsamp").callable_module(__name__)

@@ -31,8 +31,8 @@ from negsamp import evaluate as ev
 from negsamp import faults
 from negsamp.device import precision
 from negsamp.interactions import Interactions
+from negsamp.models import build_model, objectives
 from negsamp.models import checkpoint as ckpt
-from negsamp.models import objectives
 from negsamp.rng import Stream, derive_seed, torch_generator
 
 log = logging.getLogger(__name__)
@@ -328,10 +328,16 @@ def fit(
 
 
 def fit_closed_form(
-    model: Any, train: Interactions, cfg: Any, device: torch.device, valid: Validation | None = None
+    model: Any,
+    train: Interactions,
+    cfg: Any,
+    device: torch.device,
+    valid: Validation | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
     """Fit a ``trains_on_pool = False`` model (``ials``): ``model.cfg.iterations`` closed-form
-    steps on the training positives, with the same validation and early stopping."""
+    steps on the training positives, with the same validation and early stopping;
+    ``on_epoch`` is called with each iteration's row (as :func:`fit` does)."""
     model.prepare(train, device)
     state = _Progress()
     for it in tqdm(range(model.cfg.iterations), desc=f"train {model.cfg.name}", unit="iter"):
@@ -341,9 +347,92 @@ def fit_closed_form(
         row.update(_validate(model, valid, device))
         state.record(model, row, cfg, valid)
         log.debug("iteration %d: %s", it, {k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        if on_epoch is not None:
+            on_epoch(row)
         if state.stopped:
             break
     return state.finish(model, cfg)
+
+
+def train_configured(
+    cfg: Any,
+    frame: pl.DataFrame,
+    n_users: int,
+    n_items: int,
+    device: torch.device,
+    *,
+    valid: pl.DataFrame | None,
+    pool: Callable[[], pl.DataFrame],
+    exclude: Callable[[], Interactions],
+    checkpoint: Path | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[Any, list[dict[str, float]]]:
+    """Build and train the configured model: what the train stage and the Python API run.
+
+    cfg: a :class:`negsamp.config.Config` (or a stage's scoped view of it) whose
+    ``model.active``, ``sampler``, ``train``, ``evaluate.n_eval_neg`` / ``batch_size`` and
+    ``base.seed`` are read. frame: the training rows (user, item, count, timestamp), dense
+    ids. valid: user, item of each validation row (None or empty: no early stopping).
+    pool: returns the training pool frame, called only when the model trains on one (not
+    ``ials``, not ``in_batch``). exclude: returns the ``sampler.exclude`` positives, called
+    only for ``mixed`` with an item cap. Returns (model in eval mode, per-epoch history).
+    """
+    train = Interactions.from_frame(frame, n_users, n_items)
+    m = cfg.model.active
+    weights = recency_weights(frame, m.recency_boost, m.recency_window)
+    gen = torch_generator(cfg.base.seed, Stream.MODEL_INIT)
+    model = build_model(m, n_users, n_items, generator=gen, load_pretrained=True)
+    checker = None
+    if valid is not None:
+        checker = Validation.build(
+            train,
+            valid.select("user", "item"),
+            cfg.train.monitor,
+            cfg.evaluate.n_eval_neg,
+            cfg.base.seed,
+            cfg.evaluate.batch_size,
+        )
+    if checker is None:
+        log.info("no validation items (split.validation: false): no early stopping")
+    if not model.trains_on_pool:
+        log.info(
+            "model %s fits every cell in closed form: sampler %r and its pool are ignored",
+            cfg.model.name,
+            cfg.sampler.name,
+        )
+        conf = confidence(train, m, weights)
+        return model, fit_closed_form(model, conf, cfg.train, device, checker, on_epoch)
+    if cfg.sampler.name == "in_batch":
+        batches = Pool.from_positives(train, device)
+    else:
+        batches = Pool.from_frame(pool(), device)
+    # the pool's rows are training positives: look their weights up
+    weights = positive_weights(train, cfg.train.positive_weight, weights)
+    batches = pool_weights(batches, train, weights)
+    log.info(
+        "training %s (%s loss, %s negatives) on %s: %d positives, up to %d epochs",
+        cfg.model.name,
+        m.loss,
+        cfg.sampler.name,
+        device,
+        batches.users.shape[0],
+        cfg.train.epochs,
+    )
+    capped = getattr(cfg.sampler.active, "max_item_share", None) is not None
+    history = fit(
+        model,
+        batches,
+        cfg.train,
+        cfg.base.seed,
+        device,
+        valid=checker,
+        sampler=cfg.sampler.active,
+        train=train,
+        exclude=exclude() if capped else None,  # the cap redraws from the pool's candidate set
+        checkpoint=checkpoint,
+        on_epoch=on_epoch,
+    )
+    return model, history
 
 
 def _validate(model: Any, valid: Validation | None, device: torch.device) -> dict[str, float]:

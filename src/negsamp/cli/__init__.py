@@ -18,6 +18,7 @@ from typer.core import TyperOption
 from negsamp import __version__
 from negsamp.cli import ops, pipeline
 from negsamp.cli.registry import registry_app
+from negsamp.cli.tune import tune
 
 PLUGIN_GROUP = "negsamp.commands"
 
@@ -70,6 +71,7 @@ app.add_typer(pipeline.stage_app, name="stage")
 app.command()(ops.ingest)
 app.command()(ops.serve)
 app.command()(ops.compare)
+app.command()(tune)
 app.add_typer(registry_app, name="registry")
 
 

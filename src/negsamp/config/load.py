@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,7 @@ def update(path: str | Path, overrides: Iterable[str | ov.Override]) -> tuple[Co
     ry = YAML()
     ry.preserve_quotes = True
     ry.representer.add_representer(type(None), _null)
+    ry.representer.add_representer(float, _real)
     doc = ry.load(path.read_text())
     before = copy.deepcopy(read_document(path))
     changed = []
@@ -125,6 +127,19 @@ def _check_written(path: Path, text: str, cfg: Config) -> None:
             f"{path}: the updated file would read back differently from the validated "
             "configuration; it was left unchanged (please report this)"
         )
+
+
+def _real(representer: Any, value: float) -> Any:
+    """Floats in a form every YAML reader takes as a float: ``1.0e-05``, not ruamel's
+    ``1e-05``, which PyYAML (YAML 1.1) reads as a string."""
+    if not math.isfinite(value):
+        text = yaml.safe_dump(value).split("\n")[0]
+        return representer.represent_scalar("tag:yaml.org,2002:float", text)
+    text = repr(value)
+    mantissa, e, exp = text.partition("e")
+    if e and "." not in mantissa:
+        text = f"{mantissa}.0e{exp}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
 def write_overrides(path: str | Path, overrides: Iterable[str | ov.Override]) -> list[str]:

@@ -7,18 +7,21 @@ trains ials with ``model.ials``'s settings, and bpr's stay where they are.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from negsamp.config.base import Frozen
 from negsamp.config.plugins import PluginSection
+from negsamp.config.search import GRADIENT, Dim, Float, Int
 
 Loss = Literal["bpr", "bce", "sampled_softmax", "full_softmax"]
 
 
 class _GradientSettings(Frozen):
     """What every model trained by the shared gradient trainer has (defaults tuned per model)."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = GRADIENT
 
     loss: Loss = Field("bce", description="bpr | bce | sampled_softmax | full_softmax")
     lr: float = Field(0.005, gt=0.0, description="tuned learning rate (train.lr overrides)")
@@ -36,6 +39,8 @@ class _GradientSettings(Frozen):
 class BPRSettings(_GradientSettings):
     """Matrix factorisation with the pairwise BPR loss (Rendle et al. 2009)."""
 
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {"factors": Int(16, 128, log=True)}
+
     factors: int = Field(64, ge=1)
     item_bias: bool = True
     loss: Loss = "bpr"
@@ -45,6 +50,8 @@ class BPRSettings(_GradientSettings):
 class LMFSettings(_GradientSettings):
     """Logistic matrix factorisation: sigmoid(<p_u, q_i> + b_u + b_i), pointwise BCE."""
 
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {"factors": Int(16, 128, log=True)}
+
     factors: int = Field(64, ge=1)
     l2: float = Field(3e-3, ge=0.0)
 
@@ -52,12 +59,19 @@ class LMFSettings(_GradientSettings):
 class GMFSettings(_GradientSettings):
     """NCF's generalized matrix factorisation: h . (p_u * q_i) (He et al. 2017)."""
 
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {"factors": Int(16, 128, log=True)}
+
     factors: int = Field(64, ge=1)
 
 
 class MLPSettings(_GradientSettings):
     """NCF's MLP tower over [p_u, q_i]; ``layers`` are the hidden sizes (the first is 2*factors
     in the paper's tower shape)."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {
+        "factors": Int(8, 64, log=True),
+        "dropout": Float(0.0, 0.5),
+    }
 
     factors: int = Field(32, ge=1, description="embedding size of each side")
     layers: tuple[int, ...] = Field((64, 32, 16), min_length=1)
@@ -68,6 +82,11 @@ class MLPSettings(_GradientSettings):
 class NeuMFSettings(_GradientSettings):
     """GMF and MLP side by side, joined by one output layer; optionally initialised from
     pretrained GMF and MLP model folders (both or neither), blended with ``alpha``."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {
+        "factors": Int(8, 64, log=True),
+        "mlp_factors": Int(8, 64, log=True),
+    }
 
     factors: int = Field(32, ge=1, description="GMF embedding size")
     mlp_factors: int = Field(32, ge=1, description="MLP embedding size of each side")
@@ -90,6 +109,12 @@ class IALSSettings(Frozen):
     count of events, or log1p(f / epsilon) with ``confidence: log`` (r = 1 + recency_boost * exp(-k / recency_window) for the user's k-th
     most recent positive; r = 1 with boost 0), weight 1 on every other cell, closed-form
     half-steps. No sampler."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {
+        "factors": Int(16, 128, log=True),
+        "alpha": Float(0.1, 50.0, log=True),
+        "reg": Float(0.1, 500.0, log=True),
+    }
 
     factors: int = Field(64, ge=1)
     alpha: float = Field(3.0, ge=0.0, description="confidence slope: c = 1 + alpha * f")

@@ -87,6 +87,21 @@ class PluginSection(Frozen):
             out[name] = values
         return out
 
+    @classmethod
+    def search_space(cls, name: str) -> dict[tuple[str, ...], Any]:
+        """What ``negsamp tune`` searches for plug-in ``name``: override path -> dimension
+        (:mod:`negsamp.config.search`), from the ``SEARCH_SPACE`` its settings classes
+        declare; a shared setting's path is the section's, any other the plug-in's block."""
+        from negsamp.config.search import collect
+
+        if name not in cls.RESOLVED:
+            raise ValueError(f"unknown {cls.SECTION} {name!r}; known: {sorted(cls.RESOLVED)}")
+        out: dict[tuple[str, ...], Any] = {}
+        for key, dim in collect(cls.RESOLVED[name]).items():
+            shared = key in cls.SHARED
+            out[(cls.SECTION, key) if shared else (cls.SECTION, name, key)] = dim
+        return out
+
     def active_layout(self) -> dict[str, Any]:
         """This section in params.yaml layout with only the running plug-in's block."""
         full = self.model_dump(mode="json")

@@ -6,12 +6,13 @@ take; each is built from a ``*Settings`` block plus the shared settings it has.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from negsamp.config.base import Frozen
 from negsamp.config.plugins import PluginSection
+from negsamp.config.search import Dim, Float, Int
 
 Exclude = Literal["train", "train+valid", "none"]
 
@@ -29,6 +30,8 @@ class _PoolFields(Frozen):
 
 
 class _SamplerFields(_PoolFields):
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {"n_neg": Int(1, 16, log=True)}
+
     n_neg: int = Field(4, ge=1)
 
 
@@ -48,6 +51,8 @@ class _DataSide(_SamplerFields):
 
 
 class PopularitySettings(Frozen):
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {"alpha": Float(0.0, 1.0)}
+
     alpha: float = Field(0.75, ge=0.0, le=1.0)
     by: Literal["events", "weight"] = Field(
         "events",
@@ -95,6 +100,8 @@ class _BaseDrawnSettings(Frozen):
 
 
 class HardSettings(_BaseDrawnSettings):
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {"k": Int(1, 4)}
+
     k: int = Field(1, ge=1, description="negatives kept per positive (the hardest)")
     temperature: float | None = Field(
         None, gt=0.0, description="null: top-k; else softmax sampling"
@@ -108,6 +115,8 @@ class HardSettings(_BaseDrawnSettings):
 
 
 class MixedSettings(_BaseDrawnSettings):
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {"hard_fraction": Float(0.0, 1.0)}
+
     hard_fraction: float = Field(0.5, ge=0.0, le=1.0, description="share of n_neg that is hard")
     max_item_share: float | None = Field(
         None, gt=0.0, le=1.0, description="cap on one item's share of an epoch's negatives"

@@ -9,10 +9,12 @@ tables behind the DVC plots.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from negsamp import evaluate as ev
 from negsamp.config import EvaluateCfg
 from negsamp.evaluate import FullRanking
 from negsamp.interactions import Interactions
@@ -115,6 +117,28 @@ def build(
     }
     table = _corrected_table(ks, metrics, per_user_mean(fr.row_user, exact_rows))
     return Evaluation(metrics, ci, table, per_user, seg, _plots(cfg, metrics, table, seg))
+
+
+def evaluate_model(
+    model: Any,
+    cands: pl.DataFrame,
+    test: pl.DataFrame,
+    train: Interactions,
+    seen: Interactions,
+    cfg: EvaluateCfg,
+    seed: int,
+    device: Any,
+) -> Evaluation:
+    """Rank the held-out items with ``model`` both ways and :func:`build` the evaluation:
+    what the evaluate stage and :func:`negsamp.evaluate` compute.
+
+    cands: the candidates stage's rows (user, item, candidates); test: user, item of the
+    held-out rows; train: training positives; seen: the positives masked in full ranking
+    (train and validation).
+    """
+    s_ranks = ev.sampled_ranks(model.score, cands, device, cfg.batch_size)
+    full_rank = ev.full_ranking(model.score_all, seen, test, max(cfg.ks), device, cfg.batch_size)
+    return build(cands, s_ranks, full_rank, train, cfg, seed)
 
 
 def _corrected_table(

@@ -13,7 +13,6 @@ from typing import Any
 
 import polars as pl
 
-from negsamp import evaluate as ev
 from negsamp.config import Config
 from negsamp.device import resolve_device
 from negsamp.io import atomic_write, write_json, write_parquet
@@ -86,9 +85,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     test = pl.read_parquet(paths.test, columns=["user", "item"])
     train = positives(paths, paths.train)
     seen = positives(paths, paths.train, paths.valid)
-    s_ranks = ev.sampled_ranks(model.score, cands, device, e.batch_size)
-    full = ev.full_ranking(model.score_all, seen, test, max(e.ks), device, e.batch_size)
-    result = report.build(cands, s_ranks, full, train, e, cfg.base.seed)
+    result = report.evaluate_model(model, cands, test, train, seen, e, cfg.base.seed, device)
 
     out = EvalFiles(paths)
     write_parquet(out.per_user, result.per_user)

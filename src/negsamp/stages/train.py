@@ -23,9 +23,8 @@ from negsamp.config import Config
 from negsamp.device import resolve_device
 from negsamp.interactions import Interactions
 from negsamp.io import write_json
-from negsamp.models import build_model, save_model
+from negsamp.models import save_model
 from negsamp.paths import Paths
-from negsamp.rng import Stream, torch_generator
 from negsamp.stages.common import catalog_size, excluded_positives, require
 from negsamp.stages.spec import SHARED, VARIANT, StageSpec, rel, src
 
@@ -77,65 +76,29 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     n_users, n_items = catalog_size(paths)
     require(paths.train)
     frame = pl.read_parquet(paths.train)
-    train = Interactions.from_frame(frame, n_users, n_items)
-    m = cfg.model.active
-    weights = trainer.recency_weights(frame, m.recency_boost, m.recency_window)
-    gen = torch_generator(cfg.base.seed, Stream.MODEL_INIT)
-    model = build_model(m, n_users, n_items, generator=gen, load_pretrained=True)
-    valid = None
-    if paths.valid.is_file():
-        valid = trainer.Validation.build(
-            train,
-            pl.read_parquet(paths.valid, columns=["user", "item"]),
-            cfg.train.monitor,
-            cfg.evaluate.n_eval_neg,
-            cfg.base.seed,
-            cfg.evaluate.batch_size,
-        )
-    if valid is None:
-        log.info("no validation items (split.validation: false): no early stopping")
+    valid = (
+        pl.read_parquet(paths.valid, columns=["user", "item"]) if paths.valid.is_file() else None
+    )
+
+    def pool() -> pl.DataFrame:
+        require(paths.train_pool)
+        return pl.read_parquet(paths.train_pool)
+
+    def exclude() -> Interactions:
+        return excluded_positives(cfg, paths, Interactions.from_frame(frame, n_users, n_items))
+
     t0 = time.perf_counter()
-    if not model.trains_on_pool:
-        log.info(
-            "model %s fits every cell in closed form: sampler %r and its pool are ignored",
-            cfg.model.name,
-            cfg.sampler.name,
-        )
-        conf = trainer.confidence(train, m, weights)
-        history = trainer.fit_closed_form(model, conf, cfg.train, device, valid)
-    else:
-        if cfg.sampler.name == "in_batch":
-            pool = trainer.Pool.from_positives(train, device)
-        else:
-            require(paths.train_pool)
-            pool = trainer.Pool.from_frame(pl.read_parquet(paths.train_pool), device)
-        # the pool's rows are training positives: look their weights up
-        weights = trainer.positive_weights(train, cfg.train.positive_weight, weights)
-        pool = trainer.pool_weights(pool, train, weights)
-        log.info(
-            "training %s (%s loss, %s negatives) on %s: %d positives, up to %d epochs",
-            cfg.model.name,
-            m.loss,
-            cfg.sampler.name,
-            device,
-            pool.users.shape[0],
-            cfg.train.epochs,
-        )
-        exclude = None  # the mixed cap redraws negatives: from the pool's candidate set
-        if getattr(cfg.sampler.active, "max_item_share", None) is not None:
-            exclude = excluded_positives(cfg, paths, train)
-        history = trainer.fit(
-            model,
-            pool,
-            cfg.train,
-            cfg.base.seed,
-            device,
-            valid=valid,
-            sampler=cfg.sampler.active,
-            train=train,
-            exclude=exclude,
-            checkpoint=checkpoint_path(paths),
-        )
+    model, history = trainer.train_configured(
+        cfg,
+        frame,
+        n_users,
+        n_items,
+        device,
+        valid=valid,
+        pool=pool,
+        exclude=exclude,
+        checkpoint=checkpoint_path(paths),
+    )
     seconds = time.perf_counter() - t0
     save_model(model, paths.model_dir)
     write_json(paths.train_history, history)
