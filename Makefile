@@ -8,7 +8,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: venv run simulate test test-system-deps test-fast lint format bench ui serve prefect-yaml serve-model clean
+.PHONY: venv run simulate test test-full test-system-deps test-fast lint format bench ui serve prefect-yaml serve-model clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,11 @@ run: venv  ## set up and run the whole pipeline on the synthetic default
 simulate: venv  ## 30 days of production on a real Prefect server (.negsamp/simulation/report/)
 	negsamp simulate --days 30
 
-test: venv test-system-deps  ## install what tests need and run the whole suite
-	pytest -q
+test: venv test-system-deps  ## install what tests need and run the suite (every real component)
+	pytest -q -m "not full"
+
+test-full: venv test-system-deps  ## the exhaustive checks make test runs in short (every kill point)
+	pytest -q -m full
 
 # Best effort, never fatal: Debian tools some tests use (they skip cleanly without them).
 # PostgreSQL's server (package postgresql) backs the real-PostgreSQL registry test;

@@ -192,6 +192,7 @@ def test_killed_in_the_mlflow_migration_then_in_dvc_commit_reruns_clean(
 
 
 @pytest.mark.slow
+@pytest.mark.full  # every kill point: make test-full; make test runs the quick chain above
 @pytest.mark.parametrize("chain", list(CHAINS))
 def test_killed_at_every_point_reruns_clean(
     chain: str, tmp_path: Path, reference: dict[str, str], monkeypatch: pytest.MonkeyPatch
