@@ -203,7 +203,8 @@ def _append(params: Path, batch_file: Path, paths: Paths) -> tuple[str, dict[str
             raise RuntimeError(
                 f"a refused batch ({batch_file}) changed {params} or data/raw/appends/"
             ) from err
-        return f"rejected: {str(err).splitlines()[0]}", None
+        why = str(err).splitlines()[0].replace(f"{paths.root}/", "")  # paths in the workspace
+        return f"rejected: {why}", None
 
 
 def simulate(

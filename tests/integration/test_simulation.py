@@ -50,7 +50,8 @@ def test_four_days_ingest_every_valid_batch_once_refuse_the_broken_one_and_serve
     valid = [d for d in days if d["kind"] != "broken"]
     assert all(d["ingest"] == "ingested" for d in valid)
     [broken] = [d for d in days if d["kind"] == "broken"]
-    assert broken["ingest"].startswith("rejected:") and "'item'" in broken["ingest"]
+    assert broken["ingest"].startswith("rejected: incoming/day-03.parquet")
+    assert "item is empty" in broken["ingest"]  # the loader names the rows that lost it
     appends = config.load(ws / "params.yaml").data.appends
     assert [a.md5 for a in appends] == [d["md5"] for d in valid]
     assert sorted(p.name for p in (ws / "data/raw/appends").glob("*.parquet")) == [
