@@ -136,6 +136,7 @@ def _start_server(port: int) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM ``proc``'s process group, SIGKILL after 20 s (servers run in children)."""
     for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
         try:
             os.killpg(proc.pid, sig)

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flows.deployments import _healthy as _up  # GET <url>/health
+from flows.deployments import _stop
 from negsamp import config, simulation, workspace
 from negsamp.config import PARAMS_FILE, Config
 from negsamp.io import atomic_write, md5_file, write_parquet
@@ -64,14 +66,6 @@ def _get(url: str, timeout: float = 5) -> Any:
         return json.loads(r.read() or b"null")
 
 
-def _up(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=2)
-        return True
-    except OSError:
-        return False
-
-
 def _wait(what: str, check: Any, proc: subprocess.Popen, logfile: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -81,20 +75,6 @@ def _wait(what: str, check: Any, proc: subprocess.Popen, logfile: Path, timeout:
             return
         time.sleep(1)
     raise RuntimeError(f"{what} was not ready within {timeout:.0f} s; see {logfile}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    import signal
-
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=wait)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @dataclass
@@ -266,7 +246,7 @@ def simulate(
                 start_new_session=True,
             )  # fmt: skip
         )
-        _wait("the Prefect server", lambda: _up(f"{api}/health"), procs[0], deploy_log,
+        _wait("the Prefect server", lambda: _up(api), procs[0], deploy_log,
               START_TIMEOUT_S)  # fmt: skip
         os.environ["MLFLOW_TRACKING_URI"] = uri
         _connect(api, home)
@@ -300,7 +280,7 @@ def simulate(
             )  # fmt: skip
         )
         url = f"http://127.0.0.1:{serve_port}"
-        _wait("negsamp serve", lambda: _up(f"{url}/ping"), procs[-1], serve_log, START_TIMEOUT_S)
+        _wait("negsamp serve", lambda: _up(url), procs[-1], serve_log, START_TIMEOUT_S)
         users = [1, 2, 3, 10**9]  # three users of the base log and one nobody knows
         client = Client(url, users, sim.recommend.k, request_every)
         client.start()
