@@ -50,18 +50,20 @@ def reproduce_command(commit: str, dirty: str, variant: str, entry: str | None =
 
 
 def _undeclared(cfg: Config, paths: Paths, variant: str) -> str | None:
-    """``variant``'s entry as JSON when the project's params.yaml does not declare it as
-    ``cfg`` does (a --grid run that was not kept); None when it does (or cannot be read)."""
-    from negsamp.config import ConfigError, load
+    """None when the project's params.yaml declares configuration ``variant`` as ``cfg``
+    (the configuration applied: what ran); else a patch of the sections a configuration
+    sets (sampler, model, train; the active plug-ins in full) as JSON, which rebuilds it on
+    any params.yaml: a --grid run that was not kept (issue #15)."""
+    from negsamp.config import ConfigError, dump, load
 
-    entry = cfg.sweep.configs.get(variant)
     try:
-        declared = load(paths.root / PARAMS_FILE).sweep.configs.get(variant)
+        declared = load(paths.root / PARAMS_FILE)
     except ConfigError:
+        return None  # another params file (--params): say what DVC would do
+    if variant in declared.sweep.configs and cfg in (declared.variant(variant), declared):
         return None
-    if entry is None or declared == entry:
-        return None
-    return json.dumps(entry.model_dump(exclude_defaults=True, mode="json"), sort_keys=True)
+    doc = dump(cfg, active_only=True)
+    return json.dumps({k: doc[k] for k in ("sampler", "model", "train")}, sort_keys=True)
 
 
 def lineage_tags(cfg: Config, paths: Paths, variant: str | None = None) -> dict[str, str]:
