@@ -203,6 +203,10 @@ def main(argv: list[str] | None = None) -> None:
         Path(a.write_prefect_yaml).write_text(prefect_yaml(config.load(a.params)))
         return
     set_defaults()
+    # SIGTERM (`kill`, a supervisor, `negsamp simulate` stopping it) must run the finally
+    # below, or a server this process started outlives it (Prefect's serve() installs its
+    # own graceful handler once it runs; this covers the start-up before that)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     server = connect(a.start_server, a.port)
     try:
         from prefect import serve
