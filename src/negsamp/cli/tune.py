@@ -84,7 +84,10 @@ def tune(
     `negsamp run` or `dvc repro`.
     """
     setup(verbose, params)
-    with reported():
+    from negsamp.runlock import held
+
+    # it runs the stages up to split and writes params.yaml: one writer per project
+    with reported(), held(root_of(params), "tune"):
         cfg = configure(params, set_)
         from negsamp import config, tune
         from negsamp.mlops.tuning import MlflowTracker
