@@ -66,6 +66,14 @@ def _get(url: str, timeout: float = 5) -> Any:
         return json.loads(r.read() or b"null")
 
 
+def _spawn(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``cmd`` in its own process group (so stopping it stops its children), output to ``log``."""
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
 def _wait(what: str, check: Any, proc: subprocess.Popen, logfile: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -228,7 +236,7 @@ def simulate(
     try:
         deploy_log = logs / "deployments.log"
         procs.append(
-            subprocess.Popen(
+            _spawn(
                 [
                     sys.executable,
                     "-m",
@@ -239,11 +247,9 @@ def simulate(
                     "--port",
                     str(port),
                 ],
-                cwd=ws,
-                env=env,
-                stdout=deploy_log.open("w"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                ws,
+                env,
+                deploy_log,
             )  # fmt: skip
         )
         _wait("the Prefect server", lambda: _up(api), procs[0], deploy_log,
@@ -261,7 +267,7 @@ def simulate(
 
         serve_log = logs / "serve.log"
         procs.append(
-            subprocess.Popen(
+            _spawn(
                 [
                     str(Path(sys.executable).with_name("negsamp")),
                     "serve",
@@ -272,11 +278,9 @@ def simulate(
                     "--poll",
                     str(poll),
                 ],
-                cwd=ws,
-                env=env,
-                stdout=serve_log.open("w"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                ws,
+                env,
+                serve_log,
             )  # fmt: skip
         )
         url = f"http://127.0.0.1:{serve_port}"

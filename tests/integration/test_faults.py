@@ -34,6 +34,7 @@ import pytest
 import yaml
 
 from negsamp.io import md5_file
+from negsamp.stages import ORDER
 from tests.integration.conftest import BIN, make_project, run_stages, sh
 
 NEGSAMP = str(Path(sys.executable).with_name("negsamp"))
@@ -46,19 +47,7 @@ TINY = {
     "registry": {"n_resamples": 100},
 }
 
-STAGES = (
-    "synthesize",
-    "ingest",
-    "validate",
-    "split",
-    "candidates",
-    "sample-negatives",
-    "train",
-    "evaluate",
-    "report",
-    "register",
-    "recommend",
-)
+STAGES = ORDER  # every stage, in pipeline order (negsamp.stages owns the list)
 # every point in pipeline order, cut into chains (each chain: one project, a clean run last)
 CHAINS = {
     "data": [f"stage:{s}" for s in STAGES[:5]],
@@ -83,7 +72,6 @@ TEMP_MARKS = (".tmp", "-journal", "-wal", "_alembic_tmp")
 
 def test_the_chains_kill_at_every_point_and_every_stage() -> None:
     from negsamp import faults
-    from negsamp.stages import ORDER
 
     chained = [p for chain in CHAINS.values() for p in chain]
     assert len(chained) == len(set(chained)) and set(QUICK) <= set(chained)
