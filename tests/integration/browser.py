@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -166,35 +166,12 @@ def screenshot_runs(
     in which case an AssertionError lists them with the page's text. Skips the calling test
     when no browser is installed (see :func:`chromium_paths`).
     """
-    browser, driver_path = chromium_paths()
-    from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    opts = Options()
-    opts.binary_location = browser
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",  # root in containers
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--disable-background-networking",  # offline: no update or safe-browsing calls
-        "--disable-component-update",
-        "--no-first-run",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
-    ):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+    driver = _driver()
     try:
-        # the window size counts the (invisible) browser frame: pin the viewport itself
-        width, height = WINDOW
-        driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-        )
         driver.get(f"{base_url}/#/experiments/{experiment_id}/runs")
         expanded: set[str] = set()
         text, missing = "", list(expected_names)
@@ -226,6 +203,72 @@ def screenshot_runs(
         f"the MLflow UI at {base_url} (experiment {experiment_id}) did not show {missing} "
         f"within {timeout}s; screenshot {out_png}; the page read:\n{text}"
     )
+    return text
+
+
+def _driver(window: tuple[int, int] = WINDOW):  # noqa: ANN202 - a selenium WebDriver
+    """Headless Chromium with its viewport pinned to ``window`` (skips without a browser)."""
+    browser, driver_path = chromium_paths()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = browser
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",  # root in containers
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--disable-background-networking",  # offline: no update or safe-browsing calls
+        "--disable-component-update",
+        "--no-first-run",
+        f"--window-size={window[0]},{window[1]}",
+    ):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+    # the window size counts the (invisible) browser frame: pin the viewport itself
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": window[0], "height": window[1], "deviceScaleFactor": 1, "mobile": False},
+    )
+    return driver
+
+
+def screenshot_page(
+    url: str,
+    out_png: Path,
+    ready: Callable[[str], bool],
+    timeout: float = 90,
+    window: tuple[int, int] = WINDOW,
+) -> str:
+    """Open ``url`` in headless Chromium, poll until ``ready(visible text)``, screenshot it
+    to ``out_png`` (also when it never gets ready: then AssertionError), return the text."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    driver = _driver(window)
+    text, ok = "", False
+    try:
+        driver.get(url)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                text = driver.find_element(By.TAG_NAME, "body").text
+                if ok := ready(text):
+                    break
+            except WebDriverException:  # re-rendered under us: look again
+                pass
+            time.sleep(0.5)
+        time.sleep(1.0)  # let the charts draw
+        for button in driver.find_elements(By.CSS_SELECTOR, _ASSISTANT_CLOSE):
+            button.click()
+        text = driver.find_element(By.TAG_NAME, "body").text
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        out_png.write_bytes(driver.get_screenshot_as_png())
+    finally:
+        driver.quit()
+    assert ok, f"{url} did not get ready within {timeout}s; screenshot {out_png}; text:\n{text}"
     return text
 
 

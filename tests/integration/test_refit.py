@@ -43,6 +43,8 @@ def _check_refit_champion(root: Path) -> None:
     import mlflow
     from mlflow import MlflowClient
 
+    from negsamp.mlops.tracking import read_metrics_table
+
     reg = json.loads((root / "data/registry/registration.json").read_text())
     assert reg["promoted"] and reg["alias"] == "champion"
     assert reg["refit"]["refit"] is True and reg["served_model"] == "data/registry/refit/model"
@@ -57,9 +59,9 @@ def _check_refit_champion(root: Path) -> None:
 
     # the held-out evidence: what the evaluate stage measured, logged as it was
     evaluated = json.loads((root / "data/metrics/default/metrics.json").read_text())
-    logged = client.get_run(reg["run_id"]).data.metrics
+    table = read_metrics_table(client, reg["run_id"])  # every number, as one MLflow table
     numbers = {k: v for k, v in evaluated.items() if isinstance(v, float) and math.isfinite(v)}
-    assert numbers and all(logged[k] == pytest.approx(v) for k, v in numbers.items())
+    assert numbers and all(table[k]["value"] == pytest.approx(v) for k, v in numbers.items())
     assert reg["value"] == pytest.approx(evaluated[reg["metric"]])
 
     # served top-K: never an item of the user's full history

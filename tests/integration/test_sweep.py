@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from negsamp import config
+from negsamp.mlops import live
+from negsamp.mlops.tracking import read_metrics_table
 from tests.integration.conftest import make_project, sh
 
 pytestmark = pytest.mark.slow
@@ -69,6 +71,8 @@ def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_bes
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     parent, children = _runs(root)
     assert sorted(r.info.run_name for r in children) == sorted(CONFIGS)
+    everything = client.search_runs([parent.info.experiment_id])
+    assert len(everything) == 1 + len(CONFIGS)  # no training run left beside its child
     commit = sh(root, "git", "rev-parse", "HEAD").stdout.strip()
     flow_ids = set()
     kept = {}  # each configuration's validation value at its kept (best) epoch
@@ -83,18 +87,26 @@ def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_bes
         assert all(re.fullmatch(r"[0-9a-f]{32}", tags[k]) for k in LINEAGE if k.endswith("_md5"))
         flow_ids.add(tags["prefect_flow_run_id"])
         metrics = json.loads((root / f"data/metrics/{name}/metrics.json").read_text())
-        # the same names and values as `dvc metrics show`
-        assert {k: m[k] for k in metrics} == pytest.approx(metrics)
-        for key in ("sampled_hr_10.ci_low", "full_ndcg_10.ci_high", "train.seconds",
+        # a short list as metrics (issue #15), every number of metrics.json in one table
+        headline = json.loads((root / f"data/metrics/{name}/headline.json").read_text())
+        assert {k: m[k] for k in headline} == pytest.approx(headline)
+        assert "arp_1" in metrics and "arp_1" not in m and len(m) < 50, sorted(m)
+        table = read_metrics_table(client, run.info.run_id)
+        assert {k: table[k]["value"] for k in metrics} == pytest.approx(metrics)
+        assert table["full_ndcg_10"]["ci_low"] <= metrics["full_ndcg_10"]
+        for key in ("sampled_ndcg_10.ci_low", "sampled_ndcg_10.ci_high", "train.seconds",
                     "train.pairs_per_second", "sampler.tail_share_of_negatives"):  # fmt: skip
             assert key in m, key
+        # the run is the one the train stage opened live, continued by register
+        assert tags[live.PARAMS_TAG] and tags[live.LOGGED_TAG] == "true"
+        assert tags[live.WEIGHTS_TAG] == tags["weights_md5"]
         if name != "inbatch":  # batch-side samplers have no pool to time
             assert m["sampler.negatives_per_second"] > 0 and "sampler.rejected_fraction" in m
         epochs = json.loads((root / f"data/models/{name}/history.json").read_text())
         kept[name] = max(h["valid_sampled_ndcg_10"] for h in epochs)  # train.restore_best
-        curve = client.get_metric_history(run.info.run_id, "train_loss")
+        curve = client.get_metric_history(run.info.run_id, "curve/train_loss")
         assert [x.step for x in curve] == [h["epoch"] for h in epochs]
-        assert client.get_metric_history(run.info.run_id, "valid_sampled_ndcg_10")
+        assert client.get_metric_history(run.info.run_id, "curve/valid_sampled_ndcg_10")
         logged = {a.path for a in client.list_artifacts(run.info.run_id, "metrics")}
         assert "metrics/per_user.parquet" in logged
         assert run.data.params["sampler.name"] == tags["sampler"]

@@ -16,7 +16,9 @@ Its order makes sure a failure never changes the registry:
    a promoted challenger is then refit on every interaction (``refit``, given by the stage
    when ``registry.refit``; issue #13), still before any write: a refit that fails fails
    the run with the registry untouched, and a challenger that loses costs no refit;
-5. only then log the runs, register the version, and move the aliases last.
+5. only then log the runs, register the version, and move the aliases last. A
+   configuration's run is the one its train stage opened live (:mod:`negsamp.mlops.live`),
+   continued, when that run trained the model being registered; a new one otherwise.
 
 A refit version serves the refit and carries the held-out model it won with
 (:func:`negsamp.mlops.pyfunc.log_pyfunc`); the champion a later gate re-evaluates is that
@@ -46,7 +48,7 @@ from negsamp import faults, promotion
 from negsamp.config import Config
 from negsamp.metrics.report import Evaluation
 from negsamp.mlops import champion as champions
-from negsamp.mlops import dataset, fingerprint, lineage, recovery, store, tracking
+from negsamp.mlops import dataset, fingerprint, lineage, live, recovery, store, tracking
 from negsamp.mlops.errors import RegistrationError, is_transient, unavailable
 from negsamp.mlops.inputs import challenger_per_user, check_inputs
 from negsamp.mlops.pyfunc import log_pyfunc
@@ -222,6 +224,7 @@ def _record(
     mlflow.set_tracking_uri(store.ready(uri))
     client = MlflowClient(uri)
     version = parent_id = run_id = None
+    opened: list[str] = []  # live runs continued: ended FAILED too when this fails
     try:
         exp_id = tracking.experiment_id(client, reg.experiment, uri, paths.root)
         recovery.clean_up_killed(client, exp_id, reg.model_name)  # what a kill -9 left
@@ -237,13 +240,21 @@ def _record(
         for v in variants:
             vcfg, vpaths = cfg.variant(v), paths.for_variant(v)
             tags = lineage.lineage_tags(vcfg, vpaths, v) | extra
+            tags |= {"negsamp.kind": "configuration", live.LOGGED_TAG: "true"}
             if sweep:
                 tags |= {"negsamp.kind": "sweep-child", "sweep_run_id": parent_id}
-            s = vcfg.sampler.active
-            run_name = v if sweep else f"{s.name}-n{getattr(s, 'n_neg', 'b')}-{vcfg.model.name}"
+                tags["mlflow.parentRunId"] = parent_id
+            # the run the train stage opened while this model trained, continued
+            trained = live.find(client, exp_id, vcfg, vpaths, v)
             run = mlflow.start_run(
-                experiment_id=exp_id, run_name=run_name, tags=tags | mine, nested=sweep
+                run_id=trained,
+                experiment_id=None if trained else exp_id,
+                run_name=None if trained else live.run_name(vcfg, v, sweep),
+                tags=tags | mine,
+                nested=sweep,
             )
+            if trained:
+                opened.append(trained)
             tracking.log_configuration(client, run.info.run_id, vcfg, vpaths, *inputs[v])
             if v == best:
                 run_id = run.info.run_id
@@ -261,7 +272,7 @@ def _record(
             mlflow.end_run("FINISHED")
         apply_decision(client, reg.model_name, version, decision, champion_version, value)
     except BaseException as err:
-        removed = _clean_up(client, reg.model_name, version, [run_id, parent_id])
+        removed = _clean_up(client, reg.model_name, version, [run_id, parent_id, *opened])
         if isinstance(err, Exception) and is_transient(err):
             raise unavailable(uri, err, _outcome(reg.model_name, version, removed)) from err
         raise

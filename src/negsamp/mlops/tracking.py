@@ -1,10 +1,14 @@
 """MLflow runs: a configuration's, a sweep's parent, a drift check's.
 
 What a configuration run holds: the flattened config as params; tags ``sampler``, ``model``,
-``n_neg``, ``config`` and the lineage (:mod:`negsamp.mlops.lineage`); every metric of metrics.json with its
-CI (``<metric>.ci_low``) and corrected estimates; sampler statistics (``sampler.*``);
-training time and throughput (``train.*``); the learning curve (per-epoch ``train_loss``,
-``valid_*``, ``train_pairs_per_second``); and the files behind them as artifacts.
+``n_neg``, ``config`` and the lineage (:mod:`negsamp.mlops.lineage`); a short list of metrics
+(:func:`curated`: the headline metrics at ``evaluate.plot_k`` and at 10, the registry metric
+with its CI, the counts), sampler statistics (``sampler.*``), training time and throughput
+(``train.*``) and the learning curve (per epoch ``curve/train_loss``, ``curve/valid_*``,
+``curve/train_pairs_per_second``...); every other number of the evaluation (each metric at each K,
+CIs, corrected estimates) as one MLflow table, ``metrics/all_metrics.json`` (issue #15: not
+hundreds of metric series); and the files behind them as artifacts. The run is the one the
+train stage opened live (:mod:`negsamp.mlops.live`) when there is one.
 A sweep's parent run holds the comparison report (``comparison/``) and the best
 configuration. A drift check's run (experiment ``<registry.experiment>-drift``) holds the
 drift report and its numbers.
@@ -34,6 +38,7 @@ from negsamp.paths import Paths
 log = logging.getLogger(__name__)
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
+CURVE_PREFIX = "curve/"  # the learning curve's section on the run page
 _CURVE = {"loss": "train_loss", "seconds": "train_epoch_seconds"}
 _CURVE |= {"pairs_per_second": "train_pairs_per_second"}
 # sampler statistics of the pool manifest logged as metrics (manifest key -> metric)
@@ -51,7 +56,7 @@ _SAMPLER_STATS = {
 }
 
 
-def _finite(v: Any) -> bool:
+def finite(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -98,7 +103,7 @@ def evaluation_reports(paths: Paths) -> dict[str, float]:
             continue
         for name, fields in raw.items() if isinstance(raw, dict) else ():
             for field, v in fields.items() if isinstance(fields, dict) else ():
-                if _finite(v):
+                if finite(v):
                     out[f"{name}.{field}"] = float(v)
     return out
 
@@ -114,7 +119,7 @@ def sampler_metrics(paths: Paths) -> dict[str, float]:
         v: Any = manifest
         for k in keys:
             v = v.get(k) if isinstance(v, dict) else None
-        if _finite(v):
+        if finite(v):
             out[name] = float(v)
     return out
 
@@ -128,14 +133,58 @@ def training_metrics(history: list[dict[str, Any]]) -> dict[str, float]:
     return out if pairs is None else out | {"train.pairs_per_second": pairs}
 
 
-def _curve(history: list[dict[str, Any]], now: int) -> list[Metric]:
+def curve(history: list[dict[str, Any]], now: int) -> list[Metric]:
+    """The learning curve of ``history`` rows as metrics, one step per epoch: every number of
+    a row (loss, seconds, throughput, ``valid_*``, a curriculum's value) as
+    ``curve/<name>``. The prefix makes them one section of the run page, which MLflow's UI
+    shows before the unprefixed metrics (issue #15: the curve among the first charts)."""
     out = []
     for h in history:
         for src, v in h.items():
-            key = _CURVE.get(src, src if src.startswith("valid_") else None)
-            if key and _finite(v):
-                out.append(Metric(key, float(v), now, int(h["epoch"])))
+            if src != "epoch" and finite(v):
+                out.append(
+                    Metric(CURVE_PREFIX + _CURVE.get(src, src), float(v), now, int(h["epoch"]))
+                )
     return out
+
+
+def curated(cfg: Config, metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics a run shows as charts: the headline metrics at ``evaluate.plot_k`` and at
+    10 (what drift's performance signal reads), the registry metric, and the counts
+    (``n_test_users``...: names that are no metric of :func:`headline_names`)."""
+    from negsamp.metrics.artifacts import headline
+    from negsamp.metrics_names import headline_names
+
+    keep = set(headline(metrics, cfg.evaluate.plot_k)) | set(headline(metrics, 10))
+    keep |= {cfg.registry.metric} | (metrics.keys() - set(headline_names(cfg.evaluate.ks)))
+    return {k: float(v) for k, v in metrics.items() if k in keep and finite(v)}
+
+
+ALL_METRICS_TABLE = "metrics/all_metrics.json"
+
+
+def metrics_table(metrics: dict[str, float], reports: dict[str, float]) -> dict[str, list]:
+    """Every metric of metrics.json with its CI and corrected estimates, one row each: the
+    columns of ``metrics/all_metrics.json`` (``metric``, ``value``, then ``ci_low``,
+    ``ci_high``, ``bv``... where ci.json and corrected.json hold them)."""
+    fields = sorted({k.rsplit(".", 1)[1] for k in reports}, key=lambda f: (f != "ci_low", f))
+    names = [k for k, v in metrics.items() if finite(v)]
+    table: dict[str, list] = {"metric": names, "value": [float(metrics[n]) for n in names]}
+    for f in fields:
+        table[f] = [reports.get(f"{n}.{f}") for n in names]
+    return table
+
+
+def read_metrics_table(client: MlflowClient, run_id: str) -> dict[str, dict[str, Any]]:
+    """``metrics/all_metrics.json`` of run ``run_id``: metric -> {value, ci_low, ...}."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(run_id, ALL_METRICS_TABLE, tmp)
+        doc = json.loads(Path(path).read_text())
+    cols = doc["columns"]
+    return {row[0]: dict(zip(cols[1:], row[1:], strict=True)) for row in doc["data"]}
 
 
 def log_configuration(
@@ -146,17 +195,31 @@ def log_configuration(
     metrics: dict[str, float],
     history: list[dict[str, Any]],
 ) -> None:
-    """Log one configuration's params, metrics, learning curve and files into run ``run_id``."""
+    """Log one configuration's params, metrics, learning curve and files into run ``run_id``.
+
+    ``run_id`` may be the train stage's live run (:mod:`negsamp.mlops.live`): the params it
+    holds already are not logged again, nor the curve when it is complete.
+    """
+    from negsamp.mlops.live import CURVE_TAG
+
+    logged = client.get_run(run_id).data
     params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(dump(cfg, active_only=True)).items()}
-    items = [Param(k, v) for k, v in params.items()]
+    items = [Param(k, v) for k, v in params.items() if k not in logged.params]
     for lo in range(0, len(items), 100):  # log_batch takes at most 100 params
         client.log_batch(run_id, params=items[lo : lo + 100])
     now = int(time.time() * 1000)
-    scalars = metrics | evaluation_reports(paths) | sampler_metrics(paths)
-    scalars |= training_metrics(history)
-    batch = [Metric(k, v, now, 0) for k, v in scalars.items()] + _curve(history, now)
+    reports = evaluation_reports(paths)
+    scalars = curated(cfg, metrics) | sampler_metrics(paths) | training_metrics(history)
+    m = cfg.registry.metric
+    scalars |= {
+        f"{m}.{f}": reports[f"{m}.{f}"] for f in ("ci_low", "ci_high") if f"{m}.{f}" in reports
+    }
+    batch = [Metric(k, v, now, 0) for k, v in scalars.items()]
+    if logged.tags.get(CURVE_TAG) != "complete":
+        batch += curve(history, now)
     for lo in range(0, len(batch), 1000):  # log_batch takes at most 1000 metrics
         client.log_batch(run_id, metrics=batch[lo : lo + 1000])
+    client.log_table(run_id, data=metrics_table(metrics, reports), artifact_file=ALL_METRICS_TABLE)
     client.log_dict(run_id, dump(cfg), "config/params.json")
     log_datasets(client, run_id, paths)
     pool_plot = paths.train_pool_manifest.with_name("negative_popularity.png")
@@ -212,7 +275,7 @@ def log_comparison(client: MlflowClient, run_id: str, paths: Paths) -> dict[str,
     client.log_artifacts(run_id, str(paths.report_dir), artifact_path="comparison")
     best = next(r for r in comparison["rows"] if r["best"])
     now = int(time.time() * 1000)
-    batch = [Metric(f"best.{k}", float(v), now, 0) for k, v in best["values"].items() if _finite(v)]
+    batch = [Metric(f"best.{k}", float(v), now, 0) for k, v in best["values"].items() if finite(v)]
     batch.append(Metric("configurations", float(len(comparison["rows"])), now, 0))
     client.log_batch(run_id, metrics=batch)
     client.set_tag(run_id, "best_config", comparison["best"])
@@ -245,9 +308,9 @@ def log_drift(
     exp = mlflow.set_experiment(experiment)
     if "mlflow.experimentKind" not in exp.tags:
         mlflow.set_experiment_tags(EXPERIMENT_TAGS)
-    finite = {k: float(v) for k, v in metrics.items() if _finite(v)}
+    numbers = {k: float(v) for k, v in metrics.items() if finite(v)}
     with mlflow.start_run(run_name=run_name, tags=tags) as run:
-        mlflow.log_metrics(finite)
+        mlflow.log_metrics(numbers)
         for f in files:
             mlflow.log_artifact(str(f), artifact_path="drift")
     return run.info.run_id

@@ -53,8 +53,32 @@ def run_stage(name: str, cfg: Any, paths: Any, variant: str | None = None, **ext
     if name in PER_VARIANT:
         if variant is None:
             raise ValueError(f"stage {name!r} runs per configuration: name one of sweep.configs")
-        out = stage.run(cfg, paths, variant, **extra)
+        if name == "train":
+            out = _train_tracked(stage, cfg, paths, variant, **extra)
+        else:
+            out = stage.run(cfg, paths, variant, **extra)
+        if name == "evaluate":
+            from negsamp.mlops import live
+
+            live.after_evaluate(cfg, paths, variant)
     else:
         out = stage.run(cfg, paths, **extra)
     faults.point(f"stage:{name}")  # a crash between stages (tests/integration/test_faults.py)
+    return out
+
+
+def _train_tracked(stage: ModuleType, cfg: Any, paths: Any, variant: str, **extra: Any) -> Any:
+    """The train stage with its MLflow run open while it trains (:mod:`negsamp.mlops.live`):
+    tracking is the runner's, not the stage's, so it is no input of the trained model."""
+    from negsamp.mlops import live
+
+    run = live.start_training(cfg, paths, variant)
+    if run is None:
+        return stage.run(cfg, paths, variant, **extra)
+    try:
+        out = stage.run(cfg, paths, variant, on_epoch=run.epoch, **extra)
+    except BaseException:
+        run.finish(ok=False)
+        raise
+    run.finish(ok=True)
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,15 @@ def checkpoint_path(paths: Paths) -> Path:
 
 
 @SPEC.enforce
-def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
-    """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
+def run(
+    cfg: Config,
+    paths: Paths = Paths(),
+    variant: str = "default",
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics).
+
+    ``on_epoch`` gets each epoch's history row as it ends (the runner's live MLflow run)."""
     cfg, paths = cfg.variant(variant), paths.for_variant(variant)
     device = resolve_device(cfg.base.device)
     n_users, n_items = catalog_size(paths)
@@ -98,6 +106,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         pool=pool,
         exclude=exclude,
         checkpoint=checkpoint_path(paths),
+        on_epoch=on_epoch,
     )
     seconds = time.perf_counter() - t0
     save_model(model, paths.model_dir)

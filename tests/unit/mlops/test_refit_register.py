@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from negsamp.io import read_json
+from negsamp.mlops.tracking import read_metrics_table
 from negsamp.models import load_model
 from tests.unit.mlops import world
 
@@ -78,10 +79,11 @@ def test_a_promoted_configuration_is_refit_and_the_champion_serves_the_refit(
 
     # the held-out evidence it won with: the evaluated configuration's metrics, unchanged
     evaluated = read_json(paths.metrics)
-    logged = run.data.metrics
+    logged = {k: row["value"] for k, row in read_metrics_table(client, run.info.run_id).items()}
     numbers = {k: v for k, v in evaluated.items() if isinstance(v, float) and math.isfinite(v)}
     assert numbers and numbers.keys() <= logged.keys()
     assert all(logged[k] == pytest.approx(v) for k, v in numbers.items())
+    assert run.data.metrics[METRIC] == pytest.approx(evaluated[METRIC])  # a chart of its own
     assert rec["value"] == pytest.approx(evaluated[METRIC])
     assert float(mv.tags["metric_value"]) == pytest.approx(evaluated[METRIC])
 

@@ -71,7 +71,10 @@ def test_register_gate_and_serve(tmp_path, monkeypatch, store) -> None:
     assert run.info.status == "FINISHED"
     assert run.data.metrics[METRIC] == pytest.approx(read_json(paths.metrics)[METRIC])
     assert run.data.metrics["n_test_users"] == world.N_USERS
-    assert [m.step for m in client.get_metric_history(first["run_id"], "train_loss")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(first["run_id"], "curve/train_loss")] == [
+        1,
+        2,
+    ]
     assert run.data.params["model.bpr.factors"] == "4" and run.data.params["evaluate.ks"]
     tags = run.data.tags
     assert tags["sampler"] == "uniform" and tags["n_neg"] == "4" and tags["trigger"] == "test"
@@ -218,5 +221,5 @@ def test_a_sweep_registers_its_best_child_and_a_failure_leaves_the_registry_alon
     assert parent_run.data.tags["best_config"] == "b"
     assert parent_run.data.metrics["best.sampled_ndcg_10"] == pytest.approx(0.4)
     assert children["a"].data.metrics["train.seconds"] == pytest.approx(0.2)
-    assert [m.value for m in client.get_metric_history(rec["run_id"], "train_pairs_per_second")] \
+    assert [m.value for m in client.get_metric_history(rec["run_id"], "curve/train_pairs_per_second")] \
         == [1e5, 1e5]  # fmt: skip
