@@ -272,6 +272,46 @@ def screenshot_page(
     return text
 
 
+def html_artifact_images(
+    base_url: str, experiment_id: str, run_id: str, path: str, out_png: Path, timeout: float = 90
+) -> list[tuple[str, int]]:
+    """Open HTML artifact ``path`` of a run in MLflow's artifact viewer (an iframe), wait for
+    its images, screenshot the page; returns (src's first 40 characters, natural width in
+    pixels: 0 when the image did not load) for every ``<img>`` of the document."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    driver = _driver((WINDOW[0], 1600))
+    found: list[tuple[str, int]] = []
+    try:
+        driver.get(f"{base_url}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{path}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                frames = driver.find_elements(By.TAG_NAME, "iframe")
+                if frames:
+                    driver.switch_to.frame(frames[0])
+                    imgs = driver.find_elements(By.TAG_NAME, "img")
+                    found = [
+                        (i.get_attribute("src")[:40], int(i.get_property("naturalWidth")))
+                        for i in imgs
+                    ]
+                    done = driver.execute_script("return document.readyState") == "complete"
+                    driver.switch_to.default_content()
+                    if found and done and all(w > 0 for _, w in found):
+                        break
+            except WebDriverException:
+                driver.switch_to.default_content()
+            time.sleep(0.5)
+        for button in driver.find_elements(By.CSS_SELECTOR, _ASSISTANT_CLOSE):
+            button.click()
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        out_png.write_bytes(driver.get_screenshot_as_png())
+    finally:
+        driver.quit()
+    return found
+
+
 def _expand_parents(driver, expanded: set[str]) -> None:
     """Click the expander of each parent row not clicked yet (keyed by the run's link)."""
     from selenium.webdriver.common.by import By

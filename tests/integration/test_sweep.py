@@ -169,6 +169,7 @@ def test_the_mlflow_ui_shows_the_sweep_run_with_its_children(swept: dict) -> Non
     from tests.integration.browser import (
         artifacts_dir,
         chromium_paths,
+        html_artifact_images,
         mlflow_server,
         screenshot_runs,
     )
@@ -178,9 +179,16 @@ def test_the_mlflow_ui_shows_the_sweep_run_with_its_children(swept: dict) -> Non
     parent, children = _runs(root)
     names = [parent.info.run_name, *sorted(r.info.run_name for r in children)]
     png = artifacts_dir() / "mlflow-ui-sweep.png"
+    report = artifacts_dir() / "mlflow-ui-sweep-comparison.png"
     with mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root / "mlruns") as url:
         text = screenshot_runs(url, parent.info.experiment_id, names, png)
-    print(f"screenshot: {png}")
+        # the comparison report inside MLflow's artifact viewer: every image drawn (issue #15)
+        images = html_artifact_images(
+            url, parent.info.experiment_id, parent.info.run_id, "comparison/comparison.html", report
+        )
+    print(f"screenshots: {png} {report}")
+    assert len(images) >= 4 and all(w > 0 for _, w in images), images
+    assert all(src.startswith("data:image/png;base64,") for src, _ in images), images
     assert f"{len(names)} matching runs" in text, text
     head = png.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
