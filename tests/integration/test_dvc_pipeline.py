@@ -12,6 +12,10 @@ from tests.integration.conftest import sh
 
 pytestmark = pytest.mark.slow
 
+# README "What you get": the experiments table with only what changed, two metrics a column
+EXP_SHOW = ("dvc", "exp", "show", "--no-pager", "--only-changed", "--precision", "4", "--drop",
+            "src/|data/(?!metrics/)|data/metrics/.*:(arp|coverage|full_recall|sampled_hr)_")  # fmt: skip
+
 
 def test_dvc_repro_builds_everything_then_nothing_to_do(project: Path) -> None:
     sh(project, "dvc", "repro")
@@ -89,9 +93,22 @@ def test_each_configuration_gets_its_own_pool_and_only_a_changed_one_reruns(tmp_
     page = (project / "plots-page" / "index.html").read_text()
     assert "at_k.png" in page and "by_popularity.png" in page
     assert not re.findall(r"(?:src|href)=[\"']https?://", page), re.findall(r"https?://\S+", page)
+    sh(project, "git", "add", "-A")  # the baseline experiments are compared with
+    sh(project, "git", "commit", "-qm", "a 4-configuration sweep")
     sh(project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.popularity.alpha=0.5")
     out = sh(project, "dvc", "repro", "--dry").stdout  # nothing left after the experiment
     assert "up to date" in out
+    # the README's views fit a terminal (issue #15: `dvc exp show` was 842 columns, `dvc dag`
+    # about 500)
+    wide = {"COLUMNS": "1000"}  # rich would otherwise cut the table to the terminal
+    shown = sh(project, *EXP_SHOW, env=wide).stdout
+    assert max(map(len, shown.splitlines())) <= 200, shown
+    assert "full_ndcg_10" in shown and "sampled_ndcg_10" in shown and "alpha" in shown, shown
+    assert "0.75" in shown and "0.5" in shown, shown  # the baseline and the experiment
+    dag = sh(project, "dvc", "dag", "evaluate@pop", env=wide).stdout
+    assert max(map(len, dag.splitlines())) <= 200 and "train@pop" in dag, dag
+    mermaid = sh(project, "dvc", "dag", "--md").stdout
+    assert all(f"evaluate@{name}" in mermaid for name in configs), mermaid
     log = sh(
         project, "dvc", "exp", "run", "-S", "sweep.configs.pop.sampler.popularity.alpha=0.25"
     ).stdout
