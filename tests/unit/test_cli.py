@@ -79,3 +79,22 @@ def test_help_is_for_users_every_stage_says_what_it_does_and_version_prints(
     stages = run("stage", "--help").stdout
     assert "Run the `" not in stages and "Great Expectations suite" in stages
     assert run("--version").stdout.strip() == f"negsamp {__version__}"
+
+
+def test_help_paragraphs_wrap_at_the_terminal_not_at_the_source_lines() -> None:
+    """Issue #15: typer kept a docstring's line breaks and wrapped again at 80 columns, so
+    every paragraph after the first came out as alternating long and half-empty lines."""
+    from typer.testing import CliRunner
+
+    from negsamp.cli import app
+
+    runner = CliRunner()
+    for command in ("sweep", "tune", "serve", "simulate", "registry"):
+        out = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+        assert out.exit_code == 0, out.output
+        text = out.output.split("╭")[0]  # the description, above the option panels
+        lines = [ln.strip() for ln in text.splitlines()]
+        for line, nxt in zip(lines, lines[1:], strict=False):
+            if line and nxt and not nxt.startswith(("-", "*")):
+                # a line ends early only where the next word would not have fit
+                assert len(line) + 1 + len(nxt.split()[0]) > 76, (command, line, nxt)

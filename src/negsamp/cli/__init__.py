@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from typing import Annotated, Any
 
 import typer
+from typer import rich_utils
 from typer.core import TyperOption
 
 from negsamp import __version__
@@ -22,13 +23,19 @@ from negsamp.cli.tune import tune
 
 PLUGIN_GROUP = "negsamp.commands"
 
-HELP = """Negative sampling for implicit-feedback recommenders, as a reproducible workflow.
-
-validate -> split -> sample-negatives -> train -> evaluate -> register -> recommend, run as a
-Prefect flow (`negsamp run`), with DVC (`dvc repro`) or one stage at a time (`negsamp stage`);
-configurations compared side by side (`negsamp sweep`), MLflow's registry gated by a
-champion/challenger test, and a drift check that decides when to retrain (`negsamp drift`).
-Settings live in params.yaml; every command takes --params and --set KEY=VALUE."""
+# one line a paragraph: typer's rich help keeps a docstring's line breaks, then wraps again
+# at the terminal's width, which left ragged half-lines (issue #15)
+HELP = "\n\n".join(
+    (
+        "Negative sampling for implicit-feedback recommenders, as a reproducible workflow.",
+        "validate -> split -> sample-negatives -> train -> evaluate -> register -> recommend, "
+        "run as a Prefect flow (`negsamp run`), with DVC (`dvc repro`) or one stage at a time "
+        "(`negsamp stage`); configurations compared side by side (`negsamp sweep`), MLflow's "
+        "registry gated by a champion/challenger test, and a drift check that decides when to "
+        "retrain (`negsamp drift`).",
+        "Settings live in params.yaml; every command takes --params and --set KEY=VALUE.",
+    )
+)
 
 
 def _version(value: bool) -> None:
@@ -57,6 +64,22 @@ def _type_column(self: TyperOption, ctx: Any) -> str | None:
 
 _plain_type_column = TyperOption.display_type_rich
 TyperOption.display_type_rich = _type_column  # typer 0.29 labels flags <bool>
+
+
+def _paragraphs(paragraphs: list[str], markup_mode: Any) -> str:
+    """A docstring's later paragraphs with their line breaks made spaces, as typer does for
+    the first one (0.29 keeps them, then wraps again: ragged half-lines at 80 columns).
+    A paragraph that starts with click's ``\\b``, or holds a list or an indented line,
+    keeps its lines."""
+    out = []
+    for p in paragraphs:
+        lines = p.split("\n")
+        keep = p.startswith("\b") or any(ln.startswith((" ", "-", "*")) for ln in lines)
+        out.append(p if keep else " ".join(ln.strip() for ln in lines))
+    return "\n\n".join(out)
+
+
+rich_utils._fix_linebreaks = _paragraphs
 
 
 def _plugins(app: typer.Typer) -> None:
