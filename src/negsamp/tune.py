@@ -106,6 +106,22 @@ def entry(cfg: C.Config, values: dict[tuple[str, ...], Any]) -> dict[str, Any]:
     return out
 
 
+def baseline(cfg: C.Config, space: dict[tuple[str, ...], Any]) -> dict[tuple[str, ...], Any]:
+    """The configuration's own value at every path of ``space`` (what params.yaml trains),
+    or {} when one of them is null or outside its dimension's range (then no baseline)."""
+    doc = C.dump(cfg)
+    out: dict[tuple[str, ...], Any] = {}
+    for path, dim in space.items():
+        v: Any = doc
+        for key in path:
+            v = v.get(key) if isinstance(v, dict) else None
+        if v is None or isinstance(v, bool) or not dim.low <= v <= dim.high:
+            log.info("no baseline trial: %s = %r is outside the search space", ".".join(path), v)
+            return {}
+        out[path] = v
+    return out
+
+
 def run(
     cfg: C.Config,
     data: Any,
@@ -114,10 +130,15 @@ def run(
     jobs: int = 1,
     prune: bool = True,
     fit: Callable[..., Any] | None = None,
+    with_baseline: bool = True,
 ) -> tuple[Outcome, dict[tuple[str, ...], Any]]:
     """Run ``trials`` trials (``jobs`` at once, in threads) on ``data`` (a
     :class:`negsamp.api.Split` whose test rows are empty). Returns the outcome and the best
-    trial's override values."""
+    trial's override values.
+
+    ``with_baseline``: trial 0 trains the configuration as it is (:func:`baseline`, Optuna's
+    enqueued trial), so the best trial is never worse on validation than the hand-set
+    settings the search started from; TPE learns from it like from any other trial."""
     import optuna
 
     from negsamp.api import fit_config
@@ -137,6 +158,9 @@ def run(
         else optuna.pruners.NopPruner()
     )
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    start = baseline(cfg, space) if with_baseline else {}
+    if start:
+        study.enqueue_trial({names[p]: v for p, v in start.items()})
     outcome = Outcome(monitor=cfg.train.monitor)
     chosen: dict[int, dict[tuple[str, ...], Any]] = {}
 

@@ -71,6 +71,13 @@ def tune(
         bool,
         typer.Option(help="stop trials whose validation metric is below the median at an epoch"),
     ] = True,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            help="trial 0 trains params.yaml's own settings, so the best is never worse on "
+            "validation than what you have"
+        ),
+    ] = True,
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     verbose: VerboseOpt = False,
@@ -106,10 +113,13 @@ def tune(
         )
         tracker.log_study(
             {"trials": trials, "jobs": jobs, "prune": prune, "monitor": cfg.train.monitor}
+            | {"baseline": baseline}
             | {"seed": cfg.base.seed, "entry": entry_name}
         )
         try:
-            outcome, values = tune.run(cfg, data, trials, tracker, jobs=jobs, prune=prune)
+            outcome, values = tune.run(
+                cfg, data, trials, tracker, jobs=jobs, prune=prune, with_baseline=baseline
+            )
         except BaseException:
             tracker.finish(None, None, "FAILED")
             raise
