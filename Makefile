@@ -28,7 +28,7 @@ simulate: venv  ## 30 days of production on a real Prefect server (.negsamp/simu
 	negsamp simulate --days 30
 
 test: venv test-system-deps  ## install what tests need and run the suite (every real component)
-	pytest -q -m "not full"
+	pytest -q -m "not full" --durations=25
 
 test-full: venv test-system-deps  ## the exhaustive checks make test runs in short (every kill point)
 	pytest -q -m full
