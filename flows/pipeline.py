@@ -23,7 +23,8 @@ from negsamp import config, dvcops
 from negsamp.config import Config
 from negsamp.io import read_json
 from negsamp.paths import Paths
-from negsamp.stages import ORDER, PER_VARIANT, run_stage
+from negsamp.runner import run_stage
+from negsamp.stages import ORDER, PER_VARIANT
 
 # A failed expectation or a registry decision is never worth a retry; in the other stages
 # only a non-deterministic failure is retried (flows.errors.retry_condition).

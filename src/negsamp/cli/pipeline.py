@@ -65,7 +65,8 @@ def _make_stage_command(name: str) -> None:
         setup(verbose, params)
         from negsamp.paths import Paths
         from negsamp.runlock import held
-        from negsamp.stages import PER_VARIANT, run_stage
+        from negsamp.runner import run_stage
+        from negsamp.stages import PER_VARIANT
 
         with reported(), held(root_of(params), f"stage {name}"):
             cfg = configure(params, set_)

@@ -227,6 +227,7 @@ def _record(
     opened: list[str] = []  # live runs continued: ended FAILED too when this fails
     try:
         exp_id = tracking.experiment_id(client, reg.experiment, uri, paths.root)
+        mlflow.set_experiment(experiment_id=exp_id)  # start_run(run_id=) checks the active one
         recovery.clean_up_killed(client, exp_id, reg.model_name)  # what a kill -9 left
         mine = recovery.process_tags()  # on the runs only: a later run can tell they died
         if sweep:

@@ -27,7 +27,6 @@ import json
 import logging
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 WEIGHTS_TAG = "weights_md5"  # the same tag (and value) the lineage gives a registered run
 PARAMS_TAG = "negsamp.train_params_md5"
 LOGGED_TAG = "negsamp.registered"  # set by the register stage on each run it logged into
-CURVE_TAG = "negsamp.curve"  # "complete": every epoch of history.json is logged
 KIND_TAG = "negsamp.kind"
 # the params.yaml keys that decide a trained model (the train stage's declaration, less the
 # sweep entry, which reaches the model through these sections)
@@ -121,7 +119,7 @@ class TrainingRun:
                 history = read_json(self.paths.train_history)
                 missing = [h for h in history if int(h["epoch"]) not in self.epochs]
                 batch = tracking.curve(missing, int(time.time() * 1000))  # a resume's epochs
-                tags = {CURVE_TAG: "complete"}
+                tags = {tracking.CURVE_TAG: "complete"}
                 weights = self.paths.model_dir / WEIGHTS_FILE
                 if weights.is_file():
                     tags[WEIGHTS_TAG] = md5_file(weights)
@@ -247,6 +245,3 @@ def _log_headline(
     batch = [Metric(k, float(v), now, 0) for k, v in values.items() if tracking.finite(v)]
     if batch:
         client.log_batch(run_id, metrics=batch)
-
-
-Hook = Callable[[dict[str, float]], None]

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 CURVE_PREFIX = "curve/"  # the learning curve's section on the run page
+CURVE_TAG = "negsamp.curve"  # "complete": the live run logged every epoch of history.json
 _CURVE = {"loss": "train_loss", "seconds": "train_epoch_seconds"}
 _CURVE |= {"pairs_per_second": "train_pairs_per_second"}
 # sampler statistics of the pool manifest logged as metrics (manifest key -> metric)
@@ -200,8 +201,6 @@ def log_configuration(
     ``run_id`` may be the train stage's live run (:mod:`negsamp.mlops.live`): the params it
     holds already are not logged again, nor the curve when it is complete.
     """
-    from negsamp.mlops.live import CURVE_TAG
-
     logged = client.get_run(run_id).data
     params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(dump(cfg, active_only=True)).items()}
     items = [Param(k, v) for k, v in params.items() if k not in logged.params]

@@ -44,7 +44,8 @@ def module(name: str) -> ModuleType:
 
 def run_stage(name: str, cfg: Any, paths: Any, variant: str | None = None, **extra: Any) -> Any:
     """Run stage ``name``: the one entry both runners (the CLI that dvc.yaml calls, and the
-    Prefect flow) go through. Per-configuration stages take ``variant``, a name of
+    Prefect flow) go through, by way of :func:`negsamp.runner.run_stage`, which adds live
+    MLflow tracking around it. Per-configuration stages take ``variant``, a name of
     ``sweep.configs``; ``extra`` reaches the stage (the register stage's lineage tags).
     The stage sees ``cfg`` as its SPEC scopes it (configuration ``variant`` resolved first)."""
     from negsamp import faults
@@ -53,32 +54,8 @@ def run_stage(name: str, cfg: Any, paths: Any, variant: str | None = None, **ext
     if name in PER_VARIANT:
         if variant is None:
             raise ValueError(f"stage {name!r} runs per configuration: name one of sweep.configs")
-        if name == "train":
-            out = _train_tracked(stage, cfg, paths, variant, **extra)
-        else:
-            out = stage.run(cfg, paths, variant, **extra)
-        if name == "evaluate":
-            from negsamp.mlops import live
-
-            live.after_evaluate(cfg, paths, variant)
+        out = stage.run(cfg, paths, variant, **extra)
     else:
         out = stage.run(cfg, paths, **extra)
     faults.point(f"stage:{name}")  # a crash between stages (tests/integration/test_faults.py)
-    return out
-
-
-def _train_tracked(stage: ModuleType, cfg: Any, paths: Any, variant: str, **extra: Any) -> Any:
-    """The train stage with its MLflow run open while it trains (:mod:`negsamp.mlops.live`):
-    tracking is the runner's, not the stage's, so it is no input of the trained model."""
-    from negsamp.mlops import live
-
-    run = live.start_training(cfg, paths, variant)
-    if run is None:
-        return stage.run(cfg, paths, variant, **extra)
-    try:
-        out = stage.run(cfg, paths, variant, on_epoch=run.epoch, **extra)
-    except BaseException:
-        run.finish(ok=False)
-        raise
-    run.finish(ok=True)
     return out
