@@ -1,0 +1,99 @@
+"""CPU threads: how many torch may use (``base.threads``), and a trainer that stays fast
+when another process competes for the cores.
+
+``base.threads: null`` means the cores this process may run on (its CPU affinity, which
+a container or ``taskset`` narrows), not the machine's count. Every stage sets torch's
+intra-op threads from it before it runs (:meth:`negsamp.stages.spec.StageSpec.enforce`).
+The thread count never changes a result: a CPU run gives the same bytes at any count
+(tests/unit/test_threads.py trains every registered model at 1 and 2 threads).
+
+Why a governor: torch's OpenMP workers spin at each barrier. With one other CPU-bound
+process on a 2-core machine, a 2-thread mini-batch waits for whichever worker the
+scheduler has paused, and an epoch of BPR was measured 5x slower (issue #17) while the
+1-thread epoch barely moved. :class:`ThreadGovernor` times a few batches at the full
+count and at 1 thread at the start of every epoch and runs the rest at the faster.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import torch
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask; the CPU count where there is none)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def resolve_threads(threads: int | None) -> int:
+    """``base.threads``: None -> :func:`available_cores`; else the value (>= 1)."""
+    return available_cores() if threads is None else int(threads)
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op threads from ``base.threads``; returns the count set."""
+    n = resolve_threads(threads)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+class ThreadGovernor:
+    """Picks, each epoch, whichever of ``threads`` and 1 runs a CPU mini-batch faster.
+
+    Call :meth:`start_epoch`, then :meth:`tick` before every batch. The first ``probe``
+    batches of an epoch run at ``threads``, the next ``probe`` at 1; the rest run at the
+    count whose median batch time was lower. The first batch of each probe is not timed
+    (thread pools wake up). A no-op with one thread or off the CPU. ``choices`` records
+    the count each epoch settled on.
+    """
+
+    def __init__(self, threads: int, device: torch.device, probe: int = 4) -> None:
+        self.threads = int(threads)
+        self.active = device.type == "cpu" and self.threads > 1
+        self.probe = probe
+        self.choices: list[int] = []
+        self._times: dict[int, list[float]] = {}
+        self._batch = 0
+        self._last = 0.0
+        self._current = self.threads
+
+    def start_epoch(self) -> None:
+        self._times = {self.threads: [], 1: []}
+        self._batch = 0
+        self._last = time.perf_counter()
+        self._use(self.threads)
+
+    def _use(self, n: int) -> None:
+        if self.active and torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        self._current = n
+
+    def tick(self) -> None:
+        """Before each batch: time the previous one, and switch the count when due."""
+        if not self.active:
+            return
+        now = time.perf_counter()
+        b, p = self._batch, self.probe
+        if 1 <= b <= 2 * p and (b - 1) % p != 0:  # batch b-1 ran, and was not a probe's first
+            self._times[self._current].append(now - self._last)
+        if b == p:
+            self._use(1)
+        elif b == 2 * p:
+            multi, single = self._times[self.threads], self._times[1]
+            if multi and single:
+                best = self.threads if statistics.median(multi) <= statistics.median(single) else 1
+                self._use(best)
+                self.choices.append(best)
+        self._batch += 1
+        self._last = time.perf_counter()
+
+    def finish(self) -> None:
+        """Leave torch at the configured count (a later stage or epoch starts from it)."""
+        if self.active:
+            self._use(self.threads)
