@@ -44,30 +44,37 @@ def set_threads(threads: int | None) -> int:
 
 
 class ThreadGovernor:
-    """Picks, each epoch, whichever of ``threads`` and 1 runs a CPU mini-batch faster.
+    """Picks whichever of ``threads`` and 1 runs a CPU mini-batch faster, re-checked often.
 
-    Call :meth:`start_epoch`, then :meth:`tick` before every batch. The first ``probe``
-    batches of an epoch run at ``threads``, the next ``probe`` at 1; the rest run at the
-    count whose median batch time was lower. The first batch of each probe is not timed
-    (thread pools wake up). A no-op with one thread or off the CPU. ``choices`` records
-    the count each epoch settled on.
+    Call :meth:`start_epoch`, then :meth:`tick` before every batch, and :meth:`finish`
+    after the epoch's last batch (the count goes back to ``threads``: validation and the
+    stages after training run at the configured count). In a probing epoch (the first and
+    every ``every``-th after it) the first ``2 * probe`` batches alternate ``threads`` and
+    1 (alternating, so a change of load hits both alike); the rest of that epoch, and the
+    epochs up to the next probe, run at the count whose median batch time was lower (the
+    first batch at each count is not timed: thread pools wake up). A no-op with one thread
+    or off the CPU. ``choices`` records each probe's pick.
     """
 
-    def __init__(self, threads: int, device: torch.device, probe: int = 4) -> None:
+    def __init__(self, threads: int, device: torch.device, probe: int = 3, every: int = 4) -> None:
         self.threads = int(threads)
         self.active = device.type == "cpu" and self.threads > 1
-        self.probe = probe
+        self.probe, self.every = probe, every
         self.choices: list[int] = []
+        self._chosen = self.threads
         self._times: dict[int, list[float]] = {}
-        self._batch = 0
+        self._epoch = self._batch = 0
+        self._probing = False
         self._last = 0.0
         self._current = self.threads
 
     def start_epoch(self) -> None:
+        self._probing = self.active and self._epoch % self.every == 0
+        self._epoch += 1
         self._times = {self.threads: [], 1: []}
         self._batch = 0
+        self._use(self.threads if self._probing else self._chosen)
         self._last = time.perf_counter()
-        self._use(self.threads)
 
     def _use(self, n: int) -> None:
         if self.active and torch.get_num_threads() != n:
@@ -76,24 +83,25 @@ class ThreadGovernor:
 
     def tick(self) -> None:
         """Before each batch: time the previous one, and switch the count when due."""
-        if not self.active:
+        if not self._probing:
             return
         now = time.perf_counter()
-        b, p = self._batch, self.probe
-        if 1 <= b <= 2 * p and (b - 1) % p != 0:  # batch b-1 ran, and was not a probe's first
+        b, end = self._batch, 2 * self.probe
+        if 2 <= b <= end:  # batch b - 1 ran at self._current, not its count's first
             self._times[self._current].append(now - self._last)
-        if b == p:
-            self._use(1)
-        elif b == 2 * p:
+        if b < end:
+            self._use(self.threads if b % 2 == 0 else 1)
+        elif b == end:
             multi, single = self._times[self.threads], self._times[1]
-            if multi and single:
-                best = self.threads if statistics.median(multi) <= statistics.median(single) else 1
-                self._use(best)
-                self.choices.append(best)
+            faster = statistics.median(multi) <= statistics.median(single)
+            self._chosen = self.threads if faster else 1
+            self.choices.append(self._chosen)
+            self._use(self._chosen)
+            self._probing = False
         self._batch += 1
         self._last = time.perf_counter()
 
     def finish(self) -> None:
-        """Leave torch at the configured count (a later stage or epoch starts from it)."""
-        if self.active:
-            self._use(self.threads)
+        """After an epoch's batches: back to the configured count."""
+        self._probing = False
+        self._use(self.threads)

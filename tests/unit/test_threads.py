@@ -88,8 +88,8 @@ def test_the_governor_keeps_the_faster_count(
     clock = _Clock(cost)
     monkeypatch.setattr(threads.time, "perf_counter", clock)
     torch.set_num_threads(2)
-    gov = threads.ThreadGovernor(2, torch.device("cpu"), probe=3)
-    for _ in range(2):  # two epochs, each probes again
+    gov = threads.ThreadGovernor(2, torch.device("cpu"), probe=3, every=2)
+    for epoch in range(4):  # epochs 0 and 2 probe; 1 and 3 keep the pick
         gov.start_epoch()
         used = []
         for _ in range(10):
@@ -97,9 +97,21 @@ def test_the_governor_keeps_the_faster_count(
             used.append(torch.get_num_threads())
             clock.batch()
         gov.finish()
-        assert used == [2, 2, 2, 1, 1, 1] + [expected] * 4
+        probe = [2, 1, 2, 1, 2, 1] + [expected] * 4
+        assert used == (probe if epoch % 2 == 0 else [expected] * 10)
         assert torch.get_num_threads() == 2
     assert gov.choices == [expected, expected]
+
+
+def test_an_epoch_shorter_than_the_probe_keeps_the_configured_count() -> None:
+    torch.set_num_threads(2)
+    gov = threads.ThreadGovernor(2, torch.device("cpu"), probe=3)
+    gov.start_epoch()
+    for _ in range(4):
+        gov.tick()
+    gov.finish()
+    gov.start_epoch()  # not a probing epoch: the pick so far (none) is the configured count
+    assert torch.get_num_threads() == 2 and gov.choices == []
 
 
 def test_one_thread_or_a_gpu_leaves_the_count_alone() -> None:
