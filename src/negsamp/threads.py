@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 
 import torch
@@ -52,13 +53,16 @@ class ThreadGovernor:
     every ``every``-th after it) the first ``2 * probe`` batches alternate ``threads`` and
     1 (alternating, so a change of load hits both alike); the rest of that epoch, and the
     epochs up to the next probe, run at the count whose median batch time was lower (the
-    first batch at each count is not timed: thread pools wake up). A no-op with one thread
-    or off the CPU. ``choices`` records each probe's pick.
+    first batch at each count is not timed: thread pools wake up). A no-op with one thread,
+    off the CPU, or outside the main thread. ``choices`` records each probe's pick.
     """
 
     def __init__(self, threads: int, device: torch.device, probe: int = 3, every: int = 4) -> None:
         self.threads = int(threads)
-        self.active = device.type == "cpu" and self.threads > 1
+        # torch's count is process-wide: a governor in one of several threads training at
+        # once (the Prefect fan-out, tune --jobs) would change the others' count mid-run
+        alone = threading.current_thread() is threading.main_thread()
+        self.active = device.type == "cpu" and self.threads > 1 and alone
         self.probe, self.every = probe, every
         self.choices: list[int] = []
         self._chosen = self.threads

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from threading import Thread
 
 import numpy as np
 import pytest
@@ -114,11 +115,16 @@ def test_an_epoch_shorter_than_the_probe_keeps_the_configured_count() -> None:
     assert torch.get_num_threads() == 2 and gov.choices == []
 
 
-def test_one_thread_or_a_gpu_leaves_the_count_alone() -> None:
+def test_one_thread_a_gpu_or_a_worker_thread_leaves_the_count_alone() -> None:
     torch.set_num_threads(2)
+    made: list[threads.ThreadGovernor] = []
+    worker = Thread(target=lambda: made.append(threads.ThreadGovernor(2, torch.device("cpu"))))
+    worker.start()
+    worker.join()
     for gov in (
         threads.ThreadGovernor(1, torch.device("cpu")),
         threads.ThreadGovernor(2, torch.device("cuda")),
+        made[0],  # trainings in threads (Prefect's fan-out) share torch's process-wide count
     ):
         gov.start_epoch()
         for _ in range(12):
