@@ -7,6 +7,10 @@ intra-op threads from it before it runs (:meth:`negsamp.stages.spec.StageSpec.en
 The thread count never changes a result: a CPU run gives the same bytes at any count
 (tests/unit/test_threads.py trains every registered model at 1 and 2 threads).
 
+Several configurations trained at once in threads (the Prefect flow's fan-out,
+``sweep.concurrency``; ``tune --jobs``) share the count: :func:`shared` divides it among
+them, so two trainings on 2 cores take 1 thread each instead of 2 each.
+
 Why a governor: torch's OpenMP workers spin at each barrier. With one other CPU-bound
 process on a 2-core machine, a 2-thread mini-batch waits for whichever worker the
 scheduler has paused, and an epoch of BPR was measured 5x slower (issue #17) while the
@@ -20,6 +24,8 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -36,9 +42,30 @@ def resolve_threads(threads: int | None) -> int:
     return available_cores() if threads is None else int(threads)
 
 
+_share = 1  # trainings running at once in threads of this process (see shared)
+_lock = threading.Lock()
+
+
+@contextmanager
+def shared(k: int) -> Iterator[None]:
+    """While ``k`` configurations run at once in threads of this process (the Prefect
+    flow's fan-out, ``tune --jobs``): torch's count is process-wide, so each stage sets
+    ``base.threads // k`` threads (at least 1) instead of oversubscribing the cores, and
+    the trainer's governor stays off (it would change the others' count mid-run)."""
+    global _share
+    with _lock:
+        before, _share = _share, max(1, int(k))
+    try:
+        yield
+    finally:
+        with _lock:
+            _share = before
+
+
 def set_threads(threads: int | None) -> int:
-    """Set torch's intra-op threads from ``base.threads``; returns the count set."""
-    n = resolve_threads(threads)
+    """Set torch's intra-op threads from ``base.threads`` (divided among the trainings
+    :func:`shared` says run at once); returns the count set."""
+    n = max(1, resolve_threads(threads) // _share)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -54,15 +81,14 @@ class ThreadGovernor:
     1 (alternating, so a change of load hits both alike); the rest of that epoch, and the
     epochs up to the next probe, run at the count whose median batch time was lower (the
     first batch at each count is not timed: thread pools wake up). A no-op with one thread,
-    off the CPU, or outside the main thread. ``choices`` records each probe's pick.
+    off the CPU, or inside :func:`shared` with k > 1. ``choices`` records each probe's pick.
     """
 
     def __init__(self, threads: int, device: torch.device, probe: int = 3, every: int = 4) -> None:
         self.threads = int(threads)
-        # torch's count is process-wide: a governor in one of several threads training at
-        # once (the Prefect fan-out, tune --jobs) would change the others' count mid-run
-        alone = threading.current_thread() is threading.main_thread()
-        self.active = device.type == "cpu" and self.threads > 1 and alone
+        # torch's count is process-wide: a governor in one of several trainings at once
+        # (inside shared(k > 1)) would change the others' count mid-run
+        self.active = device.type == "cpu" and self.threads > 1 and _share == 1
         self.probe, self.every = probe, every
         self.choices: list[int] = []
         self._chosen = self.threads

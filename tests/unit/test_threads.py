@@ -115,16 +115,22 @@ def test_an_epoch_shorter_than_the_probe_keeps_the_configured_count() -> None:
     assert torch.get_num_threads() == 2 and gov.choices == []
 
 
-def test_one_thread_a_gpu_or_a_worker_thread_leaves_the_count_alone() -> None:
+def test_trainings_at_once_divide_the_threads_and_keep_the_governor_off() -> None:
+    with threads.shared(2):
+        assert threads.set_threads(4) == 2 and threads.set_threads(1) == 1
+        made: list[threads.ThreadGovernor] = []
+        worker = Thread(target=lambda: made.append(threads.ThreadGovernor(2, torch.device("cpu"))))
+        worker.start()
+        worker.join()
+        assert not made[0].active
+    assert threads.set_threads(4) == 4 and threads.ThreadGovernor(2, torch.device("cpu")).active
+
+
+def test_one_thread_or_a_gpu_leaves_the_count_alone() -> None:
     torch.set_num_threads(2)
-    made: list[threads.ThreadGovernor] = []
-    worker = Thread(target=lambda: made.append(threads.ThreadGovernor(2, torch.device("cpu"))))
-    worker.start()
-    worker.join()
     for gov in (
         threads.ThreadGovernor(1, torch.device("cpu")),
         threads.ThreadGovernor(2, torch.device("cuda")),
-        made[0],  # trainings in threads (Prefect's fan-out) share torch's process-wide count
     ):
         gov.start_epoch()
         for _ in range(12):
