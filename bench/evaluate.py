@@ -46,6 +46,7 @@ def _args() -> argparse.Namespace:
 
 ARGS = _args()
 os.environ.setdefault("TQDM_DISABLE", "1")  # the progress bar of full_ranking
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `import negsamp` sets it, before torch
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)  # before numpy / torch load their thread pools
 if hasattr(os, "sched_setaffinity"):

@@ -12,6 +12,8 @@
 * ``--memory``: peak resident memory of a training run of each (ours), in a child process.
 * On CUDA (when present): the GPU speed-up of our iALS iteration and BPR epoch.
 * in_batch (ML-100k): seconds per epoch against a uniform pool's at the same batch.
+* ``--default-wait``: leave OMP_WAIT_POLICY unset (torch's spinning workers) instead of the
+  PASSIVE that ``import negsamp`` sets, to measure what it changes.
 * ``--thread-study``: BPR on ML-100k at 1 and 2 threads (the trainer's governor off and
   on) and implicit at 1 and 2, each with and without one competing CPU-bound process that
   this script spawns (a busy loop), as ratios to the no-competitor figure.
@@ -32,15 +34,17 @@ runs and the memory children: our CPU and CUDA figures only. --data-dir (default
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: bars would drown the table
+if "--default-wait" not in sys.argv:  # else torch's own (spinning) OpenMP wait, to compare
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `import negsamp` sets it, before torch
 
 import argparse
 import json
 import resource
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -275,6 +279,9 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true", help="skip implicit and the memory runs")
     ap.add_argument("--memory", action="store_true", help="peak RSS of a run, in a child")
     ap.add_argument("--thread-study", action="store_true", help="1/2 threads x competitor")
+    ap.add_argument(
+        "--default-wait", action="store_true", help="leave OMP_WAIT_POLICY unset (spinning)"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.data_dir:
@@ -297,6 +304,7 @@ def main() -> None:
     avg = "/".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"threads={a.threads} factors={a.factors} torch={torch.__version__} load average={avg} "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset (torch default: spin)')} "
         "(a shared machine: absolute figures move with the load, the ratios much less)"
     )
     for name in a.data.split(","):

@@ -4,6 +4,8 @@ result, and the governor settles on whichever count its probe batches ran faster
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from threading import Thread
 
@@ -136,3 +138,17 @@ def test_one_thread_or_a_gpu_leaves_the_count_alone() -> None:
         for _ in range(12):
             gov.tick()
         assert torch.get_num_threads() == 2 and gov.choices == []
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_import_negsamp_makes_openmp_workers_wait_passively(
+    given: str | None, expected: str
+) -> None:
+    """#17: spinning workers slowed 2-thread training ~100x on a loaded machine; an explicit
+    OMP_WAIT_POLICY wins."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = "import os, negsamp; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == expected, out.stderr
