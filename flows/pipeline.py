@@ -75,22 +75,26 @@ def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
     for name in before:
         _task(name)(cfg, paths)
     tasks = {name: _task(name) for name in chain}
+    from negsamp import threads  # imports torch: not at the CLI's start
+
     variants = cfg.variants
-    for lo in range(0, len(variants), cfg.sweep.concurrency):
-        futures = []
-        for v in variants[lo : lo + cfg.sweep.concurrency]:
-            fut = None
-            for name in chain:
-                fut = (
-                    tasks[name]
-                    .with_options(task_run_name=f"{name}[{v}]")
-                    .submit(cfg, paths, v, wait_for=[fut] if fut else [])
-                )
-                futures.append(fut)
-        # in chain order: a failed stage raises its own error, not its successor's
-        # UnfinishedRun (a task whose upstream failed never runs)
-        for fut in futures:
-            fut.result()
+    # configurations at once share torch's process-wide thread count (negsamp.threads)
+    with threads.shared(min(cfg.sweep.concurrency, len(variants))):
+        for lo in range(0, len(variants), cfg.sweep.concurrency):
+            futures = []
+            for v in variants[lo : lo + cfg.sweep.concurrency]:
+                fut = None
+                for name in chain:
+                    fut = (
+                        tasks[name]
+                        .with_options(task_run_name=f"{name}[{v}]")
+                        .submit(cfg, paths, v, wait_for=[fut] if fut else [])
+                    )
+                    futures.append(fut)
+            # in chain order: a failed stage raises its own error, not its successor's
+            # UnfinishedRun (a task whose upstream failed never runs)
+            for fut in futures:
+                fut.result()
     # lineage: the MLflow runs name the Prefect flow run that produced them
     tags = {"prefect_flow_run_id": str(flow_run.id), "prefect_flow_name": str(flow_run.flow_name)}
     for name in after:

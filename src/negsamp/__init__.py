@@ -8,11 +8,20 @@ CLI) stays fast: :class:`Interactions`, :func:`split`, :func:`sample_negatives`,
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# torch's OpenMP workers spin while they wait for the next parallel region; where other
+# processes hold the cores, that spinning slowed 2-thread BPR training from 1.3-1.7M to
+# 0.01-0.02M pairs/s and an iALS iteration from 0.02-0.08 s to 2.4-2.8 s (issue #17, a
+# 2-core machine at load 13). Passive waiting is read once, when torch loads its OpenMP
+# runtime, so it is set here, before any negsamp module imports torch; an
+# OMP_WAIT_POLICY already in the environment wins (ACTIVE restores spinning).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _API = ("Interactions", "Model", "Split", "evaluate", "fit", "sample_negatives", "split")
 

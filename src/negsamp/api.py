@@ -314,6 +314,7 @@ def fit_config(
     from negsamp.device import resolve_device
     from negsamp.samplers import build_sampler, no_exclusions
     from negsamp.samplers.pool import audit_pool, training_pool
+    from negsamp.threads import set_threads
 
     parts = data if isinstance(data, Split) else None
     whole = data.data if isinstance(data, Split) else data
@@ -321,6 +322,7 @@ def fit_config(
     valid = parts.valid if parts is not None and parts.valid.height else None
     n_users, n_items = whole.n_users, whole.n_items
     seed = cfg.base.seed
+    set_threads(cfg.base.threads)  # as every stage does (negsamp.stages.spec)
 
     def exclude() -> _CSR:
         how = cfg.sampler.exclude

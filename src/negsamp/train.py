@@ -34,6 +34,7 @@ from negsamp.interactions import Interactions
 from negsamp.models import build_model, objectives
 from negsamp.models import checkpoint as ckpt
 from negsamp.rng import Stream, derive_seed, torch_generator
+from negsamp.threads import ThreadGovernor
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ def fit(
     exclude: Interactions | None = None,
     checkpoint: Path | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    adapt_threads: bool = True,
 ) -> list[dict[str, float]]:
     """Train ``model`` in place for up to ``cfg.epochs`` (a :class:`TrainCfg`); returns the
     per-epoch history [{epoch, loss, seconds, pairs_per_second, valid_<metric>...}].
@@ -261,6 +263,9 @@ def fit(
     positives; ``mixed`` with an item cap redraws negatives avoiding ``exclude``, the
     ``sampler.exclude`` positives the pool avoided, needed for ``train+valid``); ``checkpoint`` is written after every epoch and read when ``cfg.resume``.
     ``on_epoch`` is called after each epoch's checkpoint (tests raise in it to crash).
+    ``adapt_threads``: on CPU, for a ``thread_invariant`` model (same bytes at any count),
+    each epoch runs at torch's thread count or at 1, whichever its first batches ran
+    faster (:class:`negsamp.threads.ThreadGovernor`).
     """
     model.to(device).train()
     lr = cfg.lr if cfg.lr is not None else model.cfg.lr
@@ -291,14 +296,18 @@ def fit(
     if checkpoint is not None and cfg.resume:
         saved = ckpt.restore(checkpoint, fp, model, opt, scaler, gens)
         state = _Progress(**saved) if saved is not None else state
+    adapt = adapt_threads and getattr(model, "thread_invariant", False)
+    governor = ThreadGovernor(torch.get_num_threads() if adapt else 1, device)
     bar = tqdm(total=cfg.epochs, initial=state.epoch, desc=f"train {model.cfg.name}", unit="epoch")
     while state.epoch < cfg.epochs and not state.stopped:
         epoch, t0 = state.epoch, time.perf_counter()
         order = torch.randperm(n, generator=perm).to(device)
         negs = pool.negs[epoch % pool.pool_epochs]
         objective.start_epoch()
+        governor.start_epoch()
         total = torch.zeros((), device=device)
         for lo in range(0, n, cfg.batch_size):
+            governor.tick()
             idx = order[lo : lo + cfg.batch_size]
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 w = None if pool.weights is None else pool.weights[idx]
@@ -309,6 +318,7 @@ def fit(
             scaler.update()
             total += loss.detach().float() * idx.numel()
         seconds = time.perf_counter() - t0  # float(total) below waits for the device
+        governor.finish()
         row = {"epoch": epoch, "loss": float(total) / max(n, 1), "seconds": seconds}
         row["pairs_per_second"] = n * objective.per_positive(min(cfg.batch_size, n)) / seconds
         row.update(objective.stats())

@@ -207,7 +207,10 @@ def run(
                 ", ".join(f"{k}={_short(v)}" for k, v in params.items()),
             )
 
-    study.optimize(objective, n_trials=trials, n_jobs=jobs, catch=())
+    from negsamp import threads
+
+    with threads.shared(jobs):  # trials at once share torch's process-wide thread count
+        study.optimize(objective, n_trials=trials, n_jobs=jobs, catch=())
     outcome.trials.sort(key=lambda t: t.number)
     return outcome, chosen[outcome.best.number]
 

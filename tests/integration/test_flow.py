@@ -96,6 +96,7 @@ def test_negsamp_run_writes_set_overrides_to_params_and_prints_metrics(project: 
     assert "registered negsamp version 1 as champion" in res.stdout
     manifest = json.loads((project / "data/pools/default/train_pool.manifest.json").read_text())
     assert manifest["n_neg"] == 3
+    assert manifest["algorithm_version"] == 2  # #17: a changed pool is explained by it
     assert "Data and pipelines are up to date" in sh(project, "dvc", "repro").stdout
 
 

@@ -14,6 +14,9 @@ from negsamp.config.base import Frozen
 class BaseCfg(Frozen):
     seed: int = Field(42, ge=0, description="root seed; every generator derives from it")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads; null: the cores this process may use"
+    )
 
     @field_validator("device")
     @classmethod

@@ -51,6 +51,10 @@ class Scorer(nn.Module):
     n_users: int
     n_items: int
     trains_on_pool = True
+    # True when a CPU training step gives the same bytes at any torch thread count (no
+    # reduction torch splits by thread): the trainer may then switch counts mid-run
+    # (negsamp.threads.ThreadGovernor). Dense layers (NCF) sum over the batch in BLAS: False.
+    thread_invariant = False
 
     def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """users int64 [B]; items int64 [B, M] -> float [B, M]."""

@@ -20,6 +20,8 @@ from negsamp.models.fused import sampled_dot, squared_rows
 
 @register_model("bpr")
 class BPR(SampledModel):
+    thread_invariant = True  # gathers, SDDMM, embedding_bag, ordered sums (test_threads.py)
+
     def __init__(
         self, cfg: Any, n_users: int, n_items: int, generator: torch.Generator | None = None
     ) -> None:

@@ -71,6 +71,26 @@ def sampled_dot(u: torch.Tensor, table: torch.Tensor, items: torch.Tensor) -> to
     return _SampledDot.apply(u, table, items.contiguous())
 
 
+_BLOCK = 1024  # elements each partial sum of :func:`ordered_sum` adds, in one thread
+_SERIAL = 16_384  # below torch's parallel grain (32768): one thread sums the whole tensor
+
+
+def ordered_sum(x: torch.Tensor) -> torch.Tensor:
+    """Scalar sum of ``x`` whose float rounding does not depend on torch's thread count.
+
+    ``x.sum()`` over more than 32768 elements splits the work by thread, so 1 and 2
+    threads round differently; here blocks of 1024 are summed one per thread (a row
+    reduction is split by rows, never inside one) until a short vector is left.
+    """
+    v = x.reshape(-1)
+    while v.numel() > _SERIAL:
+        pad = -v.numel() % _BLOCK
+        if pad:
+            v = torch.cat([v, v.new_zeros(pad)])
+        v = v.view(-1, _BLOCK).sum(1)
+    return v.sum()
+
+
 def squared_rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Scalar sum over ``idx`` (int64, any shape, repeats counted) of |table[i]|^2.
 
@@ -79,5 +99,5 @@ def squared_rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """
     if table.shape[0] <= idx.numel():
         counts = torch.bincount(idx.reshape(-1), minlength=table.shape[0]).to(table.dtype)
-        return (counts * table.pow(2).sum(1)).sum()
-    return table[idx].pow(2).sum()
+        return ordered_sum(counts * table.pow(2).sum(1))
+    return ordered_sum(table[idx].pow(2).sum(-1))

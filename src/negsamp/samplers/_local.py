@@ -24,6 +24,7 @@ from negsamp.interactions import Interactions
 
 MAX_MASK_CELLS = 1 << 25  # 32 MiB byte mask per thread: span x n_items up to this
 MAX_BITMAP_BITS = 1 << 28  # 32 MiB packed bitmap beyond that; searchsorted above this
+MAX_COMPLEMENT_CELLS = 1 << 24  # 16 MiB bool rows per chunk of LocalPositives.complement
 _BIT = (1 << np.arange(8)).astype(np.uint8)
 _ws = threading.local()  # buf: bool workspace, dirty: indices set in it, owner: token
 
@@ -159,6 +160,28 @@ class LocalPositives:
             y = y_next
             item = one(y)
         return item
+
+    def complement(self, lus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each of the distinct local users ``lus`` (int64 [k], ascending) 's non-positive
+        items, ascending: (int32 [sum of their n_items - deg] items, int64 [k + 1] offsets).
+
+        Built from a bool row per user (positives scattered in, then ``flatnonzero``), in
+        chunks of at most :data:`MAX_COMPLEMENT_CELLS`: O(k x n_items) time, bounded memory.
+        """
+        n = self.n_items
+        offsets = np.zeros(lus.size + 1, np.int64)
+        np.cumsum(n - np.diff(self.indptr)[lus], out=offsets[1:])
+        items = np.empty(int(offsets[-1]), np.int32)
+        step = max(1, MAX_COMPLEMENT_CELLS // max(n, 1))
+        for c in range(0, lus.size, step):  # chunks of users, not a loop per user
+            part = lus[c : c + step]
+            starts, ends = self.indptr[part], self.indptr[part + 1]
+            lens = ends - starts
+            at = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+            free = np.ones((part.size, n), bool)
+            free[np.repeat(np.arange(part.size), lens), self.items[at]] = False
+            items[offsets[c] : offsets[c + part.size]] = np.flatnonzero(free) % n
+        return items, offsets
 
     def positive_weight(self, w: np.ndarray) -> np.ndarray:
         """float64 [m + 1]: cumulative ``w`` over the slice's positives (cached per ``w``)."""

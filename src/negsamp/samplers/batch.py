@@ -96,10 +96,17 @@ def in_batch_logits(
             # explicitly (batch positives are training positives, so normally never needed)
             hits |= i_at[None, :] == i_at[:, None]
         hits.fill_diagonal_(False)
-    if log_q is None:
-        return scores.masked_fill(hits, float("-inf"))
-    logits = scores - log_q[pos_items].to(scores.dtype)[None, :]
-    return logits.masked_fill_(hits, float("-inf"))  # in place: one B x B buffer less
+        # the mask and the logQ correction as one additive bias built without autograd:
+        # the graph then holds one add (whose backward passes the gradient through) instead
+        # of a subtraction and a masked_fill that backward masks again; -inf + a finite
+        # score is -inf, and the softmax gradient there is 0 either way: the same numbers
+        shape = (b, b)
+        if log_q is None:
+            bias = torch.zeros(shape, dtype=scores.dtype, device=scores.device)
+        else:
+            bias = (-log_q[pos_items].to(scores.dtype))[None, :].expand(shape).clone()
+        bias.masked_fill_(hits, float("-inf"))
+    return scores + bias
 
 
 def hard_negatives(

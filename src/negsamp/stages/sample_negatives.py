@@ -21,7 +21,7 @@ from negsamp.config import Config
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
 from negsamp.samplers import build_sampler
-from negsamp.samplers.exact import SamplingError, check_capacity
+from negsamp.samplers.exact import ALGORITHM, SamplingError, check_capacity
 from negsamp.samplers.pool import (
     audit_pool,
     plot_negative_popularity,
@@ -200,8 +200,12 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         "catalog": {"users": n_users, "items": n_items},
         "exclude": s.exclude,
         "content_md5": md5_file(paths.train_pool),
+        # same seed, parameters and algorithm version: same bytes (a new version explains a
+        # changed pool; see negsamp.samplers.exact.ALGORITHM)
+        "algorithm_version": ALGORITHM,
         "draws": sampler.stats.draws,
         "rejected_fraction": sampler.stats.rejected_fraction,
+        "direct_draws": getattr(sampler.stats, "direct", 0),  # dense users, no rejection
         "sampler_statistics": sampler.describe(),
         "statistics": stats,
         # wall time of the sampling alone (not the audit or the write): the sweep reports it

@@ -87,7 +87,8 @@ class StageSpec:
         """Decorate a stage's ``run(cfg, paths, [variant], ...)``: ``cfg`` becomes this stage's
         :class:`~negsamp.stages.scope.ScopedConfig` (of configuration ``variant``, resolved
         first), whichever route calls it: the CLI dvc.yaml runs, the Prefect flow, Python."""
-        from negsamp.stages.scope import scope
+        from negsamp.stages.scope import ScopedConfig, scope
+        from negsamp.threads import set_threads
 
         sig = inspect.signature(run)
 
@@ -96,7 +97,10 @@ class StageSpec:
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
             variant = bound.arguments.get("variant") if self.per_variant else None
-            bound.arguments["cfg"] = scope(bound.arguments["cfg"], self, variant)
+            full = bound.arguments["cfg"]
+            if not isinstance(full, ScopedConfig):  # base.threads never changes a result:
+                set_threads(full.base.threads)  # a runtime setting, not a declared param
+            bound.arguments["cfg"] = scope(full, self, variant)
             return run(*bound.args, **bound.kwargs)
 
         scoped.spec = self  # type: ignore[attr-defined]

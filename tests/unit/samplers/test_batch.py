@@ -71,6 +71,32 @@ def test_in_batch_keeps_gradients() -> None:
     assert scores.grad is not None and torch.isfinite(scores.grad).all()
 
 
+@pytest.mark.parametrize("logq", [False, True])
+def test_in_batch_bias_gives_the_bytes_of_subtract_then_mask(logq: bool) -> None:
+    """#17: mask and logQ as one additive bias (one add in the graph): the loss and the
+    score gradient equal those of subtracting logQ, then masked_fill, bit for bit."""
+    pos = TorchPositives(_positives())
+    gen = torch.Generator().manual_seed(0)
+    users = torch.randint(0, 3, (64,), generator=gen)
+    items = torch.randint(0, 5, (64,), generator=gen)
+    log_q = torch.rand(5, generator=gen).log() if logq else None
+    base = torch.randn(64, 64, generator=gen)
+    grads, losses = [], []
+    for new in (True, False):
+        scores = base.clone().requires_grad_(True)
+        if new:
+            logits = in_batch_logits(scores, users, items, pos.contains, log_q)
+        else:  # the former formulation
+            hits = torch.isinf(in_batch_logits(base, users, items, pos.contains))
+            logits = scores if log_q is None else scores - log_q[items][None, :]
+            logits = logits.masked_fill(hits, float("-inf"))
+        loss = torch.nn.functional.cross_entropy(logits, torch.arange(64))
+        loss.backward()
+        grads.append(scores.grad)
+        losses.append(loss.detach())
+    assert torch.equal(losses[0], losses[1]) and torch.equal(grads[0], grads[1])
+
+
 def test_hard_picks_the_top_scored_candidates() -> None:
     def score(u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
         return (i * (u + 1)).float() % 7  # per-user scores

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from negsamp.interactions import Interactions
+from negsamp.samplers import exact
 from negsamp.samplers._local import LocalPositives
 from negsamp.samplers.cdf import DiscreteTable
 from negsamp.samplers.exact import (
@@ -84,16 +85,28 @@ def test_uniform_is_uniform_over_non_positives() -> None:
     assert freq[[0, 2, 4, 5]] == pytest.approx([0.25] * 4, abs=0.01)
 
 
-def test_uniform_exact_fallback_is_uniform_too() -> None:
-    # rounds=0 in spirit: a user who holds 9 of 10 items rejects almost every proposal
+# both routes of a dense user: its complement table (the default) and rejection + fallback
+ROUTES = pytest.mark.parametrize("dense_at", [exact.DENSE_AT, 2.0], ids=["direct", "rejection"])
+
+
+@ROUTES
+def test_uniform_exact_fallback_is_uniform_too(
+    monkeypatch: pytest.MonkeyPatch, dense_at: float
+) -> None:
+    # rounds=0 in spirit: a user who holds 7 of 10 items rejects most proposals
+    monkeypatch.setattr(exact, "DENSE_AT", dense_at)
     pos = Interactions.from_arrays([0] * 7, [0, 1, 2, 4, 5, 6, 8], n_users=1, n_items=10)
     negs = uniform_excluding(pos, np.zeros(20_000, np.int64), 1, np.random.default_rng(1))
     counts = np.bincount(negs.ravel(), minlength=10)[[3, 7, 9]]
     assert stats.chisquare(counts).pvalue > 1e-3
 
 
-def test_weighted_matches_the_restricted_target_even_through_bisection() -> None:
+@ROUTES
+def test_weighted_matches_the_restricted_target_even_through_bisection(
+    monkeypatch: pytest.MonkeyPatch, dense_at: float
+) -> None:
     # user 0 holds the two heaviest items: with no redraw round every hit goes to bisection
+    monkeypatch.setattr(exact, "DENSE_AT", dense_at)
     w = np.array([100.0, 50.0, 1.0, 2.0, 3.0])
     pos = Interactions.from_arrays([0, 0], [0, 1], n_users=1, n_items=5)
     negs = weighted_excluding(
@@ -195,3 +208,76 @@ def test_membership_is_right_in_every_tier_and_after_the_workspace_moves_on(
     assert np.array_equal(LocalPositives(pos, users).hit_rows(None, items), want)
     negs = uniform_excluding(pos, users, 6, np.random.default_rng(1))
     assert not pos.contains(users[:, None], negs).any()
+
+
+def _dense_and_sparse(n_users: int = 300, n_items: int = 40, seed: int = 0) -> Interactions:
+    """Users 0..99 hold 70% of the catalog (the direct route), the rest 10% (rejection)."""
+    rng = np.random.default_rng(seed)
+    deg = np.where(np.arange(n_users) < 100, int(0.7 * n_items), int(0.1 * n_items))
+    users = np.repeat(np.arange(n_users), deg)
+    items = np.concatenate([rng.choice(n_items, d, replace=False) for d in deg])  # test data
+    return Interactions.from_arrays(users, items, n_users, n_items)
+
+
+def test_dense_users_are_drawn_without_rejection_by_rank_mapping_over_their_complement() -> None:
+    """Exactness (#17): the direct route's item is the floor(U * available)-th non-positive
+    of the user, as the rank-mapping helper enumerates them, for the same uniforms U."""
+    pos = _dense_and_sparse()
+    users = pos.rows().astype(np.int64)
+    dense = np.flatnonzero(pos.user_degrees()[users] >= exact.DENSE_AT * pos.n_items)
+    local = LocalPositives(pos, users)
+    got = exact.UniformProposal(pos.n_items).direct(np.random.default_rng(5), local, dense, 4)
+    u = np.random.default_rng(5).random((dense.size, 4))
+    ranks = (u * exact.available(pos, users[dense])[:, None]).astype(np.int64)
+    assert got.tolist() == uniform_ranks_to_items(pos, users[dense], ranks).tolist()
+
+
+def test_the_direct_route_is_taken_counted_and_never_returns_a_positive() -> None:
+    pos = _dense_and_sparse()
+    users = pos.rows().astype(np.int64)
+    st = exact.DrawStats()
+    negs = uniform_excluding(pos, users, 4, np.random.default_rng(0), stats=st)
+    dense_rows = int((pos.user_degrees()[users] >= exact.DENSE_AT * pos.n_items).sum())
+    assert dense_rows and st.direct == 4 * dense_rows
+    assert not pos.contains(users[:, None], negs).any()
+
+
+@pytest.mark.parametrize("kind", ["uniform", "popularity"])
+def test_the_direct_route_matches_the_restricted_target_chi_square(kind: str) -> None:
+    """One dense user drawn many times: its items' counts against the target restricted to
+    its non-positives (uniform, or w_i / sum of its non-positives' w)."""
+    n_items = 30
+    held = np.array([0, 2, 3, 5, 7, 8, 11, 13, 14, 17, 19, 20, 23, 25, 26, 28, 29, 1, 4])
+    pos = Interactions.from_arrays(np.zeros(held.size, np.int64), held, 1, n_items)
+    users = np.zeros(40_000, np.int64)
+    w = np.arange(1.0, n_items + 1) ** 0.75
+    st = exact.DrawStats()
+    rng = np.random.default_rng(3)
+    if kind == "uniform":
+        negs = uniform_excluding(pos, users, 2, rng, stats=st)
+        target = np.ones(n_items)
+    else:
+        negs = weighted_excluding(pos, users, 2, w, rng, stats=st)
+        target = w.copy()
+    assert st.direct == negs.size  # 19 of 30 held: every draw took the direct route
+    free = np.setdiff1d(np.arange(n_items), held)
+    counts = np.bincount(negs.ravel(), minlength=n_items)
+    assert counts[held].sum() == 0
+    expected = target[free] / target[free].sum() * negs.size
+    assert stats.chisquare(counts[free], expected).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_same_seed_and_version_same_bytes_through_both_routes(weighted: bool) -> None:
+    pos = _dense_and_sparse()
+    users = pos.rows().astype(np.int64)
+    w = np.arange(1.0, pos.n_items + 1)
+
+    def draw(seed: int) -> bytes:
+        rng = np.random.default_rng(seed)
+        if weighted:
+            return weighted_excluding(pos, users, 4, w, rng).tobytes()
+        return uniform_excluding(pos, users, 4, rng).tobytes()
+
+    assert exact.ALGORITHM == 2  # the version the pool manifest records (sample_negatives)
+    assert draw(7) == draw(7) and draw(7) != draw(8)

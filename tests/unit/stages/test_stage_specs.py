@@ -47,6 +47,9 @@ INFRASTRUCTURE = {
     # input checks and readers shared by the stages (require, catalog_size, positives); the
     # walk still follows what each function a stage uses reaches (positives -> interactions)
     "negsamp.stages.common": "input checks and shared readers",
+    # torch's CPU thread count (base.threads, #17) and the trainer's governor, which only
+    # switches counts for models that give the same bytes at any count (test_threads.py)
+    "negsamp.threads": "CPU thread count",
 }
 
 SPECS = {name: module(name).SPEC for name in ORDER}
