@@ -27,6 +27,23 @@ class _PoolFields(Frozen):
     exclude: Exclude = Field(
         "train", description="whose positives are never negatives; none: positives may appear"
     )
+    exclude_unreleased: bool = Field(
+        False, description="never a negative first seen after the positive's time"
+    )
+    first_seen: Literal["log", "release"] = Field(
+        "log",
+        description="an item's first-seen time: its first interaction in the log, or its "
+        "release date (data.item_features; the log where the file gives none)",
+    )
+
+    @model_validator(mode="after")
+    def _unreleased(self) -> _PoolFields:
+        if self.exclude_unreleased and not self.replace:
+            raise ValueError(
+                "exclude_unreleased draws with replacement: set sampler.replace=true, or "
+                "sampler.exclude_unreleased=false"
+            )
+        return self
 
 
 class _SamplerFields(_PoolFields):
@@ -62,15 +79,33 @@ class PopularitySettings(Frozen):
 
 
 class StratifiedSettings(Frozen):
+    by: Literal["popularity", "attribute"] = Field(
+        "popularity", description="strata: popularity bands, or the values of an attribute family"
+    )
     bands: tuple[float, ...] = Field(
         (0.2, 0.3, 0.5), description="share of negatives per popularity band, head first"
     )
     band_edges: tuple[float, ...] = Field(
         (0.95, 0.8), description="item-count rank quantiles between the bands, head first"
     )
+    family: str = Field("genre", description="by attribute: the attribute family")
+    attribute_values: tuple[str, ...] = Field(
+        (), description="by attribute: the values drawn from; empty = every value of the family"
+    )
+    attribute_shares: tuple[float, ...] = Field(
+        (), description="by attribute: share per attribute_values entry; empty = equal shares"
+    )
 
     @model_validator(mode="after")
     def _bands(self) -> StratifiedSettings:
+        v, s = self.attribute_values, self.attribute_shares
+        if s and len(s) != len(v):
+            raise ValueError(
+                f"attribute_shares has {len(s)} entries for {len(v)} attribute_values: give one "
+                "share per value (or none, for equal shares)"
+            )
+        if s and (any(x < 0 for x in s) or abs(sum(s) - 1.0) > 1e-6):
+            raise ValueError(f"attribute_shares: each >= 0, summing to 1 (got {list(s)})")
         b, e = self.bands, self.band_edges
         if len(e) != len(b) - 1:
             raise ValueError(f"{len(b)} bands need {len(b) - 1} band_edges, got {len(e)}")
@@ -79,6 +114,12 @@ class StratifiedSettings(Frozen):
         if any(not 0.0 < x < 1.0 for x in e) or any(x <= y for x, y in zip(e, e[1:], strict=False)):
             raise ValueError(f"band_edges must be strictly decreasing within (0, 1), got {list(e)}")
         return self
+
+
+class SameAttributeSettings(Frozen):
+    family: str = Field(
+        "genre", description="the attribute family negatives share with the positive"
+    )
 
 
 class TeacherHardSettings(Frozen):
@@ -138,8 +179,21 @@ class StratifiedSamplerCfg(StratifiedSettings, _DataSide):
     name: Literal["stratified"] = "stratified"
 
 
+class SameAttributeSamplerCfg(SameAttributeSettings, _DataSide):
+    name: Literal["same_attribute"] = "same_attribute"
+
+
 class TeacherHardSamplerCfg(TeacherHardSettings, _DataSide):
     name: Literal["teacher_hard"] = "teacher_hard"
+
+    @model_validator(mode="after")
+    def _no_unreleased(self) -> TeacherHardSamplerCfg:
+        if self.exclude_unreleased:
+            raise ValueError(
+                "exclude_unreleased is not supported by teacher_hard; use it with uniform, "
+                "popularity, stratified, same_attribute, or the base of hard / mixed"
+            )
+        return self
 
     @model_validator(mode="after")
     def _top_k(self) -> TeacherHardSamplerCfg:
@@ -170,6 +224,8 @@ class _BaseDrawn:
             "pool_epochs": self.pool_epochs,  # type: ignore[attr-defined]
             "replace": self.replace,  # type: ignore[attr-defined]
             "exclude": self.exclude,  # type: ignore[attr-defined]
+            "exclude_unreleased": self.exclude_unreleased,  # type: ignore[attr-defined]
+            "first_seen": self.first_seen,  # type: ignore[attr-defined]
         }
         if self.base == "popularity":  # type: ignore[attr-defined]
             return PopularitySamplerCfg(alpha=self.alpha, **common)  # type: ignore[attr-defined]
@@ -219,6 +275,7 @@ SamplerCfg = Annotated[
     UniformSamplerCfg
     | PopularitySamplerCfg
     | StratifiedSamplerCfg
+    | SameAttributeSamplerCfg
     | TeacherHardSamplerCfg
     | InBatchSamplerCfg
     | HardSamplerCfg
@@ -232,6 +289,7 @@ _RESOLVED = {
         UniformSamplerCfg,
         PopularitySamplerCfg,
         StratifiedSamplerCfg,
+        SameAttributeSamplerCfg,
         TeacherHardSamplerCfg,
         InBatchSamplerCfg,
         HardSamplerCfg,
@@ -240,7 +298,14 @@ _RESOLVED = {
 }
 
 SamplerName = Literal[
-    "uniform", "popularity", "stratified", "teacher_hard", "in_batch", "hard", "mixed"
+    "uniform",
+    "popularity",
+    "stratified",
+    "same_attribute",
+    "teacher_hard",
+    "in_batch",
+    "hard",
+    "mixed",
 ]
 
 
@@ -248,12 +313,13 @@ class SamplerSection(PluginSection, _SamplerFields):
     """``sampler:`` in params.yaml; :attr:`active` is the running sampler's configuration."""
 
     SECTION = "sampler"
-    SHARED = ("n_neg", "pool_epochs", "replace", "exclude")
+    SHARED = ("n_neg", "pool_epochs", "replace", "exclude", "exclude_unreleased", "first_seen")
     RESOLVED = _RESOLVED
 
     name: SamplerName = "uniform"
     popularity: PopularitySettings = PopularitySettings()
     stratified: StratifiedSettings = StratifiedSettings()
+    same_attribute: SameAttributeSettings = SameAttributeSettings()
     teacher_hard: TeacherHardSettings = TeacherHardSettings()
     in_batch: InBatchSettings = InBatchSettings()
     hard: HardSettings = HardSettings()
