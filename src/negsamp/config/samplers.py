@@ -158,7 +158,21 @@ class HardSettings(_BaseDrawnSettings):
 class MixedSettings(_BaseDrawnSettings):
     SEARCH_SPACE: ClassVar[dict[str, Dim]] = {"hard_fraction": Float(0.0, 1.0)}
 
-    hard_fraction: float = Field(0.5, ge=0.0, le=1.0, description="share of n_neg that is hard")
+    hard_fraction: float = Field(
+        0.5, ge=0.0, le=1.0, description="share of n_neg that is hard (the schedule's end value)"
+    )
+    schedule: Literal["constant", "linear", "step"] = Field(
+        "constant",
+        description="hardness curriculum over epochs: constant hard_fraction; linear from "
+        "hard_fraction_start to hard_fraction over schedule_epochs; step from "
+        "hard_fraction_start to hard_fraction at epoch schedule_epochs",
+    )
+    hard_fraction_start: float = Field(
+        0.0, ge=0.0, le=1.0, description="linear | step: hard_fraction at epoch 0"
+    )
+    schedule_epochs: int = Field(
+        10, ge=1, description="linear: epochs of the ramp; step: the epoch it switches at"
+    )
     max_item_share: float | None = Field(
         None, gt=0.0, le=1.0, description="cap on one item's share of an epoch's negatives"
     )
@@ -257,13 +271,33 @@ class MixedSamplerCfg(_BaseDrawn, MixedSettings, _SamplerFields):
             raise ValueError(f"{self.n_hard} hard negatives exceed candidates={self.candidates}")
         return self
 
+    def hard_fraction_at(self, epoch: int) -> float:
+        """The scheduled hard_fraction of epoch ``epoch`` (0-based)."""
+        start, end, k = self.hard_fraction_start, self.hard_fraction, self.schedule_epochs
+        if self.schedule == "linear":
+            return start + (end - start) * min(1.0, epoch / k)
+        if self.schedule == "step":
+            return start if epoch < k else end
+        return end
+
+    def n_hard_at(self, epoch: int) -> int:
+        """Hard negatives per positive in epoch ``epoch``."""
+        return int(round(self.hard_fraction_at(epoch) * self.n_neg))
+
     @property
     def n_hard(self) -> int:
-        return int(round(self.hard_fraction * self.n_neg))
+        """The most hard negatives per positive any epoch uses."""
+        if self.schedule == "constant":
+            return int(round(self.hard_fraction * self.n_neg))
+        return int(round(max(self.hard_fraction, self.hard_fraction_start) * self.n_neg))
 
     @property
     def n_random(self) -> int:
-        return self.n_neg - self.n_hard
+        """The most random negatives per positive any epoch uses (the pool's random columns)."""
+        low = self.hard_fraction
+        if self.schedule != "constant":
+            low = min(self.hard_fraction, self.hard_fraction_start)
+        return self.n_neg - int(round(low * self.n_neg))
 
     @property
     def pool_width(self) -> int:
