@@ -100,9 +100,10 @@ def _teacher_score_all(cfg: Config, paths: Paths) -> Any:
     return score_all
 
 
-def item_times(s: Any, paths: Paths, n_items: int) -> Any:
-    """ItemTimes for ``exclude_unreleased``: each training positive's time, and each item's
-    first-seen time (its first interaction in the log, or its release date where
+def item_times(s: Any, paths: Paths, n_items: int, positives: Any = None) -> Any:
+    """ItemTimes for ``exclude_unreleased``: the time of each positive of ``positives`` (a
+    parquet file: the training split by default; the refit passes the whole log), and each
+    item's first-seen time (its first interaction in the log, or its release date where
     ``first_seen: release`` and the item features give one)."""
     from negsamp.samplers.timeaware import NEVER, ItemTimes
 
@@ -119,7 +120,7 @@ def item_times(s: Any, paths: Paths, n_items: int) -> Any:
                 "sampler.first_seen=log"
             )
         seen[dates["item"].to_numpy()] = dates["release"].to_numpy()
-    train = pl.read_parquet(paths.train, columns=["user", "item", "timestamp"])
+    train = pl.read_parquet(positives or paths.train, columns=["user", "item", "timestamp"])
     return ItemTimes.build(
         train["user"].to_numpy(),
         train["item"].to_numpy(),
@@ -129,15 +130,18 @@ def item_times(s: Any, paths: Paths, n_items: int) -> Any:
     )
 
 
-def sampler_deps(s: Any, cfg: Config, paths: Paths, n_items: int) -> dict[str, Any]:
-    """What the sampler needs beyond the positives: the teacher, item features, item times."""
+def sampler_deps(
+    s: Any, cfg: Config, paths: Paths, n_items: int, positives: Any = None
+) -> dict[str, Any]:
+    """What the sampler needs beyond the positives: the teacher, item features, item times
+    (of the positives in ``positives``, a parquet file: the training split by default)."""
     deps: dict[str, Any] = {}
     if s.name == "teacher_hard":
         deps["score_all"] = _teacher_score_all(cfg, paths)
     if s.name == "same_attribute" or getattr(s, "by", None) == "attribute":
         deps["attributes"] = pl.read_parquet(paths.item_attributes)
     if getattr(s, "exclude_unreleased", False):
-        deps["times"] = item_times(s, paths, n_items)
+        deps["times"] = item_times(s, paths, n_items, positives)
     return deps
 
 
