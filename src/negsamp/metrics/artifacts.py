@@ -65,6 +65,11 @@ class EvalFiles:
         return self.folder / "calibration.json"
 
     @property
+    def reliability(self) -> Path:
+        """The reliability diagram (a PNG; a note that there is none for other models)."""
+        return self.folder / "reliability.png"
+
+    @property
     def probe(self) -> Path:
         """Linear probes of the item embeddings per attribute family, and their baselines."""
         return self.folder / "probe.json"
@@ -77,6 +82,7 @@ class EvalFiles:
     def reports(self) -> list[Path]:
         """Every output besides metrics.json and per_user.parquet, for MLflow."""
         return [
-            self.headline, self.ci, self.corrected, self.segments, self.calibration, self.probe,
+            self.headline, self.ci, self.corrected, self.segments, self.calibration,
+            self.reliability, self.probe,
             *(self.plot(p) for p in PLOTS)
         ]  # fmt: skip

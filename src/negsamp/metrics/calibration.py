@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from negsamp import figures
+
 POINTWISE_LOSSES = ("bce",)
 
 
@@ -87,3 +89,30 @@ def calibration(
         "corrected": fixed,
     }
     return metrics, report
+
+
+@figures.serialized
+def reliability_png(report: dict[str, Any]) -> bytes:
+    """The reliability diagram of a :func:`calibration` report, raw and corrected: observed
+    frequency against mean predicted probability per bin (log axes: most pairs are negatives);
+    for a report without one (``pointwise`` false) a figure saying why."""
+    fig, (ax,) = figures.figure(1, 6, 5)
+    if not report.get("pointwise", True):
+        ax.text(0.5, 0.5, f"no reliability diagram: {report.get('why')}", ha="center")
+        ax.set_axis_off()
+        return figures.png(fig)
+    lo = 0.5 / sum(b["count"] for b in report["raw"]["bins"])
+    for key, label in (("raw", "sigmoid(score)"), ("corrected", "sampling-corrected")):
+        bins = report[key]["bins"]
+        p = [max(b["mean_probability"], lo) for b in bins]
+        f = [max(b["frequency"], lo) for b in bins]
+        ax.plot(p, f, "o-", label=f"{label}: ECE {report[key]['ece']:.4f}")
+    ax.plot([lo, 1], [lo, 1], "k--", lw=1, label="perfect calibration")
+    ax.axhline(report["base_rate"], color="grey", lw=0.8, ls=":", label="base rate")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("mean predicted probability (bin)")
+    ax.set_ylabel("observed frequency of positives")
+    ax.set_title("reliability diagram (held-out positives + sampled candidates)")
+    ax.legend(fontsize=8)
+    return figures.png(fig)

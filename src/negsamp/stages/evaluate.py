@@ -19,7 +19,7 @@ from negsamp.device import resolve_device
 from negsamp.io import atomic_write, read_json, write_json, write_parquet
 from negsamp.metrics import report
 from negsamp.metrics.artifacts import PLOTS, EvalFiles, headline
-from negsamp.metrics.calibration import POINTWISE_LOSSES, calibration
+from negsamp.metrics.calibration import POINTWISE_LOSSES, calibration, reliability_png
 from negsamp.metrics.probe import probe
 from negsamp.models import load_model
 from negsamp.paths import Paths
@@ -74,6 +74,7 @@ SPEC = StageSpec(
         _OUT.ci,
         _OUT.corrected,
         _OUT.calibration,
+        _OUT.reliability,
         _OUT.probe,
         *(_OUT.plot(name) for name in PLOTS),
     ),
@@ -174,6 +175,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     for name in PLOTS:
         atomic_write(out.plot(name), result.plots[name].write_csv().encode())
     write_json(out.calibration, cal_report)
+    atomic_write(out.reliability, reliability_png(cal_report))
     write_json(out.probe, probe_report)
     write_json(out.headline, headline(result.metrics, e.plot_k))
     write_json(out.metrics, result.metrics)  # last: its presence says the rest is complete

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from negsamp.metrics.calibration import calibration, reliability, sigmoid
+from negsamp.metrics.calibration import calibration, reliability, reliability_png, sigmoid
 from negsamp.metrics.probe import probe
 
 
@@ -35,6 +35,8 @@ def test_the_sampling_correction_shifts_by_the_log_ratio() -> None:
     assert metrics["ece"] == pytest.approx(0.2 - 0.01)
     assert metrics["ece_corrected"] == pytest.approx(0.0, abs=1e-12)
     assert report["base_rate"] == 0.01 and report["shift"] == pytest.approx(-np.log(99 / 4))
+    assert reliability_png({"pointwise": True, **report}).startswith(b"\x89PNG")
+    assert reliability_png({"pointwise": False, "why": "loss 'bpr'"}).startswith(b"\x89PNG")
 
 
 def test_the_probe_reads_one_hot_genres_perfectly_and_beats_its_baselines() -> None:
