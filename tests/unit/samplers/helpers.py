@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from negsamp.config import Config, SamplerSection
 from negsamp.interactions import Interactions
+from negsamp.samplers import build_sampler, registered
 
 
 def sampler_cfg(name: str, **kw: Any) -> Any:
@@ -80,3 +81,28 @@ def csr(
         m[np.arange(n_users), (np.arange(n_users) * 7 + k) % n_items] = False
     u, i = np.nonzero(m)
     return Interactions.from_arrays(u, i, n_users, n_items)
+
+
+# every registered sampler, stratified over attribute values as well as popularity bands,
+# and the samplers that support exclude_unreleased with it: what the contract suites run
+UNRELEASED = ["uniform", "popularity", "stratified", "same_attribute", "stratified:attribute"]
+CASES = [*registered(), "stratified:attribute", *(f"{n}+unreleased" for n in UNRELEASED)]
+EXTRA = {
+    "teacher_hard": {"top_k": 1000},  # a list longer than any test catalog
+    "stratified:attribute": {"by": "attribute"},
+}
+
+
+def make_sampler(name: str, train: Interactions, **kw: Any) -> Any:
+    """The sampler of contract case ``name`` (see CASES) on ``train``, with every dependency
+    a plug-in may take: a teacher, item attributes and item times."""
+    base = name.removesuffix("+unreleased")
+    if name.endswith("+unreleased"):
+        kw["exclude_unreleased"] = True
+    cfg = sampler_cfg(base.split(":")[0], **{**EXTRA.get(base, {}), **kw})
+    deps = {
+        "score_all": teacher_for(train),
+        "attributes": fake_attributes(train.n_items),
+        "times": fake_times(train),
+    }
+    return build_sampler(cfg, train, **deps)

@@ -11,41 +11,15 @@ from scipy import stats
 from negsamp.interactions import Interactions
 from negsamp.samplers import SamplingError, build_sampler, no_exclusions, registered
 from negsamp.samplers.pool import training_pool
-from tests.unit.samplers.helpers import (
-    csr,
-    fake_attributes,
-    fake_times,
-    sampler_cfg,
-    teacher_for,
-)
+from tests.unit.samplers.helpers import CASES, csr, make_sampler, sampler_cfg
 
-# every registered sampler, stratified over attribute values as well as popularity bands,
-# and the samplers that support exclude_unreleased with it
-UNRELEASED = ["uniform", "popularity", "stratified", "same_attribute", "stratified:attribute"]
-SAMPLERS = [
-    *registered(),
-    "stratified:attribute",
-    *(f"{n}+unreleased" for n in UNRELEASED),
-]
-EXTRA = {
-    "teacher_hard": {"top_k": 1000},  # a list longer than any test catalog
-    "stratified:attribute": {"by": "attribute"},
-}
+SAMPLERS = CASES
 
 
 def make(name: str, train: Interactions, **kw: object):  # noqa: ANN201 - a Sampler
-    base, unreleased = name.removesuffix("+unreleased"), name.endswith("+unreleased")
-    if unreleased:
-        if kw.get("replace") is False:
-            pytest.skip("exclude_unreleased draws with replacement (the config refuses false)")
-        kw["exclude_unreleased"] = True
-    cfg = sampler_cfg(base.split(":")[0], **{**EXTRA.get(base, {}), **kw})
-    deps = {
-        "score_all": teacher_for(train),
-        "attributes": fake_attributes(train.n_items),
-        "times": fake_times(train),
-    }
-    return build_sampler(cfg, train, **deps)
+    if name.endswith("+unreleased") and kw.get("replace") is False:
+        pytest.skip("exclude_unreleased draws with replacement (the config refuses false)")
+    return make_sampler(name, train, **kw)
 
 
 def test_the_data_side_samplers_are_registered() -> None:
