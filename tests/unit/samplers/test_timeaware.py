@@ -93,3 +93,59 @@ def test_first_seen_from_the_log_and_the_config_rules() -> None:
     assert type(mixed).__name__ == "TimeAwareSampler"  # the base of mixed is restricted too
     with pytest.raises(ValueError, match="needs the items' times"):
         build_sampler(sampler_cfg("uniform", exclude_unreleased=True), pos)
+
+
+def test_the_stage_writes_pools_that_respect_release_times(tmp_path) -> None:  # noqa: ANN001
+    """ingest (with item features) -> sample-negatives, as the pipeline runs them (every
+    interaction in train, so no validation and split stages to wait for):
+    no pool negative was first seen after its positive, and the manifest says how often
+    the unrestricted draw was; same_attribute reports its fallback share."""
+    import polars as pl
+
+    from negsamp.config import ColumnsCfg, Config, DataCfg, ItemFeaturesCfg, from_dict
+    from negsamp.paths import Paths
+    from negsamp.io import write_parquet
+    from negsamp.stages import ingest, sample_negatives
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    users, items = rng.integers(0, 60, n), rng.integers(0, 40, n)
+    times = 10**9 + 1000 * items + rng.integers(0, 50_000, n)  # item i appears from 1000 i on
+    log = "u,i,t\n" + "\n".join(f"{a},{b},{c}" for a, b, c in zip(users, items, times, strict=True))
+    (tmp_path / "log.csv").write_text(log)
+    feats = "item,genre\n" + "\n".join(f"{i},{'A|B' if i % 2 else 'B'}" for i in range(39))
+    (tmp_path / "items.csv").write_text(feats)
+    data = DataCfg(
+        source="csv",
+        path="log.csv",
+        columns=ColumnsCfg(user="u", item="i", rating=None, timestamp="t"),
+        item_features=ItemFeaturesCfg(
+            source="csv", path="items.csv", attributes=("genre",), multi_valued=("genre",)
+        ),
+    )
+    doc = Config(data=data).model_dump(mode="json")
+    doc["sweep"]["configs"] = {
+        "t": {"sampler": {"name": "uniform", "exclude_unreleased": True, "pool_epochs": 1}},
+        "a": {"sampler": {"name": "same_attribute", "pool_epochs": 1}},
+    }
+    cfg, paths = from_dict(doc), Paths(tmp_path)
+    ingest.run(cfg, paths)
+    inter = pl.read_parquet(paths.interactions)
+    write_parquet(paths.train, inter)
+    write_parquet(paths.valid, inter.head(0))
+    m = sample_negatives.run(cfg, paths, "t")
+    pool = pl.read_parquet(paths.for_variant("t").train_pool)
+    first = inter.group_by("item").agg(pl.col("timestamp").min()).sort("item")
+    seen = np.full(40, np.iinfo(np.int64).max)
+    seen[first["item"].to_numpy()] = first["timestamp"].to_numpy()
+    train = pl.read_parquet(paths.train).select(
+        "user", pl.col("item").alias("pos_item"), "timestamp"
+    )
+    rows = pool.join(train, on=["user", "pos_item"])
+    negs = rows["neg_items"].to_numpy()
+    late = seen[negs] > rows["timestamp"].to_numpy()[:, None]
+    stats = m["sampler_statistics"]
+    assert late.sum() <= stats["unreleased_fallback_cells"]  # only rows with nothing released
+    assert 0.05 < stats["unreleased_share"] < 0.8 and stats["first_seen"] == "log"
+    a = sample_negatives.run(cfg, paths, "a")["sampler_statistics"]
+    assert a["family"] == "genre" and 0 < a["fallback_share"] < 0.2  # item 39 has no genre
