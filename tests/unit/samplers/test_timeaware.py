@@ -103,8 +103,8 @@ def test_the_stage_writes_pools_that_respect_release_times(tmp_path) -> None:  #
     import polars as pl
 
     from negsamp.config import ColumnsCfg, Config, DataCfg, ItemFeaturesCfg, from_dict
-    from negsamp.paths import Paths
     from negsamp.io import write_parquet
+    from negsamp.paths import Paths
     from negsamp.stages import ingest, sample_negatives
 
     rng = np.random.default_rng(0)
