@@ -59,6 +59,10 @@ class PopularitySampler:
     def target(self, exclude: Interactions, users: np.ndarray) -> np.ndarray:
         return restricted_target(self.weights, exclude, users)
 
+    def static_weights(self) -> np.ndarray:
+        """float64 [n_items]: the fixed item weights the draw restricts to non-positives."""
+        return self.weights
+
     def row_probabilities(
         self, exclude: Interactions, users: np.ndarray, pos_items: np.ndarray
     ) -> np.ndarray:

@@ -7,7 +7,10 @@ the log, or its release date from ``data.item_features``; see :class:`ItemTimes`
 
 The draw is the wrapped sampler's own distribution for the row *conditioned on* the item
 being released by ``t``: cells holding a not-yet-released item are redrawn by the wrapped
-sampler (rejection, exact for that conditional), and cells still unreleased after
+sampler (rejection, exact for that conditional) or, for samplers with fixed item weights
+(uniform, popularity: :meth:`static_weights`), drawn directly from those weights over the
+items released by ``t`` (a prefix of the items in first-seen order) and rejected only when
+a positive, which is the same conditional; cells still unresolved after
 :data:`ROUNDS` rounds get an exact draw from the row's probabilities
 (:meth:`row_probabilities` of the wrapped sampler, times the released mask) computed densely
 for those rows only. Fallback (stated, counted as ``unreleased_fallback_cells``): a row
@@ -86,6 +89,11 @@ class TimeAwareSampler:
             )
         self.inner, self.times, self.cfg = inner, times, inner.cfg
         self.stats = inner.stats
+        self._prefix: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if hasattr(inner, "static_weights"):  # items in first-seen order, cumulative weight
+            order = np.argsort(times.first_seen, kind="stable")
+            w = np.asarray(inner.static_weights(), np.float64)[order]
+            self._prefix = (order, times.first_seen[order], np.cumsum(w))
         self.cells = 0
         self.unreleased_first = 0
         self.redrawn = 0
@@ -108,17 +116,33 @@ class TimeAwareSampler:
         self.cells += out.size
         self.unreleased_first += cells.size
         flat = out.reshape(-1)
+        local = LocalPositives(exclude, users) if self._prefix is not None else None
         for _ in range(ROUNDS):
             if not cells.size:
                 return out
             rows = cells // n_neg
-            new = self.inner.sample(exclude, users[rows], pos_items[rows], 1, rng)[:, 0]
             self.redrawn += cells.size
-            flat[cells] = new
-            cells = cells[seen[new] > t[rows]]
+            if local is None:
+                new = self.inner.sample(exclude, users[rows], pos_items[rows], 1, rng)[:, 0]
+                flat[cells] = new
+                cells = cells[seen[new] > t[rows]]
+                continue
+            new, ok = self._released(rng, t[rows])
+            good = ok & ~local.hit_rows(rows, new)  # released weight left, not a positive
+            flat[cells[good]] = new[good]  # the others keep the unrestricted draw so far
+            cells = cells[~good]
         if cells.size:
             self._dense(exclude, users, pos_items, t, flat, cells, n_neg, rng)
         return out
+
+    def _released(self, rng: np.random.Generator, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(int64 [k] items drawn by static weight among those first seen by ``t`` [k], bool
+        [k] whether the row had any such weight; its item is meaningless otherwise)."""
+        order, seen_sorted, cum = self._prefix  # type: ignore[misc]
+        k = np.searchsorted(seen_sorted, t, side="right")
+        total = np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
+        at = np.searchsorted(cum, rng.random(t.size) * total, side="right")
+        return order[np.minimum(at, np.maximum(k - 1, 0))], total > 0
 
     def _dense(
         self,

@@ -18,6 +18,7 @@ class UniformSampler:
     def __init__(self, cfg: Any, train: Interactions, **_: Any) -> None:
         self.cfg = cfg
         self.replace = bool(getattr(cfg, "replace", True))
+        self.n_items = train.n_items
         self.stats = DrawStats()
 
     def sample(
@@ -33,6 +34,10 @@ class UniformSampler:
 
     def target(self, exclude: Interactions, users: np.ndarray) -> np.ndarray:
         return restricted_target(np.ones(exclude.n_items), exclude, users)
+
+    def static_weights(self) -> np.ndarray:
+        """float64 [n_items]: the fixed item weights the draw restricts to non-positives."""
+        return np.ones(self.n_items)
 
     def row_probabilities(
         self, exclude: Interactions, users: np.ndarray, pos_items: np.ndarray
