@@ -145,14 +145,40 @@ class HardSettings(_BaseDrawnSettings):
 
     k: int = Field(1, ge=1, description="negatives kept per positive (the hardest)")
     temperature: float | None = Field(
-        None, gt=0.0, description="null: top-k; else softmax sampling"
+        None, gt=0.0, description="null: top-k; else softmax sampling (the schedule's end value)"
+    )
+    schedule: Literal["constant", "linear", "step"] = Field(
+        "constant",
+        description="hardness curriculum over epochs for softmax sampling: constant "
+        "temperature; linear from temperature_start to temperature over schedule_epochs; step "
+        "from temperature_start to temperature at epoch schedule_epochs",
+    )
+    temperature_start: float = Field(
+        10.0, gt=0.0, description="linear | step: the temperature at epoch 0 (high = softer)"
+    )
+    schedule_epochs: int = Field(
+        10, ge=1, description="linear: epochs of the ramp; step: the epoch it switches at"
     )
 
     @model_validator(mode="after")
     def _k(self) -> HardSettings:
         if self.k > self.candidates:
             raise ValueError(f"k={self.k} exceeds candidates={self.candidates}")
+        if self.schedule != "constant" and self.temperature is None:
+            raise ValueError(
+                f"schedule={self.schedule} moves the softmax temperature: set temperature (its "
+                "end value), or schedule: constant for top-k"
+            )
         return self
+
+    def temperature_at(self, epoch: int) -> float | None:
+        """The scheduled temperature of epoch ``epoch`` (0-based); None: top-k."""
+        start, end, k = self.temperature_start, self.temperature, self.schedule_epochs
+        if end is None or self.schedule == "constant":
+            return end
+        if self.schedule == "linear":
+            return start + (end - start) * min(1.0, epoch / k)
+        return start if epoch < k else end
 
 
 class MixedSettings(_BaseDrawnSettings):

@@ -93,12 +93,19 @@ def build(
 
         return Objective(in_batch, lambda b: b - 1)
     if name == "hard":
+        temp = {"t": sampler.temperature_at(0)}
 
         def hard(model, u, p, cands, l2, w):  # noqa: ANN001, ANN202
-            negs = sb.hard_negatives(_pairs(model), u, cands, sampler.k, sampler.temperature, gen)
+            negs = sb.hard_negatives(_pairs(model), u, cands, sampler.k, temp["t"], gen)
             return model.loss(u, p, negs, l2, None, w)
 
-        return Objective(hard, lambda b: sampler.k)
+        def at_epoch(epoch: int = 0) -> None:
+            temp["t"] = sampler.temperature_at(epoch)
+
+        def logged() -> dict[str, float]:  # the hardness curriculum, when softmax sampling
+            return {} if temp["t"] is None else {"temperature": float(temp["t"])}
+
+        return Objective(hard, lambda b: sampler.k, at_epoch, logged)
     return _mixed(sampler, sb, device, n_positives, train, exclude, n_items, gen)
 
 

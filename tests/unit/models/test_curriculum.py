@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from negsamp import train as trainer
-from negsamp.config import MixedSamplerCfg, TrainCfg
+from negsamp.config import HardSamplerCfg, MixedSamplerCfg, TrainCfg
 from negsamp.samplers import batch as sb
 from tests.unit.models.conftest import one_thread  # noqa: F401 - the autouse fixture
 from tests.unit.models.helpers import checkerboard, make, uniform_pool
@@ -65,3 +65,29 @@ def test_mixed_uses_and_logs_the_scheduled_hard_fraction(monkeypatch: pytest.Mon
     )
     assert [h["hard_fraction"] for h in hist] == [0.0, 0.25, 0.5, 0.5]
     assert used == [1, 2, 2]  # epoch 0 draws no hard negative (one batch per epoch)
+
+
+def test_hard_softmax_temperature_follows_its_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = HardSamplerCfg(
+        candidates=6, k=2, temperature=0.5, schedule="linear", temperature_start=2.5,
+        schedule_epochs=2,
+    )  # fmt: skip
+    assert [cfg.temperature_at(e) for e in range(4)] == [2.5, 1.5, 0.5, 0.5]
+    assert HardSamplerCfg(temperature=None).temperature_at(3) is None
+    with pytest.raises(ValueError, match="set temperature"):
+        HardSamplerCfg(schedule="step")
+    train, _ = checkerboard()
+    used: list[float] = []
+    real = sb.hard_negatives
+
+    def spy(score, users, cands, k, temperature, gen):  # noqa: ANN001, ANN202
+        used.append(temperature)
+        return real(score, users, cands, k, temperature, gen)
+
+    monkeypatch.setattr(sb, "hard_negatives", spy)
+    run = TrainCfg(epochs=3, batch_size=10_000, patience=0, checkpoint=False)
+    hist = trainer.fit(
+        make("bpr", train), uniform_pool(train, 6, 2), run, 0, torch.device("cpu"),
+        sampler=cfg, train=train,
+    )  # fmt: skip
+    assert [h["temperature"] for h in hist] == used == [2.5, 1.5, 0.5]
