@@ -9,6 +9,10 @@ Families, each a name prefix:
 - beyond accuracy (no prefix): ``coverage_K``, ``arp_K``, ``gini_K``, ``longtail_K``,
   ``novelty_K`` of the full-ranking top-K lists.
 
+- calibration (pointwise models): ``ece``, ``ece_corrected`` (:mod:`negsamp.metrics.calibration`).
+- embedding probes (with item features): ``probe_<family>_f1`` and its ``_random`` and
+  ``_popularity`` baselines (:mod:`negsamp.metrics.probe`).
+
 Metrics that depend on K end in ``_K``; ``*_mrr`` does not. The nested reports (``ci.json``,
 ``corrected.json``) key on these names too: ``full_recall_10.ci_low``, ``full_recall_10.bv``.
 """

@@ -42,6 +42,14 @@ class Paths:
     def ingest_report(self) -> Path:
         return self._p("interim", "ingest.json")
 
+    @property
+    def item_attributes(self) -> Path:
+        return self._p("interim", "item_attributes.parquet")
+
+    @property
+    def item_release(self) -> Path:
+        return self._p("interim", "item_release.parquet")
+
     # validate
     @property
     def validation_dir(self) -> Path:

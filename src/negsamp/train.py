@@ -303,7 +303,7 @@ def fit(
         epoch, t0 = state.epoch, time.perf_counter()
         order = torch.randperm(n, generator=perm).to(device)
         negs = pool.negs[epoch % pool.pool_epochs]
-        objective.start_epoch()
+        objective.start_epoch(epoch)
         governor.start_epoch()
         total = torch.zeros((), device=device)
         for lo in range(0, n, cfg.batch_size):

@@ -72,6 +72,54 @@ class AppendCfg(Frozen):
     base: AppendBase | None = None
 
 
+ItemFeaturesSource = Literal["none", "movielens-100k", "movielens-csv", "csv", "parquet"]
+
+
+class ItemFeaturesCfg(Frozen):
+    """``data.item_features``: an optional file of item attributes (see data/features.py)."""
+
+    source: ItemFeaturesSource = Field(
+        "none",
+        description="none | movielens-100k (u.item) | movielens-csv (movies.csv) | csv | parquet",
+    )
+    path: str = Field(
+        "src/negsamp/data/features.py",
+        description="the attributes file or its MovieLens folder; an ingest dependency, so the "
+        "default (used with source none) names a file ingest depends on anyway",
+    )
+    item: str = Field("item", description="csv | parquet: the item id column")
+    attributes: tuple[str, ...] = Field(
+        (), description="csv | parquet: attribute columns, each one attribute family"
+    )
+    multi_valued: tuple[str, ...] = Field(
+        (), description="csv | parquet: attribute columns whose text holds several values"
+    )
+    separator: str = Field("|", min_length=1, description="splits a multi-valued column")
+    release: str | None = Field(
+        None, description="csv | parquet: release date column (parsed like timestamps)"
+    )
+    missing: Literal["refuse", "empty"] = Field(
+        "empty",
+        description="an item with a missing attribute value: refuse (error naming the row) or "
+        "give it no value in that family (same_attribute then falls back to uniform)",
+    )
+
+    @model_validator(mode="after")
+    def _columns(self) -> ItemFeaturesCfg:
+        extra = sorted(set(self.multi_valued) - set(self.attributes))
+        if extra:
+            raise ValueError(
+                f"data.item_features.multi_valued names {extra}, which are not in "
+                "data.item_features.attributes: add them there"
+            )
+        if self.source in ("csv", "parquet") and not self.attributes and self.release is None:
+            raise ValueError(
+                f"data.item_features.source={self.source} needs data.item_features.attributes "
+                "(attribute columns) or data.item_features.release (a release date column)"
+            )
+        return self
+
+
 class DataCfg(Frozen):
     source: DataSource = "synthetic"
     path: str = "data/raw/synthetic.parquet"
@@ -84,6 +132,7 @@ class DataCfg(Frozen):
     weight_aggregate: Literal["sum", "max", "mean", "last"] = "sum"
     zero_weight: Literal["drop", "refuse"] = "drop"
     synthetic: SyntheticCfg = SyntheticCfg()
+    item_features: ItemFeaturesCfg = ItemFeaturesCfg()
 
     @field_validator("timestamp_format")
     @classmethod

@@ -48,6 +48,13 @@ class EvaluateCfg(Frozen):
     item_bands: tuple[float, float] = Field(
         (0.2, 0.8), description="cumulative interaction shares ending the head and the torso"
     )
+    calibration_bins: int = Field(10, ge=2, description="bins of the ECE (pointwise models)")
+    probe_min_count: int = Field(
+        5, ge=1, description="training positives an item needs to be probed"
+    )
+    probe_test_share: float = Field(
+        0.3, gt=0.0, lt=1.0, description="share of probed items held out"
+    )
 
     @field_validator("ks")
     @classmethod

@@ -59,6 +59,21 @@ class EvalFiles:
         """segment, band, metric, value, ci_low, ci_high, n_users."""
         return self.folder / "segments.csv"
 
+    @property
+    def calibration(self) -> Path:
+        """ECE and reliability diagrams, raw and sampling-corrected (pointwise models)."""
+        return self.folder / "calibration.json"
+
+    @property
+    def reliability(self) -> Path:
+        """The reliability diagram (a PNG; a note that there is none for other models)."""
+        return self.folder / "reliability.png"
+
+    @property
+    def probe(self) -> Path:
+        """Linear probes of the item embeddings per attribute family, and their baselines."""
+        return self.folder / "probe.json"
+
     def plot(self, name: str) -> Path:
         if name not in PLOTS:
             raise ValueError(f"unknown plot {name!r}; plots: {PLOTS}")
@@ -67,5 +82,7 @@ class EvalFiles:
     def reports(self) -> list[Path]:
         """Every output besides metrics.json and per_user.parquet, for MLflow."""
         return [
-            self.headline, self.ci, self.corrected, self.segments, *(self.plot(p) for p in PLOTS)
+            self.headline, self.ci, self.corrected, self.segments, self.calibration,
+            self.reliability, self.probe,
+            *(self.plot(p) for p in PLOTS)
         ]  # fmt: skip

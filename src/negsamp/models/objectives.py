@@ -34,19 +34,19 @@ BatchLoss = Callable[
 ]
 
 
-def _nothing() -> None:
+def _nothing(epoch: int = 0) -> None:
     return None
 
 
 @dataclass
 class Objective:
     """How a batch is scored: ``loss``; ``per_positive(b)`` negatives per positive at batch
-    size b (for pairs/second); ``start_epoch()`` resets per-epoch state (the ``mixed`` item
-    cap); ``stats()`` adds per-epoch counters to the history."""
+    size b (for pairs/second); ``start_epoch(epoch)`` sets per-epoch state (the ``mixed``
+    item cap and hardness schedule); ``stats()`` adds per-epoch values to the history."""
 
     loss: BatchLoss
     per_positive: Callable[[int], int]
-    start_epoch: Callable[[], None] = _nothing
+    start_epoch: Callable[[int], None] = _nothing
     stats: Callable[[], dict[str, float]] = field(default=dict)
 
 
@@ -93,12 +93,19 @@ def build(
 
         return Objective(in_batch, lambda b: b - 1)
     if name == "hard":
+        temp = {"t": sampler.temperature_at(0)}
 
         def hard(model, u, p, cands, l2, w):  # noqa: ANN001, ANN202
-            negs = sb.hard_negatives(_pairs(model), u, cands, sampler.k, sampler.temperature, gen)
+            negs = sb.hard_negatives(_pairs(model), u, cands, sampler.k, temp["t"], gen)
             return model.loss(u, p, negs, l2, None, w)
 
-        return Objective(hard, lambda b: sampler.k)
+        def at_epoch(epoch: int = 0) -> None:
+            temp["t"] = sampler.temperature_at(epoch)
+
+        def logged() -> dict[str, float]:  # the hardness curriculum, when softmax sampling
+            return {} if temp["t"] is None else {"temperature": float(temp["t"])}
+
+        return Objective(hard, lambda b: sampler.k, at_epoch, logged)
     return _mixed(sampler, sb, device, n_positives, train, exclude, n_items, gen)
 
 
@@ -128,8 +135,11 @@ def redraw_exclusions(
 
 
 def _mixed(sampler, sb, device, n_positives, train, exclude, n_items, gen) -> Objective:  # noqa: ANN001
-    """Pool columns: ``candidates`` for the hard pick, then ``n_random`` random ones."""
-    c, n_hard = sampler.candidates, sampler.n_hard
+    """Pool columns: ``candidates`` for the hard pick, then ``n_random`` random ones (the
+    most any epoch of the hardness schedule uses); epoch e takes ``n_hard_at(e)`` hard ones
+    and the first ``n_neg - n_hard_at(e)`` random columns."""
+    c = sampler.candidates
+    now = {"n_hard": sampler.n_hard_at(0)}
     cap = None
     if sampler.max_item_share is not None:
         cap = sb.ItemCap(n_items, sampler.max_item_share, n_positives * sampler.n_neg, device)
@@ -146,7 +156,8 @@ def _mixed(sampler, sb, device, n_positives, train, exclude, n_items, gen) -> Ob
         return sb.weighted_excluding_torch(excluded, users, 1, weights, gen, taken=taken)[:, 0]
 
     def mixed(model, u, p, negs, l2, w):  # noqa: ANN001, ANN202
-        out = negs[:, c:]
+        n_hard = now["n_hard"]
+        out = negs[:, c : c + sampler.n_neg - n_hard]
         if n_hard:
             hard = sb.hard_negatives(_pairs(model), u, negs[:, :c], n_hard, None, gen)
             out = sb.mix_negatives(hard, out)
@@ -156,20 +167,20 @@ def _mixed(sampler, sb, device, n_positives, train, exclude, n_items, gen) -> Ob
             )
         return model.loss(u, p, out, l2, None, w)
 
-    if cap is None:
-        return Objective(mixed, lambda b: sampler.n_neg)
-
     seen = {"replaced": 0, "overflow": 0}
 
-    def start() -> None:
-        cap.reset()
-        seen.update(replaced=cap.replaced, overflow=cap.overflow)
+    def start(epoch: int = 0) -> None:
+        now["n_hard"] = sampler.n_hard_at(epoch)
+        if cap is not None:
+            cap.reset()
+            seen.update(replaced=cap.replaced, overflow=cap.overflow)
 
     def cap_stats() -> dict[str, float]:  # this epoch's counts (the cap's are cumulative)
-        return {
-            "cap_replaced": float(cap.replaced - seen["replaced"]),
-            "cap_overflow": float(cap.overflow - seen["overflow"]),
-        }
+        row = {"hard_fraction": now["n_hard"] / sampler.n_neg}  # the hardness curriculum
+        if cap is not None:
+            row["cap_replaced"] = float(cap.replaced - seen["replaced"])
+            row["cap_overflow"] = float(cap.overflow - seen["overflow"])
+        return row
 
     return Objective(mixed, lambda b: sampler.n_neg, start, cap_stats)
 

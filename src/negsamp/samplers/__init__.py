@@ -87,7 +87,10 @@ def build_sampler(cfg: Any, train: Interactions, **deps: Any) -> Sampler:
 
     ``hard`` / ``mixed`` get their base sampler (the pool holds their candidates);
     ``in_batch`` has no pool. ``deps`` carries what a plug-in cannot build from params,
-    e.g. ``score_all`` for ``teacher_hard`` (the stage loads the teacher model).
+    e.g. ``score_all`` for ``teacher_hard`` (the stage loads the teacher model),
+    ``attributes`` (the item features frame) for the attribute samplers, and ``times``
+    (:class:`~negsamp.samplers.timeaware.ItemTimes`) for ``exclude_unreleased``, which wraps
+    the sampler in :class:`~negsamp.samplers.timeaware.TimeAwareSampler`.
     """
     name = cfg.name
     if name == "in_batch":
@@ -104,8 +107,21 @@ def build_sampler(cfg: Any, train: Interactions, **deps: Any) -> Sampler:
             f"unknown sampler {name!r}; known samplers: {registered()} "
             f"(batch-side: {list(BATCH_SIDE)})"
         ) from None
-    return factory(cfg, train, **deps)
+    sampler = factory(cfg, train, **deps)
+    if getattr(cfg, "exclude_unreleased", False):
+        from negsamp.samplers.timeaware import TimeAwareSampler
+
+        if deps.get("times") is None:
+            raise ValueError("exclude_unreleased needs the items' times: pass times=ItemTimes")
+        return TimeAwareSampler(sampler, deps["times"])
+    return sampler
 
 
 # Plug-ins register themselves on import; the list is explicit (no module scanning).
-from negsamp.samplers import popularity, stratified, teacher, uniform  # noqa: E402, F401
+from negsamp.samplers import (  # noqa: E402, F401
+    attributes,
+    popularity,
+    stratified,
+    teacher,
+    uniform,
+)

@@ -15,6 +15,7 @@ from negsamp.samplers import register_sampler
 from negsamp.samplers.cdf import DiscreteTable
 from negsamp.samplers.exact import DrawStats, SamplingError, weighted_excluding
 from negsamp.samplers.stats import restricted_target
+from negsamp.samplers.timeaware import non_positive, normalized
 
 
 def popularity_weights(train: Interactions, alpha: float, by: str = "events") -> np.ndarray:
@@ -57,6 +58,16 @@ class PopularitySampler:
 
     def target(self, exclude: Interactions, users: np.ndarray) -> np.ndarray:
         return restricted_target(self.weights, exclude, users)
+
+    def static_weights(self) -> np.ndarray:
+        """float64 [n_items]: the fixed item weights the draw restricts to non-positives."""
+        return self.weights
+
+    def row_probabilities(
+        self, exclude: Interactions, users: np.ndarray, pos_items: np.ndarray
+    ) -> np.ndarray:
+        """float64 [k, n_items]: each row's draw distribution (weights over non-positives)."""
+        return normalized(non_positive(exclude, users) * self.weights[None, :])
 
     def describe(self) -> dict[str, Any]:
         p = self.table.probabilities()

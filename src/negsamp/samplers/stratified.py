@@ -29,6 +29,7 @@ from negsamp.samplers import register_sampler
 from negsamp.samplers._local import LocalPositives
 from negsamp.samplers.cdf import DiscreteTable
 from negsamp.samplers.exact import DrawStats, capacity_error, resolve
+from negsamp.samplers.timeaware import non_positive, normalized
 
 
 def band_bounds(n_items: int, band_edges: tuple[float, ...]) -> np.ndarray:
@@ -41,6 +42,16 @@ def band_bounds(n_items: int, band_edges: tuple[float, ...]) -> np.ndarray:
 
 
 @register_sampler("stratified")
+def stratified(cfg: Any, train: Interactions, **deps: Any) -> Any:
+    """Popularity bands (``by: popularity``, this module) or attribute values (``by:
+    attribute``, :class:`negsamp.samplers.attributes.AttributeStratifiedSampler`)."""
+    if getattr(cfg, "by", "popularity") == "attribute":
+        from negsamp.samplers.attributes import AttributeStratifiedSampler
+
+        return AttributeStratifiedSampler(cfg, train, deps.get("attributes"))
+    return StratifiedSampler(cfg, train)
+
+
 class StratifiedSampler:
     def __init__(self, cfg: Any, train: Interactions, **_: Any) -> None:
         self.cfg = cfg
@@ -118,6 +129,19 @@ class StratifiedSampler:
         )
         q = np.maximum(q, 0.0)
         return q / q.sum()
+
+    def row_probabilities(
+        self, exclude: Interactions, users: np.ndarray, pos_items: np.ndarray
+    ) -> np.ndarray:
+        """float64 [k, n_items]: share'_b(u) / avail_b(u) on the row user's non-positives."""
+        free = non_positive(exclude, users)
+        onehot = np.zeros((self.n_items, self.start.size))
+        onehot[np.arange(self.n_items), self.band_of] = 1.0
+        avail = free @ onehot
+        share = self.effective_shares[None, :] * (avail > 0)
+        share = np.where(share.sum(axis=1, keepdims=True) > 0, share, avail)
+        coef = np.divide(normalized(share), avail, out=np.zeros_like(avail), where=avail > 0)
+        return free * coef[:, self.band_of]
 
     def describe(self) -> dict[str, Any]:
         drawn = self.band_counts / max(self.band_counts.sum(), 1)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from negsamp.config import Config
 from negsamp.device import resolve_device
-from negsamp.io import atomic_write, write_json, write_parquet
+from negsamp.io import atomic_write, read_json, write_json, write_parquet
 from negsamp.metrics import report
 from negsamp.metrics.artifacts import PLOTS, EvalFiles, headline
+from negsamp.metrics.calibration import POINTWISE_LOSSES, calibration, reliability_png
+from negsamp.metrics.probe import probe
 from negsamp.models import load_model
 from negsamp.paths import Paths
 from negsamp.stages.common import positives, require
@@ -38,6 +41,9 @@ SPEC = StageSpec(
         "evaluate.correction_gamma",
         "evaluate.user_bands",
         "evaluate.item_bands",
+        "evaluate.calibration_bins",
+        "evaluate.probe_min_count",
+        "evaluate.probe_test_share",
     ),
     deps=rel(
         VARIANT.model_dir,
@@ -47,6 +53,8 @@ SPEC = StageSpec(
         SHARED.eval_candidates,
         SHARED.user_ids,
         SHARED.item_ids,
+        SHARED.item_attributes,  # the probe's attribute families
+        VARIANT.train_pool_manifest,  # negatives per positive: the calibration's correction
     ),
     code=src(
         "models",
@@ -65,12 +73,79 @@ SPEC = StageSpec(
         _OUT.headline,
         _OUT.ci,
         _OUT.corrected,
+        _OUT.calibration,
+        _OUT.reliability,
+        _OUT.probe,
         *(_OUT.plot(name) for name in PLOTS),
     ),
     per_variant=True,
 )
 
 log = logging.getLogger(__name__)
+
+
+def candidate_scores(
+    model: Any, cands: pl.DataFrame, device: Any, batch: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 [R] held-out items' scores, float64 [R, m] their candidates' scores)."""
+    import torch
+
+    users = cands["user"].to_numpy().astype(np.int64)
+    items = np.concatenate(
+        [cands["item"].to_numpy().astype(np.int64)[:, None], cands["candidates"].to_numpy()],
+        axis=1,
+    )
+    out = np.empty(items.shape, np.float64)
+    with torch.no_grad():
+        for lo in range(0, users.size, batch):
+            u = torch.as_tensor(users[lo : lo + batch], device=device)
+            it = torch.as_tensor(items[lo : lo + batch].astype(np.int64), device=device)
+            out[lo : lo + batch] = model.score(u, it).double().cpu().numpy()
+    return out[:, 0], out[:, 1:]
+
+
+def calibration_of(
+    model: Any, cands: pl.DataFrame, manifest: dict[str, Any], e: Any, device: Any
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """ECE metrics and the reliability report of a pointwise model (``loss: bce``), trained
+    on ``manifest['n_neg']`` negatives per positive; ``{}`` and why not for other models."""
+    loss = getattr(model.cfg, "loss", None)
+    n_neg = manifest.get("n_neg") or 0
+    if loss not in POINTWISE_LOSSES or n_neg < 1:
+        return {}, {"pointwise": False, "why": f"loss {loss!r} (calibration needs bce)"}
+    pos, neg = candidate_scores(model, cands, device, e.batch_size)
+    metrics, rep = calibration(pos, neg, int(n_neg), e.calibration_bins)
+    return metrics, {"pointwise": True, **rep}
+
+
+def item_embeddings(model: Any) -> np.ndarray | None:
+    """float64 [n_items, d]: the model's item embedding table (NCF: GMF and MLP side by
+    side); None for a model without one."""
+    tables = [getattr(model, n, None) for n in ("item", "gmf_item", "mlp_item")]
+    weights = [getattr(t, "weight", t) for t in tables if t is not None]
+    weights = [w for w in weights if getattr(w, "dim", lambda: 0)() == 2]
+    if not weights:
+        return None
+    return np.hstack([w.detach().double().cpu().numpy() for w in weights])
+
+
+def probe_of(
+    model: Any, attrs: pl.DataFrame | None, train: Any, e: Any, seed: int
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The linear probes of the item embeddings (``{}`` and why not without features)."""
+    emb = item_embeddings(model)
+    if emb is None or attrs is None or attrs.height == 0:
+        why = "no item embeddings" if emb is None else "no item features (data.item_features)"
+        return {}, {"probed": False, "why": why}
+    metrics, rep = probe(
+        emb,
+        attrs,
+        train.item_counts(),
+        seed,
+        min_count=e.probe_min_count,
+        test_share=e.probe_test_share,
+    )
+    return metrics, {"probed": True, **rep}
 
 
 @SPEC.enforce
@@ -86,6 +161,11 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     train = positives(paths, paths.train)
     seen = positives(paths, paths.train, paths.valid)
     result = report.evaluate_model(model, cands, test, train, seen, e, cfg.base.seed, device)
+    manifest = read_json(paths.train_pool_manifest) if paths.train_pool_manifest.exists() else {}
+    cal_metrics, cal_report = calibration_of(model, cands, manifest, e, device)
+    attrs = pl.read_parquet(paths.item_attributes) if paths.item_attributes.exists() else None
+    probe_metrics, probe_report = probe_of(model, attrs, train, e, cfg.base.seed)
+    result.metrics.update(cal_metrics | probe_metrics)
 
     out = EvalFiles(paths)
     write_parquet(out.per_user, result.per_user)
@@ -94,6 +174,9 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     atomic_write(out.segments, result.segments.write_csv().encode())
     for name in PLOTS:
         atomic_write(out.plot(name), result.plots[name].write_csv().encode())
+    write_json(out.calibration, cal_report)
+    atomic_write(out.reliability, reliability_png(cal_report))
+    write_json(out.probe, probe_report)
     write_json(out.headline, headline(result.metrics, e.plot_k))
     write_json(out.metrics, result.metrics)  # last: its presence says the rest is complete
     k = e.plot_k

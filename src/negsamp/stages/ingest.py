@@ -18,6 +18,12 @@ from negsamp import dvcops
 from negsamp.config import AppendCfg, Config, DataCfg, load, read_document, write_overrides
 from negsamp.data.encode import encode, to_implicit
 from negsamp.data.errors import DataError
+from negsamp.data.features import (
+    empty_item_features,
+    encode_item_features,
+    read_item_features,
+    resolve_features_path,
+)
 from negsamp.data.loaders import load_raw, load_raw_info, resolve_path
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
@@ -35,10 +41,24 @@ SPEC = StageSpec(
         "data.timestamp_format",
         "data.weight_aggregate",
         "data.zero_weight",
+        "data.item_features",
     ),
-    deps=("${data.path}",),
-    code=src("data/loaders.py", "data/timestamps.py", "data/encode.py", "stages/ingest.py"),
-    outs=rel(SHARED.interactions, SHARED.user_ids, SHARED.item_ids, SHARED.ingest_report),
+    deps=("${data.path}", "${data.item_features.path}"),
+    code=src(
+        "data/loaders.py",
+        "data/timestamps.py",
+        "data/encode.py",
+        "data/features.py",
+        "stages/ingest.py",
+    ),
+    outs=rel(
+        SHARED.interactions,
+        SHARED.user_ids,
+        SHARED.item_ids,
+        SHARED.ingest_report,
+        SHARED.item_attributes,
+        SHARED.item_release,
+    ),
 )
 
 log = logging.getLogger(__name__)
@@ -240,6 +260,18 @@ def _declared(data: Any) -> DataCfg:
     return DataCfg(**{k: getattr(data, k) for k in keys})
 
 
+def item_features(
+    data: DataCfg, item_ids: pl.DataFrame, paths: Paths
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any] | None]:
+    """``data.item_features`` in the log's item ids: (attributes, release, ingest.json summary)."""
+    feats = data.item_features
+    if feats.source == "none":
+        return (*empty_item_features(item_ids), None)
+    path = resolve_features_path(feats, paths.root)
+    long, release = read_item_features(feats, path)
+    return encode_item_features(feats, long, release, item_ids, path)
+
+
 @SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     """Read ``data.path`` as ``data.source``, keep positives, encode ids, write outputs.
@@ -260,6 +292,7 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     raw, read_info = read_snapshot_info(data, paths)
     implicit = to_implicit(raw, data.rating_threshold, data.weight_aggregate)
     interactions, user_ids, item_ids = encode(implicit)
+    attributes, release, features_report = item_features(data, item_ids, paths)
 
     rows_kept = int(implicit["count"].sum())
     report: dict[str, Any] = {
@@ -280,7 +313,10 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         "timestamp_parsed_as": read_info["timestamp_parsed_as"],
         "weight": _weight_report(data, implicit),
         "appends": [a.model_dump() for a in data.appends],
+        "item_features": features_report,
     }
+    write_parquet(paths.item_attributes, attributes)
+    write_parquet(paths.item_release, release)
     write_parquet(paths.interactions, interactions)
     write_parquet(paths.user_ids, user_ids)
     write_parquet(paths.item_ids, item_ids)

@@ -35,6 +35,8 @@ SPEC = StageSpec(
             VARIANT.train_pool.parents[1],  # pools and the shared evaluation candidates
             SHARED.report_dir,  # the comparison the sweep's parent run holds
             SHARED.interactions,
+            SHARED.item_attributes,  # the refit's attribute samplers
+            SHARED.item_release,  # the refit's exclude_unreleased with first_seen: release
             SHARED.user_ids,
             SHARED.item_ids,
             SHARED.train,
@@ -59,7 +61,7 @@ SPEC = StageSpec(
         "refit.py",  # the refit of a promoted configuration, and what it trains with:
         "train.py",
         "samplers",
-        "stages/sample_negatives.py",  # teacher_hard's teacher
+        "stages/sample_negatives.py",  # teacher_hard's teacher, item features and times
         "stages/register.py",
     ),
     outs=rel(SHARED.registration, SHARED.refit_dir),
@@ -142,12 +144,11 @@ def refit_best(cfg: Config, paths: Paths, best: str) -> tuple[Path, dict[str, st
     epochs = kept_epochs(
         read_json(bpaths.train_history), bcfg.train.monitor, bcfg.train.restore_best
     )
-    deps = {}
-    if bcfg.sampler.name == "teacher_hard":
-        from negsamp.stages.sample_negatives import _teacher_score_all
+    from negsamp.stages.sample_negatives import sampler_deps
 
-        deps["score_all"] = _teacher_score_all(bcfg, bpaths)
     n_users, n_items = catalog_size(paths)
+    # teacher_hard's teacher, item features, and (exclude_unreleased) the log's times
+    deps = sampler_deps(bcfg.sampler.active, bcfg, bpaths, n_items, paths.interactions)
     result = refit(
         bcfg.model.active,
         bcfg.sampler.active,

@@ -36,7 +36,16 @@ SPEC = StageSpec(
     # base.device, registry.model_name: teacher_hard scores with the registered champion
     params=("base.seed", "base.device", "registry.model_name", "sampler", "sweep.configs.${key}"),
     # valid: sampler.exclude=train+valid keeps validation items out of the negatives
-    deps=rel(SHARED.train, SHARED.valid, SHARED.user_ids, SHARED.item_ids),
+    # interactions, item_attributes, item_release: exclude_unreleased and the attribute samplers
+    deps=rel(
+        SHARED.train,
+        SHARED.valid,
+        SHARED.user_ids,
+        SHARED.item_ids,
+        SHARED.interactions,
+        SHARED.item_attributes,
+        SHARED.item_release,
+    ),
     # models, train.py, evaluate.py, champion.py, registry.py: teacher_hard's teacher
     code=src(
         "samplers",
@@ -89,6 +98,51 @@ def _teacher_score_all(cfg: Config, paths: Paths) -> Any:
         return s.float().cpu().numpy()
 
     return score_all
+
+
+def item_times(s: Any, paths: Paths, n_items: int, positives: Any = None) -> Any:
+    """ItemTimes for ``exclude_unreleased``: the time of each positive of ``positives`` (a
+    parquet file: the training split by default; the refit passes the whole log), and each
+    item's first-seen time (its first interaction in the log, or its release date where
+    ``first_seen: release`` and the item features give one)."""
+    from negsamp.samplers.timeaware import NEVER, ItemTimes
+
+    log_df = pl.read_parquet(paths.interactions, columns=["item", "timestamp"])
+    first = log_df.group_by("item").agg(pl.col("timestamp").min())
+    seen = np.full(n_items, NEVER, np.int64)
+    seen[first["item"].to_numpy()] = first["timestamp"].to_numpy()
+    if s.first_seen == "release":
+        dates = pl.read_parquet(paths.item_release).drop_nulls("release")
+        if dates.height == 0:
+            raise SamplingError(
+                "sampler.first_seen=release but no item has a release date: set "
+                "data.item_features (e.g. source: movielens-100k) and run ingest, or use "
+                "sampler.first_seen=log"
+            )
+        seen[dates["item"].to_numpy()] = dates["release"].to_numpy()
+    train = pl.read_parquet(positives or paths.train, columns=["user", "item", "timestamp"])
+    return ItemTimes.build(
+        train["user"].to_numpy(),
+        train["item"].to_numpy(),
+        train["timestamp"].to_numpy(),
+        seen,
+        s.first_seen,
+    )
+
+
+def sampler_deps(
+    s: Any, cfg: Config, paths: Paths, n_items: int, positives: Any = None
+) -> dict[str, Any]:
+    """What the sampler needs beyond the positives: the teacher, item features, item times
+    (of the positives in ``positives``, a parquet file: the training split by default)."""
+    deps: dict[str, Any] = {}
+    if s.name == "teacher_hard":
+        deps["score_all"] = _teacher_score_all(cfg, paths)
+    if s.name == "same_attribute" or getattr(s, "by", None) == "attribute":
+        deps["attributes"] = pl.read_parquet(paths.item_attributes)
+    if getattr(s, "exclude_unreleased", False):
+        deps["times"] = item_times(s, paths, n_items, positives)
+    return deps
 
 
 def check_fits(s: Any, train: Any, exclude: Any, paths: Paths) -> None:
@@ -176,8 +230,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
 
     exclude = excluded_positives(cfg, paths, train)
     check_fits(s, train, exclude, paths)
-    deps = {"score_all": _teacher_score_all(cfg, paths)} if s.name == "teacher_hard" else {}
-    sampler = build_sampler(s, train, **deps)
+    sampler = build_sampler(s, train, **sampler_deps(s, cfg, paths, train.n_items))
     width = s.pool_width
     t0 = time.perf_counter()
     pool = training_pool(sampler, train, width, s.pool_epochs, cfg.base.seed, exclude=exclude)
@@ -186,6 +239,7 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     write_parquet(paths.train_pool, pool)
     faults.point("sample-negatives:pool-written")  # a crash before the manifest
     negs = pool["neg_items"].to_numpy()
+    # attribute and time-aware samplers depend on the positive: no per-user target to compare
     target = sampler.target(exclude, train.rows()) if hasattr(sampler, "target") else None
     stats = pool_statistics(negs, train, target=target)
     n_users, n_items = catalog_size(paths)

@@ -53,6 +53,27 @@ def valid_column(c: Comparison) -> str:
     return f"valid {c.monitor}" if c.monitor else "valid"
 
 
+def extra_columns(c: Comparison) -> list[tuple[str, str]]:
+    """(header, key) of the optional columns some row has: ECE raw / corrected (pointwise
+    models) and the probe's macro-F1 per attribute family (random, popularity baselines)."""
+    keys = set().union(*(r.values for r in c.rows)) if c.rows else set()
+    out = [("ECE / corrected", "ece")] if "ece" in keys else []
+    fams = sorted(
+        k[len("probe_") : -len("_f1")] for k in keys if k.startswith("probe_") and k.endswith("_f1")
+    )
+    return out + [(f"probe {f} F1 (random, pop.)", f"probe_{f}_f1") for f in fams]
+
+
+def _extra_cell(r: Row, key: str) -> str:
+    v = r.values
+    if key not in v:
+        return "-"
+    if key == "ece":
+        return f"{v['ece']:.3f} / {v.get('ece_corrected', float('nan')):.3f}"
+    base = (v.get(f"{key}_random", float("nan")), v.get(f"{key}_popularity", float("nan")))
+    return f"{v[key]:.3f} ({base[0]:.3f}, {base[1]:.3f})"
+
+
 def header(c: Comparison) -> list[str]:
     return [
         "#",
@@ -65,6 +86,7 @@ def header(c: Comparison) -> list[str]:
         f"{c.metric} vs chosen",
         f"ARP@{c.k}",
         f"long-tail@{c.k}",
+        *(h for h, _ in extra_columns(c)),
         "train s",
         "epochs",
         "train pairs",
@@ -78,6 +100,7 @@ def cells(c: Comparison, compact: bool = False) -> list[list[str]]:
     ``compact`` (a terminal): a CI as ± its half-width, the paired test as diff and p.
     """
     out = []
+    extra = extra_columns(c)
     for r in c.rows:
         arp, tail = r.values.get(f"arp_{c.k}"), r.values.get(f"longtail_{c.k}")
         out.append(
@@ -92,6 +115,7 @@ def cells(c: Comparison, compact: bool = False) -> list[list[str]]:
                 _vs_best(r, compact),
                 "-" if arp is None else f"{arp:.1f}",
                 "-" if tail is None else f"{tail:.3f}",
+                *(_extra_cell(r, key) for _, key in extra),
                 f"{r.train_seconds:.1f}",
                 str(r.epochs),
                 _rate(r.train_pairs_per_second),
@@ -128,6 +152,22 @@ def _legend(c: Comparison) -> list[str]:
         f"popularity bias); long-tail@{c.k}: share of them from the long tail. "
         "Train pairs: positive-negative pairs per second; sampling: pool negatives per "
         "second (batch-side samplers draw during training).",
+        *(
+            [
+                "ECE: expected calibration error of sigmoid(score) on held-out positives and their "
+                "sampled candidates; corrected: scores shifted by -log(candidates / n_neg)."
+            ]
+            if any(k == "ece" for _, k in extra_columns(c))
+            else []
+        ),
+        *(
+            [
+                "Probe F1: macro-F1 of a logistic-regression probe predicting the family's values "
+                "from held-out items' embeddings (random embeddings, popularity alone)."
+            ]
+            if any(k.startswith("probe_") for _, k in extra_columns(c))
+            else []
+        ),
     ]
 
 

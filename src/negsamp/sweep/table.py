@@ -119,7 +119,12 @@ def sampler_label(s: dict[str, Any]) -> str:
         "mixed": ("h", s.get("hard_fraction")),
         "teacher_hard": ("top", s.get("top_k")),
     }.get(name)
-    return f"{name} {extra[0]}={extra[1]:g}" if extra and extra[1] is not None else name
+    label = f"{name} {extra[0]}={extra[1]:g}" if extra and extra[1] is not None else name
+    if name == "mixed" and s.get("schedule", "constant") != "constant":
+        label += f" {s['schedule']} from {s.get('hard_fraction_start', 0):g}"
+    if name == "same_attribute" or (name == "stratified" and s.get("by") == "attribute"):
+        label += f" {s.get('family')}"
+    return label + (" unreleased excluded" if s.get("exclude_unreleased") else "")
 
 
 def _n_neg(s: dict[str, Any]) -> int | None:
@@ -203,6 +208,8 @@ def build(
         values = {
             c: float(r.metrics[c]) for c in (*cols, f"arp_{k}", f"longtail_{k}") if c in r.metrics
         }
+        # calibration (pointwise models) and embedding probes (with item features), if any
+        values |= {c: float(v) for c, v in r.metrics.items() if c.startswith(("ece", "probe_"))}
         rows.append(
             Row(
                 config=r.name,

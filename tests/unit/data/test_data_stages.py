@@ -79,6 +79,7 @@ def test_ingest_csv_report_and_outputs(root: Path) -> None:
         "timestamp_parsed_as": "unix_s",
         "weight": None,
         "appends": [],
+        "item_features": None,
     }
     assert pl.read_parquet(paths.interactions).rows() == [(0, 0, 2, 30), (1, 1, 1, 40)]
     assert pl.read_parquet(paths.user_ids).rows() == [(0, 5), (1, 9)]

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 from negsamp.interactions import Interactions
 from negsamp.samplers import SamplingError, build_sampler, no_exclusions, registered
 from negsamp.samplers.pool import training_pool
-from tests.unit.samplers.helpers import csr, sampler_cfg, teacher_for
+from tests.unit.samplers.helpers import CASES, csr, make_sampler, sampler_cfg
 
-SAMPLERS = registered()
-EXTRA = {"teacher_hard": {"top_k": 1000}}  # a list longer than any test catalog
+SAMPLERS = CASES
 
 
 def make(name: str, train: Interactions, **kw: object):  # noqa: ANN201 - a Sampler
-    cfg = sampler_cfg(name, **{**EXTRA.get(name, {}), **kw})
-    return build_sampler(cfg, train, score_all=teacher_for(train))
+    if name.endswith("+unreleased") and kw.get("replace") is False:
+        pytest.skip("exclude_unreleased draws with replacement (the config refuses false)")
+    return make_sampler(name, train, **kw)
 
 
 def test_the_data_side_samplers_are_registered() -> None:
-    assert SAMPLERS == ["popularity", "stratified", "teacher_hard", "uniform"]
+    assert registered() == ["popularity", "same_attribute", "stratified", "teacher_hard", "uniform"]
 
 
 @pytest.mark.parametrize("replace", [True, False])
@@ -45,15 +45,17 @@ def test_shape_dtype_and_never_a_positive(name: str, replace: bool, train: Inter
 def test_property_never_a_positive_even_with_one_non_positive_left(
     name: str, pos: Interactions, seed: int, n_neg: int, replace: bool
 ) -> None:
+    assume(replace or not name.endswith("+unreleased"))
     users = pos.rows() if pos.nnz else np.arange(pos.n_users)
     need = 1 if replace else n_neg
     rng = np.random.default_rng(seed)
     expect = None
-    if name == "popularity" and pos.nnz == 0:  # no counts: no weight anywhere
+    base = name.removesuffix("+unreleased")
+    if base == "popularity" and pos.nnz == 0:  # no counts: no weight anywhere
         expect = "non-zero sampling weight"
     elif int((pos.n_items - pos.user_degrees()[users]).min()) < need:
         expect = "items left to draw from"
-    elif name == "popularity":  # items nobody has weigh 0 and can never be drawn
+    elif base == "popularity":  # items nobody has weigh 0 and can never be drawn
         w = (pos.item_counts() > 0).astype(np.int64)
         held = np.bincount(pos.rows(), weights=w[pos.indices], minlength=pos.n_users)
         if int((w.sum() - held[users]).min()) < need:
@@ -76,6 +78,7 @@ def test_property_never_a_positive_even_with_one_non_positive_left(
 def test_property_a_user_with_no_non_positive_raises_naming_it(
     name: str, pos: Interactions, seed: int, replace: bool
 ) -> None:
+    assume(replace or not name.endswith("+unreleased"))
     full = pos.n_users  # one more user, who has every item
     users = np.concatenate([pos.rows(), np.full(pos.n_items, full)])
     items = np.concatenate([pos.indices, np.arange(pos.n_items)])
@@ -123,7 +126,7 @@ def test_unknown_sampler_lists_the_known_ones(train: Interactions) -> None:
     class Cfg:
         name = "nope"
 
-    with pytest.raises(ValueError, match="known samplers: \\['popularity', 'stratified'"):
+    with pytest.raises(ValueError, match="known samplers: \\['popularity', 'same_attribute'"):
         build_sampler(Cfg(), train)
 
 

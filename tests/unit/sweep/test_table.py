@@ -227,3 +227,21 @@ def test_grid_crosses_every_configuration() -> None:
     ):
         with pytest.raises(ValueError, match=msg):
             grid.parse([bad])
+
+
+def test_calibration_and_probe_columns_and_the_new_sampler_labels() -> None:
+    results = _three()
+    extra = {"ece": 0.128, "ece_corrected": 0.003, "probe_genre_f1": 0.296}
+    extra |= {"probe_genre_f1_random": 0.135, "probe_genre_f1_popularity": 0.177}
+    results[1] = replace(results[1], metrics=results[1].metrics | extra)
+    md = render.markdown(_build(results))
+    assert "| ECE / corrected | probe genre F1 (random, pop.) |" in md
+    assert "| 0.128 / 0.003 | 0.296 (0.135, 0.177) |" in md and "| - | - |" in md
+    assert "Probe F1: macro-F1" in md
+    s = {"name": "mixed", "hard_fraction": 0.5, "schedule": "linear", "hard_fraction_start": 0}
+    assert sampler_label(s) == "mixed h=0.5 linear from 0"
+    s = {"name": "uniform", "exclude_unreleased": True}
+    assert sampler_label(s) == "uniform unreleased excluded"
+    assert sampler_label({"name": "stratified", "by": "attribute", "family": "genre"}) == (
+        "stratified genre"
+    )
