@@ -39,7 +39,7 @@ def _pair(flip: bool) -> list[ConfigResult]:
     (or also on sampled, when ``flip`` is False: no reversal)."""
     rng = np.random.default_rng(0)
     base = (rng.random(N) < 0.5).astype(int)
-    more, less = base.copy(), base.copy()
+    more = base.copy()
     zeros = np.flatnonzero(base == 0)
     more[zeros[:60]] = 1  # 60 extra hits
     uniform = _config("uniform", more, base)
