@@ -69,70 +69,49 @@ def implicit_als(x: sp.csr_matrix, seed: int, factors_: int, reg: float, alpha: 
     return factors(m.user_factors, m.item_factors)
 
 
-def implicit_bpr(
-    x: sp.csr_matrix, seed: int, factors_: int, lr: float, reg: float, iterations: int
-) -> Scorer:
-    from implicit.cpu.bpr import BayesianPersonalizedRanking
+def _gradient(kind: str) -> Callable[..., Scorer]:
+    """implicit's BPR or LMF (the same settings: factors, learning rate, L2, iterations)."""
 
-    m = BayesianPersonalizedRanking(
-        factors=factors_,
-        learning_rate=lr,
-        regularization=reg,
-        iterations=iterations,
-        random_state=seed,
-        num_threads=1,
-    )
-    m.fit(x, show_progress=False)
-    return factors(m.user_factors, m.item_factors)
+    def fit(x: sp.csr_matrix, seed: int, factors_: int, lr: float, reg: float, iterations: int) -> Scorer:  # fmt: skip
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+        from implicit.cpu.lmf import LogisticMatrixFactorization
+
+        cls = {"bpr": BayesianPersonalizedRanking, "lmf": LogisticMatrixFactorization}[kind]
+        m = cls(
+            factors=factors_,
+            learning_rate=lr,
+            regularization=reg,
+            iterations=iterations,
+            random_state=seed,
+            num_threads=1,
+        )
+        m.fit(x, show_progress=False)
+        return factors(m.user_factors, m.item_factors)
+
+    return fit
 
 
-def implicit_lmf(
-    x: sp.csr_matrix, seed: int, factors_: int, lr: float, reg: float, iterations: int
-) -> Scorer:
-    from implicit.cpu.lmf import LogisticMatrixFactorization
+implicit_bpr, implicit_lmf = _gradient("bpr"), _gradient("lmf")
 
-    m = LogisticMatrixFactorization(
-        factors=factors_,
-        learning_rate=lr,
-        regularization=reg,
-        iterations=iterations,
-        random_state=seed,
-        num_threads=1,
-    )
-    m.fit(x, show_progress=False)
-    return factors(m.user_factors, m.item_factors)
 
+def _grid(keys: tuple[str, ...], *rows: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+_SGD = ("factors_", "lr", "reg", "iterations")
 
 # name -> (fit function, takes per-interaction weights, grid of settings: same length each,
 # the budget takes the first n). Centred on implicit's defaults and the issue's tuned ALS.
 PEERS: dict[str, tuple[Callable[..., Scorer], bool, list[dict[str, Any]]]] = {
     "popularity": (popularity, False, [{}]),
-    "implicit ALS": (implicit_als, True, [
-        {"factors_": 128, "reg": 50.0, "alpha": 20.0},
-        {"factors_": 64, "reg": 10.0, "alpha": 5.0},
-        {"factors_": 128, "reg": 10.0, "alpha": 20.0},
-        {"factors_": 256, "reg": 100.0, "alpha": 20.0},
-        {"factors_": 128, "reg": 50.0, "alpha": 5.0},
-        {"factors_": 64, "reg": 50.0, "alpha": 40.0},
-    ]),
-    "implicit BPR": (implicit_bpr, False, [
-        {"factors_": 64, "lr": 0.01, "reg": 0.001, "iterations": 100},
-        {"factors_": 128, "lr": 0.05, "reg": 0.01, "iterations": 100},
-        {"factors_": 128, "lr": 0.01, "reg": 0.001, "iterations": 200},
-        {"factors_": 64, "lr": 0.05, "reg": 0.001, "iterations": 200},
-        {"factors_": 256, "lr": 0.01, "reg": 0.01, "iterations": 100},
-        {"factors_": 64, "lr": 0.1, "reg": 0.01, "iterations": 100},
-    ]),
-    "implicit LMF": (implicit_lmf, True, [
-        {"factors_": 30, "lr": 1.0, "reg": 0.6, "iterations": 30},
-        {"factors_": 64, "lr": 1.0, "reg": 1.0, "iterations": 30},
-        {"factors_": 64, "lr": 0.5, "reg": 0.6, "iterations": 60},
-        {"factors_": 128, "lr": 1.0, "reg": 2.0, "iterations": 30},
-        {"factors_": 30, "lr": 2.0, "reg": 0.6, "iterations": 30},
-        {"factors_": 64, "lr": 1.0, "reg": 0.3, "iterations": 30},
-    ]),
-    "EASE": (ease, True, [
-        {"lam": 200.0}, {"lam": 500.0}, {"lam": 50.0}, {"lam": 1000.0}, {"lam": 100.0},
-        {"lam": 2000.0},
-    ]),
+    "implicit ALS": (implicit_als, True, _grid(("factors_", "reg", "alpha"),
+        (128, 50.0, 20.0), (64, 10.0, 5.0), (128, 10.0, 20.0), (256, 100.0, 20.0),
+        (128, 50.0, 5.0), (64, 50.0, 40.0))),
+    "implicit BPR": (implicit_bpr, False, _grid(_SGD,
+        (64, 0.01, 0.001, 100), (128, 0.05, 0.01, 100), (128, 0.01, 0.001, 200),
+        (64, 0.05, 0.001, 200), (256, 0.01, 0.01, 100), (64, 0.1, 0.01, 100))),
+    "implicit LMF": (implicit_lmf, True, _grid(_SGD,
+        (30, 1.0, 0.6, 30), (64, 1.0, 1.0, 30), (64, 0.5, 0.6, 60), (128, 1.0, 2.0, 30),
+        (30, 2.0, 0.6, 30), (64, 1.0, 0.3, 30))),
+    "EASE": (ease, True, _grid(("lam",), (200.0,), (500.0,), (50.0,), (1000.0,), (100.0,), (2000.0,))),
 }  # fmt: skip

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-
 from bench import peers
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "movielens-100k" / "u.data"
