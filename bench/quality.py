@@ -241,11 +241,13 @@ def run_negsamp(p: Prepared, section: dict[str, Any], evaluate: bool) -> dict[st
     return out
 
 
-def tune(p: Prepared, budget: int) -> dict[str, tuple[dict[str, Any], float]]:
+def tune(p: Prepared, budget: int, methods: set[str]) -> dict[str, tuple[dict[str, Any], float]]:
     """Method -> (chosen setting, its validation value), on ``p``'s validation only (a grid
     of one setting is not fitted here: there is nothing to choose)."""
     chosen: dict[str, tuple[dict[str, Any], float]] = {}
     for name, (_, _, grid) in PEERS.items():
+        if name not in methods:
+            continue
         if len(grid[:budget]) == 1:
             chosen[name] = (grid[0], float("nan"))
             continue
@@ -256,6 +258,8 @@ def tune(p: Prepared, budget: int) -> dict[str, tuple[dict[str, Any], float]]:
         chosen[name] = (grid[i], v)
         print(f"  tuned {name}: {grid[i]} valid {v:.4f} ({len(tried)} tried)", flush=True)
     for name, (section, grid) in NEGSAMP.items():
+        if name not in methods:
+            continue
         if len(grid[:budget]) == 1:
             chosen[name] = (merge(section, grid[0]), float("nan"))
             continue
@@ -339,6 +343,8 @@ def verdict(frames: dict[str, pl.DataFrame]) -> list[str]:
     out = []
     ours = [n for n in frames if n.startswith("negsamp")]
     theirs = [n for n in frames if not n.startswith("negsamp")]
+    if not ours or not theirs:
+        return ["- (no verdict: negsamp and peers were not both run)"]
     for m in METRICS[1::2]:
         top = max(ours, key=lambda n, m=m: frames[n][m].mean())
         tests = {n: paired(frames[n], frames[top], m) for n in theirs}
@@ -362,10 +368,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=6, help="grid settings tried per method")
     ap.add_argument("--epochs", type=int, default=50, help="train.epochs (early stopping)")
     ap.add_argument("--monitor", default="sampled_ndcg_10", help="validation metric tuned on")
+    ap.add_argument("--methods", help="comma-separated method names to run (default: all)")
+    ap.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help='another negsamp method: {"section": {...}, "grid": [{...}, ...]} in params layout',
+    )
     ap.add_argument("--quick", action="store_true", help="ML-100k, one seed, budget 1, 3 epochs")
     ap.add_argument("--all-reversals", action="store_true", help="list every reversed pair")
     ap.add_argument("--out", type=Path, help="also write the tables (Markdown) here")
     a = ap.parse_args(argv)
+    for spec in a.add:
+        name, _, doc = spec.partition("=")
+        d = json.loads(doc)
+        NEGSAMP["negsamp " + name] = (d["section"], d.get("grid", [{}]))
+    methods = set(a.methods.split(",")) if a.methods else {*PEERS, *NEGSAMP}
     if a.quick:
         a.datasets, a.seeds, a.budget, a.epochs = "ml-100k", "0", 1, 3
     logging.basicConfig(level=logging.WARNING)
@@ -387,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"{dataset}: tuning on seed {seed}'s validation ({a.monitor})", flush=True
                     )
-                    chosen = tune(p, a.budget)
+                    chosen = tune(p, a.budget, methods)
                     settings = {
                         n: json.dumps(s, separators=(",", ":")) for n, (s, _) in chosen.items()
                     }
