@@ -376,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=JSON",
         help='another negsamp method: {"section": {...}, "grid": [{...}, ...]} in params layout',
     )
+    ap.add_argument(
+        "--chosen",
+        type=Path,
+        help="skip tuning: a JSON file of method -> setting (a grid entry) an earlier run chose",
+    )
     ap.add_argument("--quick", action="store_true", help="ML-100k, one seed, budget 1, 3 epochs")
     ap.add_argument("--all-reversals", action="store_true", help="list every reversed pair")
     ap.add_argument("--out", type=Path, help="also write the tables (Markdown) here")
@@ -402,6 +407,16 @@ def main(argv: list[str] | None = None) -> int:
             chosen = None
             for seed in (int(s) for s in a.seeds.split(",")):
                 p = prepare(dataset, seed, Path(tmp) / f"seed{seed}", a.monitor, a.epochs)
+                if chosen is None and a.chosen:  # tuned by an earlier run (its log says so)
+                    picked = json.loads(a.chosen.read_text())
+                    chosen = {
+                        n: (merge(NEGSAMP[n][0], g) if n in NEGSAMP else g, float("nan"))
+                        for n, g in picked.items()
+                        if n in methods
+                    }
+                    settings = {
+                        n: json.dumps(s, separators=(",", ":")) for n, (s, _) in chosen.items()
+                    }
                 if chosen is None:  # tuned on the first seed's validation, then reused
                     print(
                         f"{dataset}: tuning on seed {seed}'s validation ({a.monitor})", flush=True
