@@ -351,6 +351,7 @@ def fit_config(
         valid=valid,
         pool=pool,
         exclude=exclude,
+        test=parts.test if parts is not None and valid is not None else None,
         on_epoch=on_epoch,
     )
     return Model(net, cfg, whole, history)

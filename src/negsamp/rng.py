@@ -60,6 +60,7 @@ class Stream(Enum):
     GATE = Spec(0xC4A1, None, (), "the champion gate's paired test")
     # SWEEP was [seed, rank] before: rank 2 drew EVAL_CANDIDATES block 0's very stream
     SWEEP = Spec(0x5EE9, None, ("rank",), "the sweep table's paired test of a rank vs the best")
+    PROTOCOLS = Spec(0x9A07, None, ("pair",), "paired tests of a sampled/full order reversal")
     SYNTHETIC_ITEMS = Spec(None, 0, (), "synthetic data: item popularity and clusters")
     SYNTHETIC_USERS = Spec(None, 1, (), "synthetic data: user tastes and activity")
     SYNTHETIC_EVENTS = Spec(None, 2, (), "synthetic data: the base log's events")

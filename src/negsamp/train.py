@@ -149,7 +149,8 @@ class Validation:
     """Each user's validation item ranked by the protocol of ``monitor`` (as evaluate does).
 
     frame: user, item (+ candidates array[int32, C] for the sampled protocol, drawn once).
-    seen: the training positives, masked in full ranking.
+    seen: the positives masked in full ranking: training, plus the user's held-out test
+    items (issue #18: the test item is never a validation negative, in either protocol).
     """
 
     frame: pl.DataFrame
@@ -166,22 +167,37 @@ class Validation:
         n_neg: int,
         seed: int,
         batch: int,
+        test: pl.DataFrame | None = None,
     ) -> Validation | None:
-        """None when there is no validation item (``split.validation: false``)."""
+        """None when there is no validation item (``split.validation: false``).
+
+        test: user, item of the held-out test rows. Neither a sampled candidate nor a
+        full-ranking competitor of the validation item is one of its user's test items
+        (the candidates stage likewise keeps validation items out of the test candidates).
+        """
         if valid.height == 0:
             return None
         frame = valid.select("user", "item")
+        held = test.select("user", "item") if test is not None else frame.clear()
+        seen = train
+        if held.height:
+            seen = Interactions.from_arrays(
+                np.concatenate([train.rows(), held["user"].to_numpy()]),
+                np.concatenate([train.indices, held["item"].to_numpy()]),
+                train.n_users,
+                train.n_items,
+            )
         if monitor.startswith("sampled"):
             from negsamp.samplers.pool import eval_candidates
 
             known = Interactions.from_arrays(
-                np.concatenate([train.rows(), frame["user"].to_numpy()]),
-                np.concatenate([train.indices, frame["item"].to_numpy()]),
+                np.concatenate([seen.rows(), frame["user"].to_numpy()]),
+                np.concatenate([seen.indices, frame["item"].to_numpy()]),
                 train.n_users,
                 train.n_items,
             )
             frame = eval_candidates(known, frame, n_neg, derive_seed(seed, Stream.VALIDATION))
-        return cls(frame, train, monitor, batch)
+        return cls(frame, seen, monitor, batch)
 
     @torch.no_grad()
     def __call__(self, model: Any, device: torch.device) -> dict[str, float]:
@@ -374,6 +390,7 @@ def train_configured(
     valid: pl.DataFrame | None,
     pool: Callable[[], pl.DataFrame],
     exclude: Callable[[], Interactions],
+    test: pl.DataFrame | None = None,
     checkpoint: Path | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> tuple[Any, list[dict[str, float]]]:
@@ -383,6 +400,7 @@ def train_configured(
     ``model.active``, ``sampler``, ``train``, ``evaluate.n_eval_neg`` / ``batch_size`` and
     ``base.seed`` are read. frame: the training rows (user, item, count, timestamp), dense
     ids. valid: user, item of each validation row (None or empty: no early stopping).
+    test: user, item of the test rows, kept out of the validation item's competitors.
     pool: returns the training pool frame, called only when the model trains on one (not
     ``ials``, not ``in_batch``). exclude: returns the ``sampler.exclude`` positives, called
     only for ``mixed`` with an item cap. Returns (model in eval mode, per-epoch history).
@@ -401,6 +419,7 @@ def train_configured(
             cfg.evaluate.n_eval_neg,
             cfg.base.seed,
             cfg.evaluate.batch_size,
+            test=test,
         )
     if checker is None:
         log.info("no validation items (split.validation: false): no early stopping")

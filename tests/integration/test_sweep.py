@@ -125,6 +125,7 @@ def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_bes
     md = (root / "data/report/comparison.md").read_text()
     assert all(f"| {name} |" in md for name in CONFIGS)
     assert "chosen on validation: sampled_ndcg_10 (valid); test metrics report only" in md
+    assert "The registry gate uses `sampled_ndcg_10` (the sampled protocol)" in md  # issue #18
     # the best child is the registered model version, gated like a single run
     reg = result["registration"]
     best = next(r for r in children if r.info.run_name == comparison["best"])

@@ -243,9 +243,11 @@ def write_inputs(paths: Paths, train: Interactions, held: np.ndarray, width: int
         }
     ).write_parquet(paths.train)
     users = np.arange(train.n_users, dtype=np.int32)
-    pl.DataFrame(
+    valid = pl.DataFrame(
         {"user": users, "item": held.astype(np.int32), "count": 1, "timestamp": 10**6}
-    ).write_parquet(paths.valid)
+    )
+    valid.write_parquet(paths.valid)
+    valid.head(0).write_parquet(paths.test)  # read for the validation candidates (issue #18)
     pool = uniform_pool(train, width, 2)
     n = rows.size
     pl.DataFrame(
@@ -385,3 +387,47 @@ def test_weight_column_is_the_strength_of_the_csr() -> None:
     frame = pl.DataFrame({"user": [0, 1], "item": [1, 0], "count": [2, 1], "weight": [7.5, 0.5]})
     assert Interactions.from_frame(frame, 2, 2).counts.tolist() == [7.5, 0.5]
     assert Interactions.from_frame(frame.drop("weight"), 2, 2).counts.tolist() == [2.0, 1.0]
+
+
+@pytest.mark.parametrize("monitor", ["sampled_hr_10", "full_ndcg_10"])
+def test_issue_18_validation_never_ranks_against_the_users_test_item(monitor: str) -> None:
+    """Issue #18: the user's test item is neither a validation candidate nor, in full
+    ranking, a competitor of the validation item (it was for 62 of 943 ML-100k users)."""
+    n_users, n_items = 40, 30
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(n_users), 3)
+    items = np.concatenate([rng.choice(n_items, 3, replace=False) for _ in range(n_users)])
+    train = Interactions.from_arrays(users[0::3], items[0::3], n_users, n_items)
+    valid = pl.DataFrame(
+        {"user": users[1::3], "item": items[1::3]}, schema=[("user", pl.Int32), ("item", pl.Int32)]
+    )
+    test = pl.DataFrame(
+        {"user": users[2::3], "item": items[2::3]}, schema=[("user", pl.Int32), ("item", pl.Int32)]
+    )
+    # 25 of the 27 items the user has not seen in train/valid: without the fix the test
+    # item is a candidate of almost every user
+    v = trainer.Validation.build(train, valid, monitor, 25, seed=0, batch=64, test=test)
+    if monitor.startswith("sampled"):
+        cands = v.frame["candidates"].to_numpy()
+        assert not (cands == test["item"].to_numpy()[:, None]).any()
+        assert not (cands == valid["item"].to_numpy()[:, None]).any()
+    # full ranking masks it: a model scoring each user's test item highest still ranks
+    # the validation item first
+    test_items = torch.tensor(test["item"].to_numpy(), dtype=torch.long)
+    valid_items = torch.tensor(valid["item"].to_numpy(), dtype=torch.long)
+
+    class Cheat:
+        def score_all(self, u: torch.Tensor) -> torch.Tensor:
+            s = torch.zeros(len(u), n_items)
+            s[torch.arange(len(u)), valid_items[u]] = 1.0
+            s[torch.arange(len(u)), test_items[u]] = 2.0
+            return s
+
+        def score(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+            return self.score_all(u).gather(1, i)
+
+    got = v(Cheat(), CPU)
+    assert min(got.values()) == 1.0, got
+    # and without the test rows the same model loses its validation hits
+    plain = trainer.Validation.build(train, valid, monitor, 25, seed=0, batch=64)
+    assert min(plain(Cheat(), CPU).values()) < 1.0

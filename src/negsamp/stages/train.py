@@ -44,7 +44,15 @@ SPEC = StageSpec(
         "sweep.configs.${key}",
     ),
     # train: ials and in_batch read the positives, recency weights; valid: early stopping
-    deps=rel(VARIANT.train_pool, SHARED.train, SHARED.valid, SHARED.user_ids, SHARED.item_ids),
+    # test: kept out of the validation item's candidates
+    deps=rel(
+        VARIANT.train_pool,
+        SHARED.train,
+        SHARED.valid,
+        SHARED.test,
+        SHARED.user_ids,
+        SHARED.item_ids,
+    ),
     code=src(
         "models",
         "samplers",
@@ -87,6 +95,8 @@ def run(
     valid = (
         pl.read_parquet(paths.valid, columns=["user", "item"]) if paths.valid.is_file() else None
     )
+    # the test items stay out of the validation item's candidates (issue #18)
+    test = pl.read_parquet(paths.test, columns=["user", "item"]) if valid is not None else None
 
     def pool() -> pl.DataFrame:
         require(paths.train_pool)
@@ -105,6 +115,7 @@ def run(
         valid=valid,
         pool=pool,
         exclude=exclude,
+        test=test,
         checkpoint=checkpoint_path(paths),
         on_epoch=on_epoch,
     )

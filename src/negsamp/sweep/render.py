@@ -6,6 +6,7 @@ import base64
 import html
 from collections.abc import Iterable
 
+from negsamp.sweep.protocols import summary
 from negsamp.sweep.table import Comparison, Row
 
 PLOTS = {
@@ -171,6 +172,10 @@ def _legend(c: Comparison) -> list[str]:
     ]
 
 
+def _protocols(c: Comparison) -> list[str]:
+    return summary(list(c.reversals), c.metric, c.level)
+
+
 def markdown(
     c: Comparison, title: str = "Sweep comparison", images: Iterable[str] | None = None
 ) -> str:
@@ -181,6 +186,8 @@ def markdown(
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join("---:" if h in ("#", "n_neg") else "---" for h in head) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in cells(c)]
+    lines += ["", "## Sampled and full-ranking protocols", ""]
+    lines += [f"{x}  " if not x.startswith("- ") else x for x in _protocols(c)]
     lines += ["", *(f"![{alt}]({n})" for n, alt in PLOTS.items() if n in shown), ""]
     return "\n".join(lines)
 
@@ -212,6 +219,7 @@ def to_html(
         if not images or n in images
     )
     legend = "".join(f"<p>{esc(x).replace('`', '')}</p>" for x in _legend(c))
+    proto = "".join(f"<p>{esc(x).replace('`', '')}</p>" for x in _protocols(c))
     style = (
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
@@ -220,6 +228,7 @@ def to_html(
     return (
         f"<!doctype html><html><head><meta charset=utf-8><title>{esc(title)}</title>"
         f"<style>{style}</style></head><body><h1>{esc(title)}</h1>{legend}"
-        f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>{figs}"
+        f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+        f"<h2>Sampled and full-ranking protocols</h2>{proto}{figs}"
         "</body></html>\n"
     )

@@ -19,6 +19,7 @@ import polars as pl
 
 from negsamp.metrics.bootstrap import paired_complete_cases
 from negsamp.rng import Stream, numpy_rng
+from negsamp.sweep.protocols import Reversal, reversals
 from negsamp.sweep.select import Selection, describe
 
 
@@ -67,6 +68,8 @@ class Comparison:
     monitor: str | None = None  # train.monitor, the validation metric the choice was made on
     # "valid" or "single" (see Selection.on); "test" only in reports written before issue #12
     chosen_on: str = "test"
+    # pairs the sampled and full-ranking protocols order oppositely (issue #18)
+    reversals: tuple[Reversal, ...] = ()
 
     @property
     def best(self) -> Row:
@@ -101,6 +104,7 @@ class Comparison:
             d.get("level", 0.95),
             d.get("monitor"),
             d.get("chosen_on", "test"),
+            tuple(Reversal(**r) for r in d.get("reversals", ())),
         )
 
 
@@ -176,7 +180,9 @@ def build(
     The paired test of ``metric`` is the sign-flip permutation test and paired bootstrap
     CI of :func:`negsamp.metrics.bootstrap.paired_test` (seeded: the same inputs give the
     same table), over the users with a per-user value (not NaN) in both configurations
-    (``n_users``); it reports, it does not choose. Raises ValueError when a configuration
+    (``n_users``); it reports, it does not choose. Every pair that the sampled and the
+    full-ranking metrics at ``k`` order oppositely is listed with both paired tests
+    (:func:`negsamp.sweep.protocols.reversals`). Raises ValueError when a configuration
     lacks ``metric`` or ``selection`` is of other configurations.
     """
     if not results:
@@ -241,4 +247,5 @@ def build(
         level,
         selection.monitor,
         selection.on,
+        tuple(reversals({r.name: r.per_user for r in ordered}, k, n_resamples, level, seed)),
     )
