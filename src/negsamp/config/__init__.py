@@ -40,6 +40,7 @@ from negsamp.config.models import (
     ModelCfg,
     ModelSection,
     NeuMFCfg,
+    SASRecCfg,
 )
 from negsamp.config.overrides import parse as parse_override
 from negsamp.config.run import (
@@ -79,6 +80,7 @@ __all__ = [
     "GMFCfg",
     "HardSamplerCfg",
     "IALSCfg",
+    "SASRecCfg",
     "InBatchSamplerCfg",
     "LMFCfg",
     "MLPCfg",

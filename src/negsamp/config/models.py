@@ -16,6 +16,7 @@ from negsamp.config.plugins import PluginSection
 from negsamp.config.search import GRADIENT, Dim, Float, Int
 
 Loss = Literal["bpr", "bce", "sampled_softmax", "full_softmax"]
+SeqLoss = Literal["bce", "gbce", "sampled_softmax", "full_softmax"]
 
 
 class _GradientSettings(Frozen):
@@ -131,6 +132,40 @@ class IALSSettings(Frozen):
     recency_window: float = Field(5.0, gt=0.0, description="decay, in a user's interactions")
 
 
+class SASRecSettings(Frozen):
+    """SASRec (Kang & McAuley 2018): causal self-attention over a user's chronological items,
+    predicting the next item at every position; scores come from the last position.
+    Negatives per position are drawn on the fly from ``sampler`` (uniform, popularity or
+    in_batch), never an item of the user's training sequence unless ``sampler.exclude: none``."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {
+        "lr": Float(1e-4, 1e-2, log=True),
+        "dropout": Float(0.0, 0.5),
+    }
+
+    hidden: int = Field(64, ge=1, description="embedding and attention width")
+    num_blocks: int = Field(2, ge=1, description="self-attention blocks")
+    num_heads: int = Field(1, ge=1, description="attention heads (hidden % num_heads == 0)")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout on embeddings and blocks")
+    max_len: int = Field(50, ge=2, description="most recent items a sequence keeps")
+    loss: SeqLoss = Field("bce", description="bce | gbce | sampled_softmax | full_softmax")
+    gbce_t: float = Field(
+        0.75, ge=0.0, le=1.0, description="gBCE calibration t (0: plain BCE, 1: full calibration)"
+    )
+    batch_size: int = Field(128, ge=1, description="training sequences per batch")
+    lr: float = Field(1e-3, gt=0.0, description="tuned learning rate (train.lr overrides)")
+    l2: float = Field(0.0, ge=0.0, description="weight decay (train.l2 overrides)")
+    init_std: float = Field(0.02, gt=0.0, description="std of the normal initialisation")
+
+    @model_validator(mode="after")
+    def _heads(self) -> SASRecSettings:
+        if self.hidden % self.num_heads:
+            raise ValueError(
+                f"hidden={self.hidden} is not a multiple of num_heads={self.num_heads}"
+            )
+        return self
+
+
 class BPRCfg(BPRSettings):
     name: Literal["bpr"] = "bpr"
 
@@ -155,14 +190,23 @@ class IALSCfg(IALSSettings):
     name: Literal["ials"] = "ials"
 
 
+class SASRecCfg(SASRecSettings):
+    name: Literal["sasrec"] = "sasrec"
+
+
 ModelCfg = Annotated[
-    BPRCfg | LMFCfg | GMFCfg | MLPCfg | NeuMFCfg | IALSCfg, Field(discriminator="name")
+    BPRCfg | LMFCfg | GMFCfg | MLPCfg | NeuMFCfg | IALSCfg | SASRecCfg,
+    Field(discriminator="name"),
 ]
 
 # models fitted in closed form on the positives: no negatives, so no batch-side sampler
 CLOSED_FORM = frozenset({"ials"})
+# models of a user's item sequence: negatives drawn per position by the trainer, no pool
+SEQUENTIAL = frozenset({"sasrec"})
+# the samplers a sequential model draws from on the fly (in_batch: the batch's targets)
+SEQUENTIAL_SAMPLERS = ("uniform", "popularity", "in_batch")
 
-ModelName = Literal["bpr", "lmf", "gmf", "mlp", "neumf", "ials"]
+ModelName = Literal["bpr", "lmf", "gmf", "mlp", "neumf", "ials", "sasrec"]
 
 
 class ModelSection(PluginSection):
@@ -172,7 +216,7 @@ class ModelSection(PluginSection):
     SHARED = ()
     RESOLVED = {
         c.model_fields["name"].default: c
-        for c in (BPRCfg, LMFCfg, GMFCfg, MLPCfg, NeuMFCfg, IALSCfg)
+        for c in (BPRCfg, LMFCfg, GMFCfg, MLPCfg, NeuMFCfg, IALSCfg, SASRecCfg)
     }
 
     name: ModelName = "bpr"
@@ -182,3 +226,4 @@ class ModelSection(PluginSection):
     mlp: MLPSettings = MLPSettings()
     neumf: NeuMFSettings = NeuMFSettings()
     ials: IALSSettings = IALSSettings()
+    sasrec: SASRecSettings = SASRecSettings()

@@ -58,6 +58,9 @@ SPEC = StageSpec(
         "sweep",
         "refit.py",  # the refit of a promoted configuration, and what it trains with:
         "train.py",
+        "early_stop.py",
+        "sequential.py",
+        "sequences.py",
         "samplers",
         "stages/sample_negatives.py",  # teacher_hard's teacher
         "stages/register.py",
