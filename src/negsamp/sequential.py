@@ -1,4 +1,4 @@
-"""Training sequential models (``sasrec``): per-position negatives, losses, fit.
+"""Training sequential models (``sasrec``, ``gru4rec``): per-position negatives, losses, fit.
 
 The training windows and the negatives come from :mod:`negsamp.sequences`; negatives are
 drawn per target position while training, on the training device, from the ``NEGATIVES``
@@ -121,7 +121,9 @@ def fit(
     side = "in_batch" if sampler.name == "in_batch" else "drawn"
     draw = log_q = batch_pos = None
     if kind == "full_softmax":
-        log.info("sasrec full_softmax: every item is a negative, sampler %r unused", sampler.name)
+        log.info(
+            "%s full_softmax: every item is a negative, sampler %r unused", m.name, sampler.name
+        )
     elif side == "in_batch":
         from negsamp.samplers.batch import item_log_q
 

@@ -334,7 +334,7 @@ def train_configured(
     ids. valid: user, item of each validation row (None or empty: no early stopping).
     pool: returns the training pool frame, called only when the model trains on one (not
     ``ials``, not ``in_batch``). exclude: returns the ``sampler.exclude`` positives, called
-    only for ``mixed`` with an item cap and for sequential models (``sasrec``: their
+    only for ``mixed`` with an item cap and for sequential models (``sasrec``, ``gru4rec``: their
     per-position negatives avoid it; see :mod:`negsamp.sequential`). Returns (model in eval mode, per-epoch history).
     """
     train = Interactions.from_frame(frame, n_users, n_items)

@@ -34,6 +34,7 @@ from negsamp.config.load import (
 from negsamp.config.models import (
     BPRCfg,
     GMFCfg,
+    GRU4RecCfg,
     IALSCfg,
     LMFCfg,
     MLPCfg,
@@ -81,6 +82,7 @@ __all__ = [
     "HardSamplerCfg",
     "IALSCfg",
     "SASRecCfg",
+    "GRU4RecCfg",
     "InBatchSamplerCfg",
     "LMFCfg",
     "MLPCfg",

@@ -132,21 +132,19 @@ class IALSSettings(Frozen):
     recency_window: float = Field(5.0, gt=0.0, description="decay, in a user's interactions")
 
 
-class SASRecSettings(Frozen):
-    """SASRec (Kang & McAuley 2018): causal self-attention over a user's chronological items,
-    predicting the next item at every position; scores come from the last position.
-    Negatives per position are drawn on the fly from ``sampler`` (uniform, popularity or
-    in_batch), never an item of the user's training sequence unless ``sampler.exclude: none``."""
+class _SequentialSettings(Frozen):
+    """What the sequential models share: negatives per position drawn on the fly from
+    ``sampler`` (uniform, popularity or in_batch), never an item of the user's training
+    sequence unless ``sampler.exclude: none``; scores from the last position."""
 
     SEARCH_SPACE: ClassVar[dict[str, Dim]] = {
+        "hidden": Int(16, 128, log=True),
         "lr": Float(1e-4, 1e-2, log=True),
         "dropout": Float(0.0, 0.5),
     }
 
-    hidden: int = Field(64, ge=1, description="embedding and attention width")
-    num_blocks: int = Field(2, ge=1, description="self-attention blocks")
-    num_heads: int = Field(1, ge=1, description="attention heads (hidden % num_heads == 0)")
-    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout on embeddings and blocks")
+    hidden: int = Field(64, ge=1, description="embedding (and encoder) width")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout on embeddings and encoder")
     max_len: int = Field(50, ge=2, description="most recent items a sequence keeps")
     loss: SeqLoss = Field("bce", description="bce | gbce | sampled_softmax | full_softmax")
     gbce_t: float = Field(
@@ -157,6 +155,14 @@ class SASRecSettings(Frozen):
     l2: float = Field(0.0, ge=0.0, description="weight decay (train.l2 overrides)")
     init_std: float = Field(0.02, gt=0.0, description="std of the normal initialisation")
 
+
+class SASRecSettings(_SequentialSettings):
+    """SASRec (Kang & McAuley 2018): causal self-attention over a user's chronological items,
+    predicting the next item at every position."""
+
+    num_blocks: int = Field(2, ge=1, description="self-attention blocks")
+    num_heads: int = Field(1, ge=1, description="attention heads (hidden % num_heads == 0)")
+
     @model_validator(mode="after")
     def _heads(self) -> SASRecSettings:
         if self.hidden % self.num_heads:
@@ -164,6 +170,13 @@ class SASRecSettings(Frozen):
                 f"hidden={self.hidden} is not a multiple of num_heads={self.num_heads}"
             )
         return self
+
+
+class GRU4RecSettings(_SequentialSettings):
+    """GRU4Rec (Hidasi et al. 2016): a GRU over the user's chronological items, trained like
+    SASRec (same losses and per-position negatives)."""
+
+    num_layers: int = Field(1, ge=1, description="stacked GRU layers")
 
 
 class BPRCfg(BPRSettings):
@@ -194,19 +207,23 @@ class SASRecCfg(SASRecSettings):
     name: Literal["sasrec"] = "sasrec"
 
 
+class GRU4RecCfg(GRU4RecSettings):
+    name: Literal["gru4rec"] = "gru4rec"
+
+
 ModelCfg = Annotated[
-    BPRCfg | LMFCfg | GMFCfg | MLPCfg | NeuMFCfg | IALSCfg | SASRecCfg,
+    BPRCfg | LMFCfg | GMFCfg | MLPCfg | NeuMFCfg | IALSCfg | SASRecCfg | GRU4RecCfg,
     Field(discriminator="name"),
 ]
 
 # models fitted in closed form on the positives: no negatives, so no batch-side sampler
 CLOSED_FORM = frozenset({"ials"})
 # models of a user's item sequence: negatives drawn per position by the trainer, no pool
-SEQUENTIAL = frozenset({"sasrec"})
+SEQUENTIAL = frozenset({"sasrec", "gru4rec"})
 # the samplers a sequential model draws from on the fly (in_batch: the batch's targets)
 SEQUENTIAL_SAMPLERS = ("uniform", "popularity", "in_batch")
 
-ModelName = Literal["bpr", "lmf", "gmf", "mlp", "neumf", "ials", "sasrec"]
+ModelName = Literal["bpr", "lmf", "gmf", "mlp", "neumf", "ials", "sasrec", "gru4rec"]
 
 
 class ModelSection(PluginSection):
@@ -216,7 +233,7 @@ class ModelSection(PluginSection):
     SHARED = ()
     RESOLVED = {
         c.model_fields["name"].default: c
-        for c in (BPRCfg, LMFCfg, GMFCfg, MLPCfg, NeuMFCfg, IALSCfg, SASRecCfg)
+        for c in (BPRCfg, LMFCfg, GMFCfg, MLPCfg, NeuMFCfg, IALSCfg, SASRecCfg, GRU4RecCfg)
     }
 
     name: ModelName = "bpr"
@@ -227,3 +244,4 @@ class ModelSection(PluginSection):
     neumf: NeuMFSettings = NeuMFSettings()
     ials: IALSSettings = IALSSettings()
     sasrec: SASRecSettings = SASRecSettings()
+    gru4rec: GRU4RecSettings = GRU4RecSettings()

@@ -1,4 +1,6 @@
-"""``sasrec``: self-attentive sequential recommendation (Kang & McAuley, ICDM 2018).
+"""Sequential models: ``sasrec`` (Kang & McAuley, ICDM 2018) and ``gru4rec``.
+
+``sasrec``: self-attentive sequential recommendation.
 
 A user is their chronological item sequence: item embeddings plus learned positions go
 through ``num_blocks`` pre-norm blocks of causal self-attention and a feed-forward layer,
@@ -48,37 +50,35 @@ class _Block(nn.Module):
         return x + self.drop(self.ff2(self.drop(F.gelu(self.ff1(self.ln2(x))))))
 
 
-@register_model("sasrec")
-class SASRec(Scorer):
+class SequenceModel(Scorer):
+    """What the sequential models share: the ``history`` buffer of each user's latest
+    ``max_len`` items, tied item embeddings (row ``n_items`` the padding), scoring from the
+    last position. A subclass builds its encoder in ``__init__`` and implements ``encode``."""
+
     trains_on_pool = False  # negatives are drawn per position by negsamp.sequential
     sequential = True
 
-    def __init__(
-        self, cfg: Any, n_users: int, n_items: int, generator: torch.Generator | None = None
-    ) -> None:
+    def __init__(self, cfg: Any, n_users: int, n_items: int) -> None:
         super().__init__()
         self.cfg, self.n_users, self.n_items = cfg, n_users, n_items
         self.pad = n_items
-        d = cfg.hidden
-        self.item = nn.Embedding(n_items + 1, d, padding_idx=n_items)
-        self.pos = nn.Embedding(cfg.max_len, d)
+        self.item = nn.Embedding(n_items + 1, cfg.hidden, padding_idx=n_items)
         self.drop = SeededDropout(cfg.dropout)
-        self.blocks = nn.ModuleList(
-            _Block(d, cfg.num_heads, cfg.dropout) for _ in range(cfg.num_blocks)
-        )
-        self.norm = nn.LayerNorm(d)
         self.register_buffer("history", torch.full((n_users, cfg.max_len), n_items))
+
+    def _init_weights(self, generator: torch.Generator | None) -> None:
+        """Matrices normal(0, init_std) from ``generator``; biases 0; norms 1 / 0; pad row 0."""
         with torch.no_grad():
             for name, p in self.named_parameters():
                 if p.dim() == 2:
-                    p.normal_(0.0, cfg.init_std, generator=generator)
-                elif name.endswith("bias") and "ln" not in name and "norm" not in name:
+                    p.normal_(0.0, self.cfg.init_std, generator=generator)
+                elif "bias" in name and "ln" not in name and "norm" not in name:
                     p.zero_()
-            self.item.weight[n_items].zero_()
+            self.item.weight[self.n_items].zero_()
 
     def set_history(self, history: torch.Tensor) -> None:
         """history int64 [n_users, max_len]: each user's latest items, right-aligned, padded
-        on the left with ``n_items`` (:func:`negsamp.sequential.histories`)."""
+        on the left with ``n_items`` (:func:`negsamp.sequences.histories`)."""
         if tuple(history.shape) != tuple(self.history.shape):
             raise ValueError(
                 f"history is {tuple(history.shape)}, the model keeps {tuple(self.history.shape)}"
@@ -88,17 +88,7 @@ class SASRec(Scorer):
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """seq int64 [B, L] (L <= max_len, right-aligned, ``n_items`` pads) -> float [B, L, d]:
         position t's output depends on seq[:, :t + 1] only (causal)."""
-        n = seq.shape[1]
-        keep = seq != self.pad
-        x = self.item(seq) * math.sqrt(self.cfg.hidden) + self.pos.weight[-n:]
-        x = self.drop(x) * keep[..., None]
-        eye = torch.eye(n, dtype=torch.bool, device=seq.device)
-        allowed = torch.tril(torch.ones(n, n, dtype=torch.bool, device=seq.device))
-        # a padding position attends to itself only, so no row of the softmax is empty
-        allowed = (allowed & keep[:, None, :]) | eye
-        for block in self.blocks:
-            x = block(x, allowed.unsqueeze(1)) * keep[..., None]
-        return self.norm(x)
+        raise NotImplementedError
 
     def last(self, seq: torch.Tensor) -> torch.Tensor:
         """seq int64 [B, L] -> float [B, d]: the output at the last position."""
@@ -125,3 +115,50 @@ class SASRec(Scorer):
     def score_cross(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """users int64 [B]; items int64 [M] -> float [B, M]."""
         return self.last(self.history[users]) @ self.item_vectors(items).T
+
+
+@register_model("sasrec")
+class SASRec(SequenceModel):
+    def __init__(
+        self, cfg: Any, n_users: int, n_items: int, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__(cfg, n_users, n_items)
+        d = cfg.hidden
+        self.pos = nn.Embedding(cfg.max_len, d)
+        self.blocks = nn.ModuleList(
+            _Block(d, cfg.num_heads, cfg.dropout) for _ in range(cfg.num_blocks)
+        )
+        self.norm = nn.LayerNorm(d)
+        self._init_weights(generator)
+
+    def encode(self, seq: torch.Tensor) -> torch.Tensor:
+        n = seq.shape[1]
+        keep = seq != self.pad
+        x = self.item(seq) * math.sqrt(self.cfg.hidden) + self.pos.weight[-n:]
+        x = self.drop(x) * keep[..., None]
+        eye = torch.eye(n, dtype=torch.bool, device=seq.device)
+        allowed = torch.tril(torch.ones(n, n, dtype=torch.bool, device=seq.device))
+        # a padding position attends to itself only, so no row of the softmax is empty
+        allowed = (allowed & keep[:, None, :]) | eye
+        for block in self.blocks:
+            x = block(x, allowed.unsqueeze(1)) * keep[..., None]
+        return self.norm(x)
+
+
+@register_model("gru4rec")
+class GRU4Rec(SequenceModel):
+    """GRU4Rec (Hidasi et al. 2016) as Hidasi & Czapp (2023) and the SASRec papers train it:
+    a GRU over the item embeddings, the next item scored at every position, with SASRec's
+    trainer, losses and negatives. Causal by construction; the padding steps (embedding 0)
+    come first, so the state starts from what they leave (a constant for every user)."""
+
+    def __init__(
+        self, cfg: Any, n_users: int, n_items: int, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__(cfg, n_users, n_items)
+        self.gru = nn.GRU(cfg.hidden, cfg.hidden, cfg.num_layers, batch_first=True)
+        self._init_weights(generator)
+
+    def encode(self, seq: torch.Tensor) -> torch.Tensor:
+        x = self.drop(self.item(seq))
+        return self.drop(self.gru(x)[0])

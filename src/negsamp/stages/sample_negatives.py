@@ -44,6 +44,8 @@ SPEC = StageSpec(
         "model.name",
         "model.sasrec.loss",
         "model.sasrec.max_len",
+        "model.gru4rec.loss",
+        "model.gru4rec.max_len",
         "sampler",
         "sweep.configs.${key}",
     ),
@@ -170,7 +172,8 @@ def _on_the_fly(cfg: Config, paths: Paths, train: Any, common: dict[str, Any]) -
         "note": f"{cfg.model.name} draws n_neg negatives per sequence position while it trains "
         "(negsamp.sequential, NEGATIVES stream of the seed): no pool is stored",
     }
-    loss = cfg.model.sasrec.loss
+    seq = getattr(cfg.model, cfg.model.name)  # its block: loss, max_len
+    loss = seq.loss
     if loss == "full_softmax" or s.name == "in_batch":
         manifest["n_neg"] = 0
         manifest["note"] += (
@@ -188,9 +191,7 @@ def _on_the_fly(cfg: Config, paths: Paths, train: Any, common: dict[str, Any]) -
     check_fits(s, train, exclude, paths)
     frame = pl.read_parquet(paths.train)
     t0 = time.perf_counter()
-    users, negs = sequences.draw_statistics(
-        s, train, exclude, frame, cfg.base.seed, cfg.model.sasrec.max_len
-    )
+    users, negs = sequences.draw_statistics(s, train, exclude, frame, cfg.base.seed, seq.max_len)
     seconds = time.perf_counter() - t0
     if exclude.contains(np.broadcast_to(users[:, None], negs.shape), negs).any():
         raise SamplingError(f"{s.name} drew an excluded positive as a negative (a sampler bug)")

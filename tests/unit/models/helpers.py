@@ -28,6 +28,7 @@ SMALL: dict[str, dict[str, Any]] = {
         "init_std": 0.1,
     },
     "ials": {"factors": 4, "alpha": 5.0, "reg": 1.0, "iterations": 6, "recency_boost": 0.0},
+    "gru4rec": {"hidden": 16, "max_len": 10, "dropout": 0.0, "lr": 0.03, "batch_size": 8},
     "sasrec": {
         "hidden": 16,
         "num_blocks": 1,

@@ -1,4 +1,5 @@
-"""SASRec (issue #19): the causal mask, per-position negatives, gBCE, full CE, the windows."""
+"""Sequential models (issue #19): the causal mask, per-position negatives, gBCE, full CE,
+the windows."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from tests.unit.models.helpers import SMALL
 N_ITEMS = 12
 
 
-def _model(seed: int = 0, **kw: object):  # noqa: ANN202
-    cfg = model_config({"name": "sasrec", **SMALL["sasrec"], "num_blocks": 2, **kw})
+def _model(seed: int = 0, name: str = "sasrec", **kw: object):  # noqa: ANN202
+    deeper = {"sasrec": {"num_blocks": 2}, "gru4rec": {"num_layers": 2}}[name]
+    cfg = model_config({"name": name, **SMALL[name], **deeper, **kw})
     return build_model(cfg, 3, N_ITEMS, torch.Generator().manual_seed(seed)).eval()
 
 
-def test_a_position_never_sees_a_later_item() -> None:
-    model = _model(num_heads=2)
+@pytest.mark.parametrize(("name", "kw"), [("sasrec", {"num_heads": 2}), ("gru4rec", {})])
+def test_a_position_never_sees_a_later_item(name: str, kw: dict) -> None:
+    model = _model(name=name, **kw)
     seq = torch.tensor([[N_ITEMS, N_ITEMS, 3, 7, 1, 9, 4, 2, 5, 0]])
     for j in (4, 9):  # change the item at position j: outputs before j stay, from j on move
         other = seq.clone()
