@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from negsamp import sequential
-from negsamp.config import PopularitySamplerCfg, UniformSamplerCfg
+from negsamp.config import InBatchSamplerCfg, PopularitySamplerCfg, UniformSamplerCfg
 from negsamp.interactions import Interactions
 from negsamp.models import build_model, losses, model_config
 from negsamp.samplers.exact import no_exclusions
@@ -131,3 +131,38 @@ def test_a_sequential_model_refuses_a_sampler_it_cannot_draw_from() -> None:
 
     with pytest.raises(ValueError, match="sampler.name to one of uniform, popularity, in_batch"):
         Config.model_validate({"model": {"name": "sasrec"}, "sampler": {"name": "hard"}})
+
+
+@pytest.mark.parametrize(
+    ("loss", "sampler"),
+    [
+        ("bce", UniformSamplerCfg(n_neg=3)),
+        ("gbce", PopularitySamplerCfg(n_neg=3)),
+        ("sampled_softmax", UniformSamplerCfg(n_neg=3)),
+        ("sampled_softmax", InBatchSamplerCfg()),
+        ("full_softmax", UniformSamplerCfg(n_neg=3)),
+    ],
+)
+def test_every_loss_trains_and_the_same_seed_gives_the_same_weights(loss, sampler) -> None:  # noqa: ANN001
+    from negsamp.config import TrainCfg
+    from tests.unit.models.helpers import checkerboard, sequence_frame
+
+    train, _ = checkerboard(8, 10)
+    frame = sequence_frame(train)
+    rows = sequential.windows(frame, 4, train.n_items)
+    cfg = TrainCfg(epochs=2, patience=0, checkpoint=False)
+    states = []
+    for _ in range(2):
+        model = build_model(
+            model_config({"name": "sasrec", **SMALL["sasrec"], "max_len": 4, "loss": loss}),
+            train.n_users,
+            train.n_items,
+            torch.Generator().manual_seed(0),
+        )
+        history = sequential.fit(
+            model, rows, cfg, 7, torch.device("cpu"), sampler=sampler, exclude=train,
+            item_counts=train.item_counts(),
+        )  # fmt: skip
+        assert all(np.isfinite(r["loss"]) for r in history)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
