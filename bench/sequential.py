@@ -206,7 +206,8 @@ def main() -> None:
                 "patience": args.patience,
                 "monitor": "full_ndcg_10",
             },
-            "registry": {"metric": "full_ndcg_10"},
+            # no refit on the whole log after the choice: the comparison needs the held-out models
+            "registry": {"metric": "full_ndcg_10", "refit": False},
         }
         make_project(root, params)
         seconds = run_sweep(root, configs)

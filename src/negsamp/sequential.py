@@ -84,6 +84,12 @@ def position_loss(
     else:
         s_pos = (h * model.item_vectors(targets)).sum(-1)
         s_neg = torch.bmm(model.item_vectors(negs), h.unsqueeze(2)).squeeze(2)
+    if kind in ("bce", "gbce") and model.cfg.bce_offset:
+        # start at the prior odds of a positive among 1 + K: without it, many negatives first
+        # drive every logit far below 0 and training sits on a popularity plateau for many
+        # epochs (measured: README). A shift of all logits: rankings do not change.
+        off = math.log(negs.shape[1])
+        s_pos, s_neg = s_pos - off, s_neg - off
     if kind == "gbce":
         beta = losses.gbce_beta(negs.shape[1], model.n_items, model.cfg.gbce_t)
         return losses.gbce(s_pos, s_neg, beta)

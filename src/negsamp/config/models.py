@@ -150,6 +150,11 @@ class _SequentialSettings(Frozen):
     gbce_t: float = Field(
         0.75, ge=0.0, le=1.0, description="gBCE calibration t (0: plain BCE, 1: full calibration)"
     )
+    bce_offset: bool = Field(
+        True,
+        description="bce/gbce: logits shifted by -log(n_neg) in the loss (prior odds of a "
+        "positive; 0 at n_neg 1, rankings unchanged); false: the papers' plain logits",
+    )
     batch_size: int = Field(128, ge=1, description="training sequences per batch")
     lr: float = Field(1e-3, gt=0.0, description="tuned learning rate (train.lr overrides)")
     l2: float = Field(0.0, ge=0.0, description="weight decay (train.l2 overrides)")

@@ -166,3 +166,17 @@ def test_every_loss_trains_and_the_same_seed_gives_the_same_weights(loss, sample
         assert all(np.isfinite(r["loss"]) for r in history)
         states.append(model.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_the_bce_offset_is_log_n_neg_and_zero_for_one_negative() -> None:
+    model = _model()
+    h = torch.randn(4, model.cfg.hidden, generator=torch.Generator().manual_seed(1))
+    users, targets = torch.zeros(4, dtype=torch.long), torch.tensor([1, 2, 3, 4])
+    negs = torch.tensor([[5, 6, 7, 8]] * 4)
+    with torch.no_grad():
+        s_pos = (h * model.item_vectors(targets)).sum(-1)
+        s_neg = torch.bmm(model.item_vectors(negs), h.unsqueeze(2)).squeeze(2)
+        got = sequential.position_loss(model, h, users, targets, "bce", lambda u: negs, None)
+        torch.testing.assert_close(got, losses.bce(s_pos - np.log(4), s_neg - np.log(4)))
+        one = sequential.position_loss(model, h, users, targets, "bce", lambda u: negs[:, :1], None)
+        torch.testing.assert_close(one, losses.bce(s_pos, s_neg[:, :1]))  # plain SASRec BCE
