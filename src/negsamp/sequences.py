@@ -79,7 +79,7 @@ def histories(frame: pl.DataFrame, n_users: int, max_len: int, n_items: int) -> 
     return torch.as_tensor(out)
 
 
-def then(frame: pl.DataFrame, later: pl.DataFrame | None) -> pl.DataFrame:
+def followed_by(frame: pl.DataFrame, later: pl.DataFrame | None) -> pl.DataFrame:
     """``frame`` (user, item, timestamp) followed by ``later``'s rows (user, item), which
     count as each user's latest (the validation item, after every training item)."""
     base = frame.select("user", "item", "timestamp")

@@ -35,7 +35,7 @@ from negsamp.models import checkpoint as ckpt
 from negsamp.models import losses
 from negsamp.rng import Stream, torch_generator
 from negsamp.samplers.torch_exact import TorchPositives
-from negsamp.sequences import Negatives, Windows, histories, then, windows
+from negsamp.sequences import Negatives, Windows, followed_by, histories, windows
 
 log = logging.getLogger(__name__)
 
@@ -225,5 +225,5 @@ def train_configured(
         checkpoint=checkpoint,
         on_epoch=on_epoch,
     )
-    model.set_history(histories(then(frame, valid), model.n_users, m.max_len, model.n_items))
+    model.set_history(histories(followed_by(frame, valid), model.n_users, m.max_len, model.n_items))
     return history

@@ -68,6 +68,10 @@ def test_windows_cut_the_sequence_from_the_latest_backwards() -> None:
     assert w.targets.tolist() == [[1, 2], [3, 8], [10, 4]]
     h = sequential.histories(frame, 3, 3, 10)
     assert h.tolist() == [[8, 1, 2], [10, 6, 4], [10, 10, 10]]
+    # the saved model scores after training + validation item: the test item follows it
+    valid = pl.DataFrame({"user": [0, 2], "item": [9, 7]})
+    h = sequential.histories(sequential.followed_by(frame, valid), 3, 3, 10)
+    assert h.tolist() == [[1, 2, 9], [10, 6, 4], [10, 10, 7]]
 
 
 @pytest.mark.parametrize("sampler", [UniformSamplerCfg(n_neg=8), PopularitySamplerCfg(n_neg=8)])
