@@ -24,6 +24,8 @@ validation full NDCG@10 (the monitor and ``registry.metric`` of the sweep).
                                [--data-dir ../shared/data] [--keep DIR]
 
 --quick: MovieLens-100k only, two configurations, 1 epoch (a smoke test of the route).
+--table DIR: the table of a project copy's configurations evaluated so far (a sweep stopped
+before its report; the paired test is then against the best on validation among them).
 """
 
 from __future__ import annotations
@@ -168,6 +170,47 @@ def table(report: dict[str, Any], root: Path) -> str:
     return "\n".join(out)
 
 
+def partial_report(root: Path, metric: str = "full_ndcg_10") -> dict[str, Any]:
+    """The report's rows from the configurations of ``root`` evaluated so far (for a sweep
+    stopped before its report): values and CIs from each configuration's metrics, the choice
+    on validation among them, its paired test against the others, train seconds from the
+    training history."""
+    import numpy as np
+    import polars as pl
+
+    from negsamp.metrics.bootstrap import paired_test
+
+    rows = []
+    for d in sorted((root / "data" / "metrics").iterdir()):
+        if not (d / "metrics.json").is_file():
+            continue
+        hist = json.loads((root / "data" / "models" / d.name / "history.json").read_text())
+        ci = json.loads((d / "ci.json").read_text())
+        rows.append(
+            {
+                "config": d.name,
+                "values": json.loads((d / "metrics.json").read_text()),
+                "ci": {k: [v["ci_low"], v["ci_high"]] for k, v in ci.items()},
+                "valid": max(r.get(f"valid_{metric}", -1.0) for r in hist),
+                "train_seconds": sum(r["seconds"] for r in hist),
+                "epochs": len(hist),
+            }
+        )
+    rows.sort(key=lambda r: -r["valid"])
+    best = pl.read_parquet(root / "data/metrics" / rows[0]["config"] / "per_user.parquet")
+    for i, r in enumerate(rows):
+        r["best"] = i == 0
+        if i:
+            other = pl.read_parquet(root / "data/metrics" / r["config"] / "per_user.parquet")
+            j = best.select("user", a=metric).join(other.select("user", b=metric), on="user")
+            t = paired_test(
+                j["a"].to_numpy()[:, None], j["b"].to_numpy()[:, None], 1000, 0.95,
+                np.random.default_rng(42),
+            )  # fmt: skip
+            r["vs_best"] = {k: float(v[0]) for k, v in t.items()}
+    return {"metric": metric, "rows": rows}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -176,7 +219,12 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=8)
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--keep", default=None, help="keep the project copies under this folder")
+    ap.add_argument("--table", default=None, help="only print the table of a project copy so far")
     args = ap.parse_args()
+    if args.table:
+        root = Path(args.table)
+        print(table(partial_report(root), root))
+        return
     data_dir = Path(args.data_dir)
     names = ["ml100k"] if args.quick else args.data.split(",")
     configs = {k: CONFIGS[k] for k in ("sas-bce-16", "sas-full-ce")} if args.quick else CONFIGS
