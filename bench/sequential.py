@@ -219,6 +219,7 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=8)
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--keep", default=None, help="keep the project copies under this folder")
+    ap.add_argument("--configs", default=None, help="a comma-separated subset of CONFIGS")
     ap.add_argument("--table", default=None, help="only print the table of a project copy so far")
     args = ap.parse_args()
     if args.table:
@@ -228,6 +229,8 @@ def main() -> None:
     data_dir = Path(args.data_dir)
     names = ["ml100k"] if args.quick else args.data.split(",")
     configs = {k: CONFIGS[k] for k in ("sas-bce-16", "sas-full-ce")} if args.quick else CONFIGS
+    if args.configs:
+        configs = {k: CONFIGS[k] for k in args.configs.split(",")}
     epochs = 1 if args.quick else args.epochs
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="negsamp-seq-"))
     print(
