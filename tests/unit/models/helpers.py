@@ -34,7 +34,7 @@ SMALL: dict[str, dict[str, Any]] = {
         "num_blocks": 1,
         "max_len": 10,
         "dropout": 0.0,
-        "lr": 0.01,
+        "lr": 0.005,
         "batch_size": 8,
         "init_std": 0.1,
     },
