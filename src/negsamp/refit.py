@@ -64,7 +64,6 @@ def refit(
     if epochs < 1:
         raise ValueError(f"a refit needs at least one epoch, got {epochs}")
     positives = Interactions.from_frame(log_frame, n_users, n_items)
-    weights = trainer.recency_weights(log_frame, model_cfg.recency_boost, model_cfg.recency_window)
     if getattr(model_cfg, "iterations", None) is not None:  # closed form: iterations, no pool
         model_cfg = model_cfg.model_copy(update={"iterations": epochs})
     model = build_model(
@@ -77,6 +76,11 @@ def refit(
         positives.nnz,
         epochs,
     )
+    if getattr(model, "sequential", False):
+        return _refit_sequence(
+            model, sampler_cfg, train_cfg, log_frame, positives, epochs, seed, device
+        )
+    weights = trainer.recency_weights(log_frame, model_cfg.recency_boost, model_cfg.recency_window)
     if not model.trains_on_pool:
         conf = trainer.confidence(positives, model_cfg, weights)
         history = trainer.fit_closed_form(model, conf, train_cfg, device)
@@ -97,6 +101,34 @@ def refit(
         train=positives,
         exclude=exclude if cap else None,
     )
+    return Refit(model, epochs, positives.nnz, history)
+
+
+def _refit_sequence(
+    model: Any,
+    sampler_cfg: Any,
+    train_cfg: Any,
+    log_frame: pl.DataFrame,
+    positives: Interactions,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+) -> Refit:
+    """A sequential model on every user's whole sequence; its histories end at the latest item."""
+    from negsamp import sequential
+
+    m, n = model.cfg, positives.n_items
+    history = sequential.fit(
+        model,
+        sequential.windows(log_frame, m.max_len, n),
+        train_cfg.model_copy(update={"epochs": epochs, "patience": 0}),
+        seed,
+        device,
+        sampler=sampler_cfg,
+        exclude=_exclusions(sampler_cfg, positives),
+        item_counts=positives.item_counts(),
+    )
+    model.set_history(sequential.histories(log_frame, positives.n_users, m.max_len, n))
     return Refit(model, epochs, positives.nnz, history)
 
 

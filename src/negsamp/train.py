@@ -15,10 +15,9 @@ Closed-form models (``ials``, :func:`fit_closed_form`) take the positives, not t
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ from tqdm.auto import tqdm
 from negsamp import evaluate as ev
 from negsamp import faults
 from negsamp.device import precision
+from negsamp.early_stop import Progress as _Progress
+from negsamp.early_stop import validate as _validate
 from negsamp.interactions import Interactions
 from negsamp.models import build_model, objectives
 from negsamp.models import checkpoint as ckpt
@@ -218,45 +219,6 @@ class Validation:
         }
 
 
-@dataclass
-class _Progress:
-    """What survives a crash: completed epochs, history, early-stopping state."""
-
-    epoch: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-    best: float = -math.inf
-    best_state: dict[str, torch.Tensor] | None = None
-    bad_epochs: int = 0
-    stopped: bool = False
-
-    def record(self, model: Any, row: dict[str, float], cfg: Any, valid: Validation | None) -> None:
-        """Append ``row``; track the best monitored value and stop after ``patience`` misses."""
-        self.history.append(row)
-        self.epoch += 1
-        if valid is None:
-            return
-        value = row[f"valid_{valid.monitor}"]
-        if value > self.best:
-            self.best, self.bad_epochs = value, 0
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            self.bad_epochs += 1
-            self.stopped = cfg.patience > 0 and self.bad_epochs >= cfg.patience
-            if self.stopped:
-                log.info(
-                    "early stop after epoch %d: best %s %.4f",
-                    row["epoch"],
-                    valid.monitor,
-                    self.best,
-                )
-
-    def finish(self, model: Any, cfg: Any) -> list[dict[str, float]]:
-        if cfg.restore_best and self.best_state is not None:
-            model.load_state_dict(self.best_state)
-        model.eval()
-        return self.history
-
-
 def fit(
     model: Any,
     pool: Pool,
@@ -308,10 +270,7 @@ def fit(
     n = pool.users.shape[0]
     fp = ckpt.fingerprint(model.cfg, cfg, seed, sampler, pool.negs.shape)
     gens = {"perm": perm, "neg": neg_gen, "dropout": drop_gen}
-    state = _Progress()
-    if checkpoint is not None and cfg.resume:
-        saved = ckpt.restore(checkpoint, fp, model, opt, scaler, gens)
-        state = _Progress(**saved) if saved is not None else state
+    state = _Progress.start(checkpoint, cfg, fp, model, opt, scaler, gens)
     adapt = adapt_threads and getattr(model, "thread_invariant", False)
     governor = ThreadGovernor(torch.get_num_threads() if adapt else 1, device)
     bar = tqdm(total=cfg.epochs, initial=state.epoch, desc=f"train {model.cfg.name}", unit="epoch")
@@ -403,11 +362,11 @@ def train_configured(
     test: user, item of the test rows, kept out of the validation item's competitors.
     pool: returns the training pool frame, called only when the model trains on one (not
     ``ials``, not ``in_batch``). exclude: returns the ``sampler.exclude`` positives, called
-    only for ``mixed`` with an item cap. Returns (model in eval mode, per-epoch history).
+    only for ``mixed`` with an item cap and for sequential models (``sasrec``, ``gru4rec``: their
+    per-position negatives avoid it; see :mod:`negsamp.sequential`). Returns (model in eval mode, per-epoch history).
     """
     train = Interactions.from_frame(frame, n_users, n_items)
     m = cfg.model.active
-    weights = recency_weights(frame, m.recency_boost, m.recency_window)
     gen = torch_generator(cfg.base.seed, Stream.MODEL_INIT)
     model = build_model(m, n_users, n_items, generator=gen, load_pretrained=True)
     checker = None
@@ -423,6 +382,14 @@ def train_configured(
         )
     if checker is None:
         log.info("no validation items (split.validation: false): no early stopping")
+    if getattr(model, "sequential", False):
+        from negsamp import sequential
+
+        history = sequential.train_configured(
+            cfg, model, frame, valid, checker, device, exclude(), checkpoint, on_epoch
+        )
+        return model, history
+    weights = recency_weights(frame, m.recency_boost, m.recency_window)
     if not model.trains_on_pool:
         log.info(
             "model %s fits every cell in closed form: sampler %r and its pool are ignored",
@@ -462,13 +429,3 @@ def train_configured(
         on_epoch=on_epoch,
     )
     return model, history
-
-
-def _validate(model: Any, valid: Validation | None, device: torch.device) -> dict[str, float]:
-    if valid is None:
-        return {}
-    model.eval()
-    try:
-        return valid(model, device)
-    finally:
-        model.train()

@@ -6,6 +6,7 @@ import pytest
 
 from negsamp import config, tune
 from negsamp.config import ModelSection, SamplerSection
+from negsamp.config.models import SEQUENTIAL
 from negsamp.config.search import Float, Int
 
 
@@ -23,7 +24,8 @@ class _Mid:
 def test_every_model_declares_a_space_its_config_accepts(model: str) -> None:
     cfg = config.from_dict({"model": {"name": model}})
     space = tune.search_space(cfg)
-    assert ("model", model, "factors") in space
+    size = "hidden" if model in SEQUENTIAL else "factors"  # a sequential model's width (#19)
+    assert ("model", model, size) in space
     values = {path: dim.suggest(_Mid(), ".".join(path)) for path, dim in space.items()}
     trial = tune.trial_config(cfg, values)
     for path, value in values.items():

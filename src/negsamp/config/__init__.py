@@ -35,12 +35,14 @@ from negsamp.config.load import (
 from negsamp.config.models import (
     BPRCfg,
     GMFCfg,
+    GRU4RecCfg,
     IALSCfg,
     LMFCfg,
     MLPCfg,
     ModelCfg,
     ModelSection,
     NeuMFCfg,
+    SASRecCfg,
 )
 from negsamp.config.overrides import parse as parse_override
 from negsamp.config.run import (
@@ -81,6 +83,8 @@ __all__ = [
     "GMFCfg",
     "HardSamplerCfg",
     "IALSCfg",
+    "SASRecCfg",
+    "GRU4RecCfg",
     "InBatchSamplerCfg",
     "LMFCfg",
     "MLPCfg",

@@ -16,6 +16,7 @@ from negsamp.config.plugins import PluginSection
 from negsamp.config.search import GRADIENT, Dim, Float, Int
 
 Loss = Literal["bpr", "bce", "sampled_softmax", "full_softmax"]
+SeqLoss = Literal["bce", "gbce", "sampled_softmax", "full_softmax"]
 
 
 class _GradientSettings(Frozen):
@@ -131,6 +132,58 @@ class IALSSettings(Frozen):
     recency_window: float = Field(5.0, gt=0.0, description="decay, in a user's interactions")
 
 
+class _SequentialSettings(Frozen):
+    """What the sequential models share: negatives per position drawn on the fly from
+    ``sampler`` (uniform, popularity or in_batch), never an item of the user's training
+    sequence unless ``sampler.exclude: none``; scores from the last position."""
+
+    SEARCH_SPACE: ClassVar[dict[str, Dim]] = {
+        "hidden": Int(16, 128, log=True),
+        "lr": Float(1e-4, 1e-2, log=True),
+        "dropout": Float(0.0, 0.5),
+    }
+
+    hidden: int = Field(64, ge=1, description="embedding (and encoder) width")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout on embeddings and encoder")
+    max_len: int = Field(50, ge=2, description="most recent items a sequence keeps")
+    loss: SeqLoss = Field("bce", description="bce | gbce | sampled_softmax | full_softmax")
+    gbce_t: float = Field(
+        0.75, ge=0.0, le=1.0, description="gBCE calibration t (0: plain BCE, 1: full calibration)"
+    )
+    bce_offset: bool = Field(
+        True,
+        description="bce/gbce: logits shifted by -log(n_neg) in the loss (prior odds of a "
+        "positive; 0 at n_neg 1, rankings unchanged); false: the papers' plain logits",
+    )
+    batch_size: int = Field(128, ge=1, description="training sequences per batch")
+    lr: float = Field(1e-3, gt=0.0, description="tuned learning rate (train.lr overrides)")
+    l2: float = Field(0.0, ge=0.0, description="weight decay (train.l2 overrides)")
+    init_std: float = Field(0.02, gt=0.0, description="std of the normal initialisation")
+
+
+class SASRecSettings(_SequentialSettings):
+    """SASRec (Kang & McAuley 2018): causal self-attention over a user's chronological items,
+    predicting the next item at every position."""
+
+    num_blocks: int = Field(2, ge=1, description="self-attention blocks")
+    num_heads: int = Field(1, ge=1, description="attention heads (hidden % num_heads == 0)")
+
+    @model_validator(mode="after")
+    def _heads(self) -> SASRecSettings:
+        if self.hidden % self.num_heads:
+            raise ValueError(
+                f"hidden={self.hidden} is not a multiple of num_heads={self.num_heads}"
+            )
+        return self
+
+
+class GRU4RecSettings(_SequentialSettings):
+    """GRU4Rec (Hidasi et al. 2016): a GRU over the user's chronological items, trained like
+    SASRec (same losses and per-position negatives)."""
+
+    num_layers: int = Field(1, ge=1, description="stacked GRU layers")
+
+
 class BPRCfg(BPRSettings):
     name: Literal["bpr"] = "bpr"
 
@@ -155,14 +208,27 @@ class IALSCfg(IALSSettings):
     name: Literal["ials"] = "ials"
 
 
+class SASRecCfg(SASRecSettings):
+    name: Literal["sasrec"] = "sasrec"
+
+
+class GRU4RecCfg(GRU4RecSettings):
+    name: Literal["gru4rec"] = "gru4rec"
+
+
 ModelCfg = Annotated[
-    BPRCfg | LMFCfg | GMFCfg | MLPCfg | NeuMFCfg | IALSCfg, Field(discriminator="name")
+    BPRCfg | LMFCfg | GMFCfg | MLPCfg | NeuMFCfg | IALSCfg | SASRecCfg | GRU4RecCfg,
+    Field(discriminator="name"),
 ]
 
 # models fitted in closed form on the positives: no negatives, so no batch-side sampler
 CLOSED_FORM = frozenset({"ials"})
+# models of a user's item sequence: negatives drawn per position by the trainer, no pool
+SEQUENTIAL = frozenset({"sasrec", "gru4rec"})
+# the samplers a sequential model draws from on the fly (in_batch: the batch's targets)
+SEQUENTIAL_SAMPLERS = ("uniform", "popularity", "in_batch")
 
-ModelName = Literal["bpr", "lmf", "gmf", "mlp", "neumf", "ials"]
+ModelName = Literal["bpr", "lmf", "gmf", "mlp", "neumf", "ials", "sasrec", "gru4rec"]
 
 
 class ModelSection(PluginSection):
@@ -172,7 +238,7 @@ class ModelSection(PluginSection):
     SHARED = ()
     RESOLVED = {
         c.model_fields["name"].default: c
-        for c in (BPRCfg, LMFCfg, GMFCfg, MLPCfg, NeuMFCfg, IALSCfg)
+        for c in (BPRCfg, LMFCfg, GMFCfg, MLPCfg, NeuMFCfg, IALSCfg, SASRecCfg, GRU4RecCfg)
     }
 
     name: ModelName = "bpr"
@@ -182,3 +248,5 @@ class ModelSection(PluginSection):
     mlp: MLPSettings = MLPSettings()
     neumf: NeuMFSettings = NeuMFSettings()
     ials: IALSSettings = IALSSettings()
+    sasrec: SASRecSettings = SASRecSettings()
+    gru4rec: GRU4RecSettings = GRU4RecSettings()

@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field, model_validator
 from negsamp.config import overrides
 from negsamp.config.base import ConfigError, Frozen
 from negsamp.config.data import BaseCfg, DataCfg, SplitCfg, ValidateCfg
-from negsamp.config.models import CLOSED_FORM, ModelSection
+from negsamp.config.models import CLOSED_FORM, SEQUENTIAL, SEQUENTIAL_SAMPLERS, ModelSection
 from negsamp.config.run import (
     DriftCfg,
     EvaluateCfg,
@@ -77,6 +77,12 @@ class Config(Frozen):
                 f"model {model} is fitted in closed form on the positives and takes no "
                 f"negatives, so the batch-side sampler {sampler.name!r} cannot serve it: set "
                 f"sampler.name to a data-side sampler (uniform) or model.name to a gradient model"
+            )
+        if model in SEQUENTIAL and sampler.name not in SEQUENTIAL_SAMPLERS:
+            raise ValueError(
+                f"model {model} draws its negatives per position while it trains, which the "
+                f"sampler {sampler.name!r} cannot do: set sampler.name to one of "
+                f"{', '.join(SEQUENTIAL_SAMPLERS)}"
             )
         return self
 

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import Array
 
 from negsamp import faults
 from negsamp.mlops.idmaps import read_id_map
@@ -44,6 +45,13 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
     to a known user (``source`` "model", ``score`` the model's). Unknown users get the K
     most popular items of the log (``source`` "popularity", ``known_user`` false): their
     ``score`` is null (NaN), as a popularity count is not on the model's scale.
+
+    An optional ``history`` column (a list of original item ids per row, oldest first: the
+    user's recent items) is the request's history: a sequential model (``sasrec``) scores the
+    next item after it, known user or not (``source`` "model"), and never returns an item of
+    it; another model excludes it from a known user's items too (an unknown user still gets
+    the popular items). Items the catalog does not know are ignored; an empty or null history is no
+    history.
     """
 
     def load_context(self, context: Any) -> None:
@@ -56,7 +64,8 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
         self._heldout_dir = art.get("heldout_model")
         n_users, n_items = self._model.n_users, self._model.n_items
         self._users = read_id_map(art["user_ids"], "user")
-        self._raw_items = read_id_map(art["item_ids"], "item").sort("dense")["raw"].to_numpy()
+        self._items = read_id_map(art["item_ids"], "item")
+        self._raw_items = self._items.sort("dense")["raw"].to_numpy()
         # models logged before the whole log was an artifact carry only the training split
         seen = art.get("interactions") or art["train"]
         log_ = pl.read_parquet(seen, columns=["user", "item"])
@@ -83,11 +92,20 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
         items = np.empty((ids.size, kk), np.int64)
         scores = np.empty((ids.size, kk), np.float32)
         items[~known], scores[~known] = self._popular[:kk], np.nan
-        rows = np.flatnonzero(known)
+        hist = self._histories(model_input)
+        given = hist is not None and hist.shape[1] > 0
+        has = (hist >= 0).any(1) if given else np.zeros(ids.size, bool)
+        by_history = has & (known | self._sequential)
+        rows = np.flatnonzero(known & ~by_history)
         step = max(1, _SCORE_CELLS // self._model.n_items)
         for lo in range(0, rows.size, step):
             r = rows[lo : lo + step]
             items[r], scores[r] = self._model.recommend(ids[r], kk, exclude=self._seen)
+        rows = np.flatnonzero(by_history)
+        for lo in range(0, rows.size, step):
+            r = rows[lo : lo + step]
+            items[r], scores[r] = self._with_history(ids[r], known[r], hist[r], kk)
+        modelled = known | by_history  # a history answers an unknown user too
         ok = scores != -np.inf  # -inf pads users with fewer than K unseen items
         row, col = np.nonzero(ok)
         return pd.DataFrame(
@@ -97,9 +115,62 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
                 "item": self._raw_items[items[row, col]],
                 "score": scores[row, col].astype(np.float64),
                 "known_user": known[row],
-                "source": np.where(known[row], "model", "popularity"),
+                "source": np.where(modelled[row], "model", "popularity"),
             }
         )
+
+    @property
+    def _sequential(self) -> bool:
+        return bool(getattr(self._model, "sequential", False))
+
+    def _histories(self, model_input: pd.DataFrame) -> np.ndarray | None:
+        """int64 [rows, L]: each row's ``history`` in dense ids, right-aligned, -1 padded; L
+        the longest history (at least a sequential model's ``max_len``): every item is
+        masked, the model reads the latest ``max_len``."""
+        if "history" not in model_input.columns:
+            return None
+        lists = [list(h) if _is_list(h) else [] for h in model_input["history"].tolist()]
+        raw = pl.Series("raw", lists, strict=False)
+        df = pl.DataFrame({"row": np.arange(len(lists)), "raw": raw}).explode("raw")
+        dtype = self._items["raw"].dtype
+        df = df.with_columns(pl.col("raw").cast(dtype, strict=False))
+        df = df.join(self._items, on="raw", how="left", maintain_order="left")
+        df = df.drop_nulls("dense").with_columns(
+            back=pl.len().over("row") - 1 - pl.int_range(pl.len()).over("row")
+        )
+        width = int(df["back"].max() or 0) + 1
+        width = max(width, self._model.cfg.max_len) if self._sequential else width
+        out = np.full((len(lists), width), -1, np.int64)
+        out[df["row"].to_numpy(), width - 1 - df["back"].to_numpy()] = df["dense"].to_numpy()
+        return out
+
+    def _with_history(
+        self, users: np.ndarray, known: np.ndarray, hist: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of rows with a request history: a sequential model scores after it; none of
+        its items (nor, for a known user, an item of the log) is returned."""
+        import torch
+
+        from negsamp.evaluate import dense_mask
+
+        with torch.no_grad():
+            if self._sequential:
+                latest = hist[:, -self._model.cfg.max_len :]
+                seq = torch.as_tensor(np.where(latest < 0, self._model.pad, latest))
+                s = self._model.score_sequences(seq).float()
+            else:
+                s = self._model.score_all(torch.as_tensor(users)).float()
+        mask = dense_mask(self._seen, users, "cpu") & torch.as_tensor(known)[:, None]
+        r, c = np.nonzero(hist >= 0)
+        mask[torch.as_tensor(r), torch.as_tensor(hist[r, c])] = True
+        s.masked_fill_(mask, float("-inf"))
+        top = torch.topk(s, k, dim=1)
+        return top.indices.numpy(), top.values.numpy()
+
+
+def _is_list(h: Any) -> bool:
+    """A history cell holds items (a list or array), not None / NaN (no history)."""
+    return isinstance(h, list | tuple | np.ndarray | pd.Series)
 
 
 def _col_type(dtype: pl.DataType) -> str:
@@ -115,7 +186,10 @@ def signature(paths: Paths) -> ModelSignature:
     out += [ColSpec("double", "score", required=False), ColSpec("boolean", "known_user")]
     out += [ColSpec("string", "source")]
     return ModelSignature(
-        inputs=Schema([ColSpec(ut, "user")]),
+        # history: the request's recent items, oldest first (sequential models score after it)
+        inputs=Schema(
+            [ColSpec(ut, "user"), ColSpec(Array(DataType[it]), "history", required=False)]
+        ),
         outputs=Schema(out),
         params=ParamSchema([ParamSpec("k", "long", DEFAULT_K)]),
     )

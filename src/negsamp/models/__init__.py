@@ -102,4 +102,4 @@ def load_model(directory: str | Path, device: str = "cpu") -> Any:
 
 
 # Plug-ins register themselves on import; the list is explicit (no module scanning).
-from negsamp.models import bpr, ials, lmf, ncf  # noqa: E402, F401
+from negsamp.models import bpr, ials, lmf, ncf, sasrec  # noqa: E402, F401

@@ -36,6 +36,22 @@ def bce(s_pos: torch.Tensor, s_neg: torch.Tensor) -> torch.Tensor:
     return (F.softplus(-s_pos) + F.softplus(s_neg).sum(1)) / (1 + s_neg.shape[1])
 
 
+def gbce_beta(n_neg: int, n_items: int, t: float) -> float:
+    """gBCE's power on the positive probability (Petrov & Macdonald, RecSys 2023, eq. 9):
+    beta = alpha * (t * (1 - 1/alpha) + 1/alpha), alpha = n_neg / (n_items - 1) the share of
+    the catalog's negatives sampled; t = 0 gives beta = 1 (BCE), t = 1 gives beta = alpha."""
+    alpha = n_neg / max(n_items - 1, 1)
+    return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
+
+def gbce(s_pos: torch.Tensor, s_neg: torch.Tensor, beta: float) -> torch.Tensor:
+    """float [B]: generalized BCE, -[beta * log sigmoid(s_pos) + sum_k log sigmoid(-s_neg_k)]
+    / (1 + K): BCE (:func:`bce`) with the positive's probability raised to ``beta``
+    (:func:`gbce_beta`), which counters the overconfidence sampled negatives cause."""
+    s_pos, s_neg = s_pos.float(), s_neg.float()
+    return (beta * F.softplus(-s_pos) + F.softplus(s_neg).sum(1)) / (1 + s_neg.shape[1])
+
+
 def sampled_softmax(
     s_pos: torch.Tensor, s_neg: torch.Tensor, log_q: torch.Tensor | None = None
 ) -> torch.Tensor:

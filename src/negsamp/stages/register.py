@@ -60,6 +60,9 @@ SPEC = StageSpec(
         "sweep",
         "refit.py",  # the refit of a promoted configuration, and what it trains with:
         "train.py",
+        "early_stop.py",
+        "sequential.py",
+        "sequences.py",
         "samplers",
         "stages/sample_negatives.py",  # teacher_hard's teacher, item features and times
         "stages/register.py",

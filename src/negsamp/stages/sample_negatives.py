@@ -18,6 +18,7 @@ import polars as pl
 
 from negsamp import faults
 from negsamp.config import Config
+from negsamp.config.models import SEQUENTIAL
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
 from negsamp.samplers import build_sampler
@@ -34,7 +35,20 @@ from negsamp.stages.spec import SHARED, VARIANT, StageSpec, rel, src
 SPEC = StageSpec(
     name="sample-negatives",
     # base.device, registry.model_name: teacher_hard scores with the registered champion
-    params=("base.seed", "base.device", "registry.model_name", "sampler", "sweep.configs.${key}"),
+    # model.name: a sequential model (sasrec) draws per position while it trains: no pool;
+    # its loss and max_len decide what the manifest's statistics draw describes
+    params=(
+        "base.seed",
+        "base.device",
+        "registry.model_name",
+        "model.name",
+        "model.sasrec.loss",
+        "model.sasrec.max_len",
+        "model.gru4rec.loss",
+        "model.gru4rec.max_len",
+        "sampler",
+        "sweep.configs.${key}",
+    ),
     # valid: sampler.exclude=train+valid keeps validation items out of the negatives
     # interactions, item_attributes, item_release: exclude_unreleased and the attribute samplers
     deps=rel(
@@ -50,6 +64,7 @@ SPEC = StageSpec(
     code=src(
         "samplers",
         "models",
+        "sequences.py",
         "interactions.py",
         "evaluate.py",
         "champion.py",
@@ -190,6 +205,64 @@ def _empty_pool() -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+def _on_the_fly(cfg: Config, paths: Paths, train: Any, common: dict[str, Any]) -> dict[str, Any]:
+    """A sequential model's manifest: no pool (positions x n_neg would not be stored at
+    realistic sizes; the trainer draws per position from the ``NEGATIVES`` stream of the
+    seed), but the sampler's configuration, the seed and the statistics of an epoch-sized
+    draw by the trainer's own sampler, audited against the excluded positives."""
+    from negsamp import sequences
+
+    s = cfg.sampler.active
+    write_parquet(paths.train_pool, _empty_pool())
+    manifest = {
+        **common,
+        "pool_epochs": 0,
+        "kind": "train_pool",
+        "side": "on_the_fly",
+        "model": cfg.model.name,
+        "rows": 0,
+        "negatives": 0,
+        "content_md5": md5_file(paths.train_pool),
+        "note": f"{cfg.model.name} draws n_neg negatives per sequence position while it trains "
+        "(negsamp.sequential, NEGATIVES stream of the seed): no pool is stored",
+    }
+    seq = getattr(cfg.model, cfg.model.name)  # its block: loss, max_len
+    loss = seq.loss
+    if loss == "full_softmax" or s.name == "in_batch":
+        manifest["n_neg"] = 0
+        manifest["note"] += (
+            "; full_softmax: every item is a negative"
+            if loss == "full_softmax"
+            else "; in_batch: the batch's target items are the negatives"
+        )
+        write_json(paths.train_pool_manifest, manifest)
+        plot_negative_popularity(
+            pool_statistics(np.zeros((0, 1), np.int64), train),
+            paths.train_pool_manifest.with_name("negative_popularity.png"),
+        )
+        return manifest
+    exclude = excluded_positives(cfg, paths, train)
+    check_fits(s, train, exclude, paths)
+    frame = pl.read_parquet(paths.train)
+    t0 = time.perf_counter()
+    users, negs = sequences.draw_statistics(s, train, exclude, frame, cfg.base.seed, seq.max_len)
+    seconds = time.perf_counter() - t0
+    if exclude.contains(np.broadcast_to(users[:, None], negs.shape), negs).any():
+        raise SamplingError(f"{s.name} drew an excluded positive as a negative (a sampler bug)")
+    weights = train.item_counts().astype(np.float64) ** (s.alpha if s.name == "popularity" else 0)
+    stats = pool_statistics(negs, train, target=weights / weights.sum())
+    manifest |= {
+        "n_neg": s.n_neg,
+        "exclude": s.exclude,
+        "statistics_draw": {"positions": int(users.size), "negatives": int(negs.size)},
+        "statistics": stats,
+        "timing": {"seconds": seconds, "negatives_per_second": negs.size / max(seconds, 1e-9)},
+    }
+    write_json(paths.train_pool_manifest, manifest)
+    plot_negative_popularity(stats, paths.train_pool_manifest.with_name("negative_popularity.png"))
+    return manifest
+
+
 @SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
@@ -204,6 +277,8 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         "pool_epochs": getattr(s, "pool_epochs", 0),  # in_batch keeps no pool
         "data_md5": {"train": md5_file(paths.train)},
     }
+    if cfg.model.name in SEQUENTIAL:
+        return _on_the_fly(cfg, paths, train, common)
     if s.name == "in_batch":
         write_parquet(paths.train_pool, _empty_pool())
         manifest = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 
 from negsamp import train as trainer
@@ -27,6 +28,16 @@ SMALL: dict[str, dict[str, Any]] = {
         "init_std": 0.1,
     },
     "ials": {"factors": 4, "alpha": 5.0, "reg": 1.0, "iterations": 6, "recency_boost": 0.0},
+    "gru4rec": {"hidden": 16, "max_len": 10, "dropout": 0.0, "lr": 0.03, "batch_size": 8},
+    "sasrec": {
+        "hidden": 16,
+        "num_blocks": 1,
+        "max_len": 10,
+        "dropout": 0.0,
+        "lr": 0.005,
+        "batch_size": 8,
+        "init_std": 0.1,
+    },
 }
 EPOCHS = {"mlp": 40, "neumf": 40}
 
@@ -71,8 +82,32 @@ def fit(name: str, train: Interactions, seed: int = 0, **kw: Any) -> Any:
     model = make(name, train, seed, **kw)
     cpu = torch.device("cpu")
     cfg = TrainCfg(epochs=EPOCHS.get(name, 25), batch_size=64, patience=0, checkpoint=False)
-    if model.trains_on_pool:
+    if getattr(model, "sequential", False):
+        fit_sequence(model, train, cfg, seed)
+    elif model.trains_on_pool:
         trainer.fit(model, uniform_pool(train, 4, 5, seed), cfg, seed, cpu)
     else:
         trainer.fit_closed_form(model, train, cfg, cpu)
     return model
+
+
+def sequence_frame(train: Interactions) -> pl.DataFrame:
+    """user, item, timestamp of ``train``'s positives, each user's in item order (time = item)."""
+    return pl.DataFrame(
+        {"user": train.rows(), "item": train.indices, "timestamp": train.indices.astype(np.int64)}
+    )
+
+
+def fit_sequence(model: Any, train: Interactions, cfg: Any, seed: int, n_neg: int = 4) -> None:
+    """Fit a sequential model on ``train``'s sequences (uniform negatives), keep them as history."""
+    from negsamp import sequential
+    from negsamp.config import UniformSamplerCfg
+
+    frame = sequence_frame(train)
+    rows = sequential.windows(frame, model.cfg.max_len, train.n_items)
+    model.set_history(sequential.histories(frame, train.n_users, model.cfg.max_len, train.n_items))
+    sampler = UniformSamplerCfg(n_neg=n_neg)
+    cpu = torch.device("cpu")
+    sequential.fit(
+        model, rows, cfg, seed, cpu, sampler=sampler, exclude=train, item_counts=train.item_counts()
+    )

@@ -26,7 +26,7 @@ def trained(board) -> dict:  # noqa: ANN001
 
 
 def test_every_model_is_registered() -> None:
-    assert MODELS == ["bpr", "gmf", "ials", "lmf", "mlp", "neumf"]
+    assert MODELS == ["bpr", "gmf", "gru4rec", "ials", "lmf", "mlp", "neumf", "sasrec"]
 
 
 @pytest.mark.parametrize("name", MODELS)
