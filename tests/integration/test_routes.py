@@ -145,6 +145,12 @@ E2E = {
     "hard-neumf": {"sampler": {"name": "hard"}, "model": {"name": "neumf"}},
     "mixed-bpr": {"sampler": {"name": "mixed", "mixed": {"max_item_share": 0.2}}},
     "ials": {"model": {"name": "ials"}},
+    # item attributes (issue #20): data.item_features, a CSV the test writes, for the sweep
+    "attr-lmf": {"sampler": {"name": "same_attribute"}, "model": {"name": "lmf"}},
+    "genre-bpr": {"sampler": {"name": "stratified", "stratified": {"by": "attribute"}}},
+    # sequential models (issue #19): per-position negatives drawn while training
+    "sasrec": {"model": {"name": "sasrec"}},
+    "gru4rec": {"model": {"name": "gru4rec"}},
 }
 
 
@@ -161,7 +167,11 @@ def test_every_model_and_sampler_runs_end_to_end(tmp_path: Path) -> None:
         covered |= {(s, p["name"]) for s, p in patch.items() if "name" in p}
     assert covered >= set(SWITCHES) - {("sampler", "teacher_hard")}
     grid = f"sweep.configs={json.dumps(E2E)}"
-    res = sh(root, NEGSAMP, "sweep", "--set", grid, "--no-record",
+    genres = root / "genres.csv"  # every synthetic item id (1..100) in one of five genres
+    genres.write_text("item,genre\n" + "".join(f"{i},g{i % 5}\n" for i in range(1, 101)))
+    features = ["--set", "data.item_features.source=csv", "--set", "data.item_features.path="
+                f"{genres}", "--set", "data.item_features.attributes=[genre]"]  # fmt: skip
+    res = sh(root, NEGSAMP, "sweep", "--set", grid, *features, "--no-record",
              env={"MLFLOW_TRACKING_URI": env_uri})  # fmt: skip
     assert "registered negsamp version 1" in res.stdout, res.stdout
     for name in E2E:

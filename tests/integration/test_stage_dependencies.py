@@ -50,6 +50,9 @@ STRINGS = {
 }
 # keys that are only valid when changed together (both keys' stages are expected stale)
 TOGETHER = {
+    "sampler.hard.schedule": {"sampler.hard.temperature": 0.5},  # a schedule moves a temperature
+    "data.item_features.multi_valued": {"data.item_features.attributes": ["genre"]},
+    "sampler.stratified.attribute_shares": {"sampler.stratified.attribute_values": ["g"]},
     "model.neumf.pretrained_gmf": {"model.neumf.pretrained_mlp": "data/models/mlp/model"},
     "model.neumf.pretrained_mlp": {"model.neumf.pretrained_gmf": "data/models/gmf/model"},
 }
@@ -107,6 +110,8 @@ def _alternatives(key: str, value: Any) -> Iterator[Any]:
         yield value + "-2"
     elif isinstance(value, list) and not value:
         yield [{"path": "data/raw/appends/0001.parquet", "md5": "0" * 32}]
+        yield ["genre"]  # item feature columns, attribute values (issue #20)
+        yield [1.0]  # attribute shares
     elif isinstance(value, list):
         yield value[::-1]
         yield [x + 1 if isinstance(x, int) else round(x * 0.9, 6) for x in value]
