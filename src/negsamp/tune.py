@@ -6,8 +6,9 @@ overrides to the configuration by the one override function and validates the re
 trains with :func:`negsamp.api.fit_config` (the train stage's code): after every epoch the
 trainer ranks the validation items, the value of ``train.monitor`` is reported to the trial
 and a trial the median pruner stops ends there. A trial's value is its best validation
-value, the epoch ``restore_best`` keeps. Selection sees validation only: the test split is
-never read here.
+value, the epoch ``restore_best`` keeps. Selection sees validation only: no trial is scored
+on test; the test pairs only keep each user's test item out of its validation competitors,
+as the train stage does (issue #18).
 
 Tracking is a :class:`Tracker` handed in (the CLI passes MLflow's from
 :mod:`negsamp.mlops.tuning`): this module knows no MLflow.
@@ -133,7 +134,8 @@ def run(
     with_baseline: bool = True,
 ) -> tuple[Outcome, dict[tuple[str, ...], Any]]:
     """Run ``trials`` trials (``jobs`` at once, in threads) on ``data`` (a
-    :class:`negsamp.api.Split` whose test rows are empty). Returns the outcome and the best
+    :class:`negsamp.api.Split`; its test pairs only keep test items out of the validation
+    competitors). Returns the outcome and the best
     trial's override values.
 
     ``with_baseline``: trial 0 trains the configuration as it is (:func:`baseline`, Optuna's

@@ -34,7 +34,8 @@ def test_tune_three_trials_writes_the_best_to_sweep_configs(
     monkeypatch.chdir(project)
     run_stages(project, "split")
     paths = Paths(project)
-    paths.test.write_bytes(b"not parquet: tune must never read the test split")
+    # the test pairs only keep each user's test item out of its validation competitors (as
+    # the train stage does, issue #18); no trial is scored on test (no test metric below)
 
     out = sh(project, "negsamp", "tune", "--trials", "3").stdout
     assert "sweep.configs.tuned-bpr" in out

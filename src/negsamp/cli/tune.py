@@ -35,15 +35,17 @@ log = logging.getLogger(__name__)
 
 
 def _split_data(cfg: Config, paths: Paths) -> Split:
-    """The project's train and validation rows as an API :class:`~negsamp.api.Split`
-    (test rows empty: selection never sees them); runs the stages up to ``split`` when
-    their outputs are missing."""
+    """The project's train and validation rows as an API :class:`~negsamp.api.Split`, with
+    the test split's (user, item) pairs only to keep them out of the validation item's
+    competitors, as the train stage does (issue #18: a user's test item is a positive, not a
+    negative), so a trial's value is what the train stage reproduces; no trial is scored on
+    test. Runs the stages up to ``split`` when their outputs are missing."""
     import polars as pl
 
     from negsamp.api import Interactions, Split
     from negsamp.stages import ORDER, run_stage
 
-    needed = (paths.train, paths.valid, paths.user_ids, paths.item_ids)
+    needed = (paths.train, paths.valid, paths.test, paths.user_ids, paths.item_ids)
     if not all(p.is_file() for p in needed):
         for name in ORDER[: ORDER.index("split") + 1]:
             typer.echo(f"tune: running stage {name} (its outputs are missing)")
@@ -53,7 +55,8 @@ def _split_data(cfg: Config, paths: Paths) -> Split:
     users = pl.read_parquet(paths.user_ids)["original"]
     items = pl.read_parquet(paths.item_ids)["original"]
     data = Interactions(pl.concat([train, valid]), users, items)
-    return Split(data, train, valid, valid.clear(), {}, cfg.split)
+    held = pl.read_parquet(paths.test, columns=["user", "item"])
+    return Split(data, train, valid, held, {}, cfg.split)
 
 
 def tune(

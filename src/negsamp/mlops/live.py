@@ -114,6 +114,7 @@ class TrainingRun:
 
         if self.monitor is not None:
             self.monitor.finish()
+            _last_sample(self.monitor)
         try:
             if ok:
                 history = read_json(self.paths.train_history)
@@ -187,6 +188,17 @@ def _system_metrics(run_id: str, uri: str) -> Any:
     logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
     monitor.start()
     return monitor
+
+
+def _last_sample(monitor: Any) -> None:
+    """One more sample of the system metrics, logged now: MLflow's monitor logs one only at
+    the end of each sampling interval, so a training shorter than the interval had none."""
+    try:
+        monitor.collect_metrics()
+        monitor.publish_metrics(monitor.aggregate_metrics())
+        monitor.mlflow_logger.flush()
+    except Exception as err:  # noqa: BLE001 - tracking never fails training
+        log.debug("no final system-metrics sample: %s", err)
 
 
 def find(client: Any, experiment_id: str, cfg: Config, paths: Paths, variant: str) -> str | None:
