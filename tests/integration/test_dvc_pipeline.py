@@ -34,6 +34,7 @@ def test_dvc_repro_builds_everything_then_nothing_to_do(project: Path) -> None:
     assert (project / "data/metrics/default/metrics.json").read_bytes() == before
 
 
+@pytest.mark.full  # make test covers `dvc exp run -S` in the 4-configuration test below
 def test_dvc_exp_run_set_param_changes_the_pool(project: Path) -> None:
     sh(project, "dvc", "repro")
     first = json.loads((project / "data/pools/default/train_pool.manifest.json").read_text())
