@@ -23,6 +23,15 @@ def test_dvc_repro_builds_everything_then_nothing_to_do(project: Path) -> None:
     assert {"sampled_hr_10", "sampled_ndcg_10", "full_recall_10", "full_ndcg_10"} <= metrics.keys()
     reg = json.loads((project / "data/registry/registration.json").read_text())
     assert reg["alias"] == "champion" and reg["version"] == 1
+    # `negsamp stage train` under DVC opened the run live; register continued it (issue #15)
+    from mlflow import MlflowClient
+
+    from negsamp.mlops import live
+
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    run = client.get_run(reg["run_id"])
+    assert run.data.tags[live.LOGGED_TAG] == "true" and run.data.tags[live.PARAMS_TAG]
+    assert len(client.search_runs([run.info.experiment_id])) == 1
     again = sh(project, "dvc", "repro")
     assert "Data and pipelines are up to date" in again.stdout
     shown = sh(project, "dvc", "metrics", "show", "--json").stdout
