@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	# torch first: 2.13.0 is a CPU build here (an unpinned torch pulls a ~5 GB CUDA build);
 	# on a machine with an NVIDIA GPU the same pin installs the CUDA build from PyPI.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c requirements.lock -e ".[test]"
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[test,cluster]"
 	touch $@
 
 venv: $(VENV)/.installed

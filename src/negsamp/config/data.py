@@ -17,6 +17,9 @@ class BaseCfg(Frozen):
     threads: int | None = Field(
         None, ge=1, description="torch CPU threads; null: the cores this process may use"
     )
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local: in process, no Ray; ray: sharded work on a Ray cluster"
+    )
 
     @field_validator("device")
     @classmethod

@@ -12,6 +12,16 @@ from negsamp.config.base import Frozen
 _MONITOR_RE = r"^(sampled_(hr|ndcg)|full_(recall|ndcg))_[1-9][0-9]*$"
 
 
+class DistributedCfg(Frozen):
+    workers: int = Field(
+        1,
+        ge=1,
+        description="data-parallel training workers (Ray Train, DDP) when base.engine is ray; "
+        "1 = in process",
+    )
+    use_gpu: bool = Field(False, description="one GPU per worker (NCCL); false: CPU workers (gloo)")
+
+
 class TrainCfg(Frozen):
     epochs: int = Field(50, ge=1, description="most epochs (early stopping may end sooner)")
     batch_size: int = Field(4096, ge=1)
@@ -30,6 +40,7 @@ class TrainCfg(Frozen):
         description="gradient models: each positive's loss weighs f (linear) or 1 + log1p(f) "
         "(log), normalised to mean 1; f = the interaction weight, else the event count",
     )
+    distributed: DistributedCfg = DistributedCfg()
 
 
 class EvaluateCfg(Frozen):
@@ -133,6 +144,33 @@ class VariantCfg(Frozen):
     sampler: dict[str, Any] = Field(default_factory=dict)
     model: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(default_factory=dict)
+
+
+class RayCfg(Frozen):
+    """Where ``base.engine: ray`` runs: a local instance or an existing cluster."""
+
+    address: str | None = Field(
+        None,
+        description="null: start a local Ray instance on 127.0.0.1 sized to this machine; "
+        "auto: the cluster this machine belongs to; ray://host:10001: a remote cluster",
+    )
+    num_cpus: int | None = Field(
+        None, ge=1, description="CPUs of a local instance; null: the cores this process may use"
+    )
+    object_store_mb: int | None = Field(
+        None, ge=75, description="object store of a local instance in MiB; null: Ray's default"
+    )
+    shards: int | None = Field(
+        None, ge=1, description="user ranges of sharded work; null: 2 per CPU of the cluster"
+    )
+    cpus_per_task: float = Field(1.0, gt=0, description="CPUs each sharded task reserves")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is None or v == "auto" or v.startswith("ray://") or re.match(r"^[\w.-]+:\d+$", v):
+            return v
+        raise ValueError(f"ray.address must be null, auto, ray://host:port or host:port, got {v!r}")
 
 
 class SweepCfg(Frozen):

@@ -19,6 +19,7 @@ from negsamp.config.models import CLOSED_FORM, SEQUENTIAL, SEQUENTIAL_SAMPLERS, 
 from negsamp.config.run import (
     DriftCfg,
     EvaluateCfg,
+    RayCfg,
     RecommendCfg,
     RegistryCfg,
     ScheduleCfg,
@@ -42,6 +43,7 @@ class Config(Frozen):
     sweep: SweepCfg = SweepCfg()
     drift: DriftCfg = DriftCfg()
     schedule: ScheduleCfg = ScheduleCfg()
+    ray: RayCfg = RayCfg()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -83,6 +85,16 @@ class Config(Frozen):
                 f"model {model} draws its negatives per position while it trains, which the "
                 f"sampler {sampler.name!r} cannot do: set sampler.name to one of "
                 f"{', '.join(SEQUENTIAL_SAMPLERS)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _engine_fits(self) -> Config:
+        if self.train.distributed.workers > 1 and self.base.engine != "ray":
+            raise ValueError(
+                f"train.distributed.workers={self.train.distributed.workers} trains on a Ray "
+                "cluster: set base.engine=ray (and install the extra: pip install -e "
+                '".[cluster]"), or set train.distributed.workers=1'
             )
         return self
 

@@ -87,6 +87,7 @@ class StageSpec:
         """Decorate a stage's ``run(cfg, paths, [variant], ...)``: ``cfg`` becomes this stage's
         :class:`~negsamp.stages.scope.ScopedConfig` (of configuration ``variant``, resolved
         first), whichever route calls it: the CLI dvc.yaml runs, the Prefect flow, Python."""
+        from negsamp import engine
         from negsamp.stages.scope import ScopedConfig, scope
         from negsamp.threads import set_threads
 
@@ -98,8 +99,9 @@ class StageSpec:
             bound.apply_defaults()
             variant = bound.arguments.get("variant") if self.per_variant else None
             full = bound.arguments["cfg"]
-            if not isinstance(full, ScopedConfig):  # base.threads never changes a result:
-                set_threads(full.base.threads)  # a runtime setting, not a declared param
+            if not isinstance(full, ScopedConfig):  # base.threads, base.engine and ray never
+                set_threads(full.base.threads)  # change a result: runtime settings, not
+                engine.activate(full)  # declared params
             bound.arguments["cfg"] = scope(full, self, variant)
             return run(*bound.args, **bound.kwargs)
 

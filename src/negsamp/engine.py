@@ -1,0 +1,56 @@
+"""Where a stage's heavy work runs: ``base.engine`` (``local`` or ``ray``) and the ``ray`` section.
+
+Like ``base.threads``, the engine never changes a result: a pool sampled in Ray shards has
+the bytes of the one sampled in process, and sharded evaluation gives the same metrics.
+So it is a runtime setting, not a stage parameter: every stage activates it from the
+whole configuration before it is scoped (:meth:`negsamp.stages.spec.StageSpec.enforce`),
+and the stages ask :func:`current` where to run. Only ``train.distributed.workers`` changes
+a model, and the train stage declares it. This module never imports Ray
+(:mod:`negsamp.cluster` does, and only when the engine is ``ray``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from negsamp.config.run import RayCfg
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str = "local"  # local | ray
+    ray: RayCfg = field(default_factory=RayCfg)
+
+    @property
+    def is_ray(self) -> bool:
+        return self.name == "ray"
+
+
+_current = Engine()
+_lock = threading.Lock()
+
+
+def activate(cfg: Any) -> Engine:
+    """Make ``cfg.base.engine`` / ``cfg.ray`` (a whole :class:`~negsamp.config.Config`) the
+    engine of this process's stages; returns it."""
+    global _current
+    with _lock:
+        _current = Engine(cfg.base.engine, cfg.ray)
+    return _current
+
+
+def current() -> Engine:
+    """The engine stages of this process run on."""
+    return _current
+
+
+def describe() -> dict[str, Any]:
+    """The engine for lineage: name, and for ray the cluster's size (nodes, CPUs, GPUs)."""
+    eng = current()
+    if not eng.is_ray:
+        return {"engine": "local"}
+    from negsamp.cluster import runtime
+
+    return {"engine": "ray", **runtime.cluster_size(eng.ray)}
