@@ -40,9 +40,10 @@ def run(
     setup(verbose, params)
     with reported(), held(root_of(params), "run"):
         cfg = configure(params, set_)
+        from flows.engine import bind
         from flows.pipeline import pipeline
 
-        result = pipeline(cfg, root=str(root_of(params)), record_outputs=record)
+        result = bind(pipeline, cfg)(cfg, root=str(root_of(params)), record_outputs=record)
     output.result(result)
 
 
@@ -96,9 +97,10 @@ def sweep(
             cfg = configure(params, [entry], write=keep)
             if not keep:
                 record = False  # params.yaml does not declare these configurations
+        from flows.engine import bind
         from flows.sweep import sweep as sweep_flow
 
-        result = sweep_flow(cfg, root=str(root_of(params)), record_outputs=record)
+        result = bind(sweep_flow, cfg)(cfg, root=str(root_of(params)), record_outputs=record)
     output.comparison(result["comparison"])
     output.registration(result["registration"])
     if grid and not keep:

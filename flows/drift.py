@@ -64,9 +64,10 @@ def drift_check(
             raise RuntimeError(f"retrain deployment run {run.id} ended {run.state}")
         result = run.state.result()
     else:
+        from flows.engine import bind
         from flows.pipeline import pipeline
 
-        result = pipeline(cfg, root=root, record_outputs=record_outputs)
+        result = bind(pipeline, cfg)(cfg, root=root, record_outputs=record_outputs)
     out = {
         "retrained": True,
         "reason": why,

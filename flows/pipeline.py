@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 
 from flows import errors
 from flows.artifacts import publish_run
+from flows.engine import runs_on
 from negsamp import config, dvcops
 from negsamp.config import Config
 from negsamp.io import read_json
@@ -97,6 +98,7 @@ def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
                 fut.result()
     # lineage: the MLflow runs name the Prefect flow run that produced them
     tags = {"prefect_flow_run_id": str(flow_run.id), "prefect_flow_name": str(flow_run.flow_name)}
+    tags |= runs_on(cfg)  # the engine (local, or ray and the cluster's size)
     for name in after:
         if name == "register":
             _task(name)(cfg, paths, extra_tags=tags)
@@ -131,4 +133,9 @@ def retrain(params: str = "params.yaml", record_outputs: bool = True) -> dict[st
     scheduled retrain must see today's params.yaml, appended data included), then run
     every stage. Its folder is the project root."""
     cfg = config.load(params)
-    return run_all(cfg, str(Path(params).resolve().parent), record_outputs)
+    root = str(Path(params).resolve().parent)
+    if cfg.base.engine == "ray":  # the runner is the flow's: a subflow on Ray's
+        from flows.engine import bind
+
+        return bind(pipeline, cfg)(cfg, root=root, record_outputs=record_outputs)
+    return run_all(cfg, root, record_outputs)

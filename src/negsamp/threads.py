@@ -31,10 +31,15 @@ import torch
 
 
 def available_cores() -> int:
-    """Cores this process may run on (its affinity mask; the CPU count where there is none)."""
+    """Cores this process may run on: its affinity mask (the CPU count where there is none),
+    capped by ``OMP_NUM_THREADS`` where that is set: Ray sets it to the CPUs a task or
+    worker reserved, so two tasks on two CPUs take one thread each (``base.engine: ray``)."""
     if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+        n = max(1, len(os.sched_getaffinity(0)))
+    else:
+        n = max(1, os.cpu_count() or 1)
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    return min(n, int(cap)) if cap.isdigit() and int(cap) >= 1 else n
 
 
 def resolve_threads(threads: int | None) -> int:

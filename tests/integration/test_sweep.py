@@ -5,6 +5,7 @@ nothing left to do after it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from negsamp import config
-from negsamp.mlops import live
+from negsamp.mlops import live, recovery
 from negsamp.mlops.tracking import read_metrics_table
 from tests.integration.conftest import make_project, sh
 
@@ -237,3 +238,77 @@ def test_negsamp_sweep_grid_leaves_params_alone_unless_kept_and_prints_the_table
     assert "Data and pipelines are up to date" in sh(root, "dvc", "repro").stdout
     bad = sh(root, negsamp, "sweep", "--grid", "base.seed=1,2", check=False)
     assert bad.returncode == 1 and "grid key must be in sampler, model, train" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def swept_on_ray(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The same sweep with ``base.engine: ray``: each configuration's chain runs as Ray tasks
+    (prefect_ray's RayTaskRunner) on a local 2-CPU instance, shut down after (issue #16)."""
+    from flows.engine import bind
+    from tests.integration.ray_instance import SMALL_RAY, local_ray
+
+    root = make_project(tmp_path_factory.mktemp("sweep-ray") / "proj", SMALL_RAY)
+    config.write_overrides(
+        root / "params.yaml",
+        [f"sweep.configs={json.dumps(CONFIGS)}", "sweep.concurrency=3", "base.engine=ray"],
+    )
+    sh(root, "git", "commit", "-qam", "the same sweep on Ray")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        # set before Ray starts: the workers get the driver's MLFLOW_* at connection time
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        mp.setenv("DVC_NO_ANALYTICS", "1")
+        from flows.sweep import sweep
+
+        with local_ray():
+            cfg = config.load(root / "params.yaml")
+            result = bind(sweep, cfg)(cfg, root=str(root))
+    yield {"root": root, "result": result}
+
+
+# tags that name where or when a run ran, not what it is
+VARYING = {recovery.PID_TAG, "mlflow.source.name", "mlflow.runName", "mlflow.parentRunId", "prefect_flow_run_id",
+           "git_commit", "reproduce", "negsamp.engine", "negsamp.ray_address", "negsamp.ray_nodes",
+           "negsamp.ray_cpus", "negsamp.ray_gpus", "mlflow.log-model.history",
+           "negsamp.live_run"}  # fmt: skip
+
+
+def _same_setup(params: dict) -> dict:
+    """Params less the engine's (base.engine and the ray section)."""
+    return {k: v for k, v in params.items() if k != "base.engine" and not k.startswith("ray.")}
+
+
+def _results(metrics: dict) -> dict:
+    """Metrics less timings and system metrics (what a run measured, not how fast)."""
+    timing = ("system/", "seconds", "per_second")
+    return {k: v for k, v in metrics.items() if not any(t in k for t in timing)}
+
+
+def test_a_sweep_on_ray_logs_what_the_threaded_sweep_logs(swept: dict, swept_on_ray: dict) -> None:
+    """Same parent/child structure, params, metrics (CPU: same numbers), tags and registered
+    model as the threaded sweep; the children's training ran in Ray worker processes."""
+    p_threads, c_threads = _runs(swept["root"])
+    p_ray, c_ray = _runs(swept_on_ray["root"])
+    assert p_ray.data.tags["negsamp.engine"] == "ray"
+    assert float(p_ray.data.tags["negsamp.ray_cpus"]) == 2.0
+    assert p_threads.data.tags["negsamp.engine"] == "local"
+    assert _same_setup(p_ray.data.params) == _same_setup(p_threads.data.params)
+    threads = {r.info.run_name: r for r in c_threads}
+    ray_runs = {r.info.run_name: r for r in c_ray}
+    assert sorted(ray_runs) == sorted(threads) == sorted(CONFIGS)
+    for name, run in ray_runs.items():
+        ref = threads[name]
+        assert _results(run.data.metrics) == _results(ref.data.metrics), name
+        assert run.data.params["base.engine"] == "ray"
+        assert _same_setup(run.data.params) == _same_setup(ref.data.params), name
+        assert set(run.data.tags) - VARYING == set(ref.data.tags) - VARYING, name
+        for k in set(ref.data.tags) - VARYING:
+            if k.endswith("_md5") or k in ("sampler", "model", "n_neg", "config"):
+                assert run.data.tags[k] == ref.data.tags[k], (name, k)
+        # the train stage opened this run in a Ray worker, not in the flow's process
+        assert run.data.tags[recovery.PID_TAG] != str(os.getpid()), name
+        assert ref.data.tags[recovery.PID_TAG] == str(os.getpid()), name
+    assert (
+        swept_on_ray["result"]["registration"]["config"]
+        == swept["result"]["registration"]["config"]
+    )

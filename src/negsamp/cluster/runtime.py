@@ -22,6 +22,10 @@ _lock = threading.RLock()
 _started = False  # this process started the local instance it is connected to
 
 
+# environment variables the driver hands to its workers (read when the connection starts)
+FORWARDED = ("MLFLOW_", "NEGSAMP_", "DVC_", "GX_", "PREFECT_API_")
+
+
 class ClusterError(RuntimeError):
     """The Ray engine cannot run: Ray is not installed or the cluster cannot be reached."""
 
@@ -45,9 +49,11 @@ def ensure(cfg: RayCfg) -> Any:
         if ray.is_initialized():
             return ray
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
-        # the workers of a local instance import negsamp from this venv and see the driver's
-        # environment (tracking URI, thread caps)
+        # the workers run the stages: they log to this process's MLflow store and see its
+        # negsamp/DVC/GX settings, on a local instance and on a remote cluster alike
+        env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED)}
         kwargs: dict[str, Any] = {
+            "runtime_env": {"env_vars": env},
             "include_dashboard": False,
             "logging_level": logging.WARNING,
             "log_to_driver": False,
@@ -55,10 +61,9 @@ def ensure(cfg: RayCfg) -> Any:
         }
         try:
             if cfg.address is None:
-                from negsamp.threads import available_cores
-
+                cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
                 kwargs |= {
-                    "num_cpus": cfg.num_cpus or available_cores(),
+                    "num_cpus": cfg.num_cpus or cores or os.cpu_count() or 1,
                     "_node_ip_address": "127.0.0.1",
                 }
                 if cfg.object_store_mb:

@@ -30,6 +30,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from negsamp import engine
 from negsamp.config import Config, dump, flatten
 from negsamp.io import md5_file, read_json
 from negsamp.paths import Paths
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_TAG = "weights_md5"  # the same tag (and value) the lineage gives a registered run
 PARAMS_TAG = "negsamp.train_params_md5"
+TRAINED_IN_TAG = "negsamp.trained_in"  # "this process" or "ray worker on node <id>"
 LOGGED_TAG = "negsamp.registered"  # set by the register stage on each run it logged into
 KIND_TAG = "negsamp.kind"
 # the params.yaml keys that decide a trained model (the train stage's declaration, less the
@@ -162,6 +164,7 @@ def _open(cfg: Config, paths: Paths, variant: str, uri: str, sweep: bool) -> Tra
     s = cfg.sampler.active
     tags = {KIND_TAG: "training", "config": variant, "sampler": s.name, "model": cfg.model.name}
     tags |= {"n_neg": str(getattr(s, "n_neg", "batch")), PARAMS_TAG: params_md5(cfg)}
+    tags[TRAINED_IN_TAG] = engine.trained_in()  # this process, or a Ray worker of the cluster
     run = client.create_run(
         exp_id, run_name=run_name(cfg, variant, sweep), tags=tags | recovery.process_tags()
     )

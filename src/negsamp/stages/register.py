@@ -202,7 +202,8 @@ def run(
 
     best, scores = best_variant(cfg, paths)
     # data_snapshot: how many appended batches the model saw (the drift check's reference)
-    tags = {"data_snapshot": str(len(cfg.data.appends)), **(extra_tags or {})}
+    tags = {"data_snapshot": str(len(cfg.data.appends)), "negsamp.engine": cfg.base.engine}
+    tags |= extra_tags or {}  # the flows add the Ray cluster's size (flows.engine.runs_on)
     bcfg, bpaths = cfg.variant(best), paths.for_variant(best)
 
     def reevaluate(champion: Any) -> Any:
