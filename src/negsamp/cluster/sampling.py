@@ -81,19 +81,13 @@ def add_counters(sampler: Sampler, delta: Counters) -> None:
             setattr(obj, name, type(value)(value + d.item()))
 
 
-def _threads(cpus: float) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, int(cpus)))
-
-
 def _pool_shard(
-    scfg: Any, seed: int, inputs: tuple, user_range: tuple[int, int], cpus: float
+    scfg: Any, seed: int, inputs: tuple, user_range: tuple[int, int]
 ) -> tuple[list[np.ndarray], Counters]:
     """One task: the negatives of ``user_range`` (per epoch) and what its sampler counted.
-    inputs: (train, exclude, deps), one object-store entry shared by every task."""
+    inputs: (train, exclude, deps), one object-store entry shared by every task. The
+    data-side samplers are numpy: the task never imports torch (a worker starts faster)."""
     train, exclude, deps = inputs
-    _threads(cpus)
     sampler = build_sampler(scfg, train, **deps)
     before = counters(sampler)
     width, epochs = scfg.pool_width, scfg.pool_epochs
@@ -120,7 +114,7 @@ def training_pool(
     # an exclude set that is the training CSR itself is stored once
     inputs = ray.put((train, exclude, deps))
     task = ray.remote(num_cpus=cfg.cpus_per_task)(_pool_shard)
-    shards = ray.get([task.remote(scfg, seed, inputs, r, cfg.cpus_per_task) for r in ranges])
+    shards = ray.get([task.remote(scfg, seed, inputs, r) for r in ranges])
     for _, delta in shards:
         add_counters(sampler, delta)
     width = scfg.pool_width
