@@ -63,8 +63,13 @@ def counters(sampler: Sampler) -> Counters:
 
 def grown(before: Counters, after: Counters) -> Counters:
     """What sampling added: the counters that changed, as differences. Constants (sizes,
-    index arrays) do not change, so only what a sampler accumulates is shipped back."""
-    return {k: after[k] - before[k] for k in after if not np.array_equal(after[k], before[k])}
+    index arrays) do not change, so only what a sampler accumulates is shipped back; an
+    attribute first set while sampling (a cache) is not a counter the driver's sampler has."""
+    return {
+        k: after[k] - before[k]
+        for k in after
+        if k in before and not np.array_equal(after[k], before[k])
+    }
 
 
 def add_counters(sampler: Sampler, delta: Counters) -> None:
