@@ -54,3 +54,12 @@ def describe() -> dict[str, Any]:
     from negsamp.cluster import runtime
 
     return {"engine": "ray", **runtime.cluster_size(eng.ray)}
+
+
+def lineage(tasks: int | None = None) -> dict[str, Any]:
+    """What a manifest records of where its work ran (never part of a result's bytes):
+    ``tasks`` Ray tasks (user-range shards) on the cluster :func:`describe` names, or, for
+    None, this process: ``{"engine": "local", "shards": 1}``."""
+    if tasks is None:
+        return {"engine": "local", "shards": 1}
+    return describe() | {"shards": tasks}

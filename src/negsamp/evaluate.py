@@ -138,6 +138,19 @@ class FullRanking:
         return self.n_candidates - held
 
 
+def held_out(mask: Interactions, test: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(user, item) int64 [R] of the held-out rows; a ValueError if one is masked."""
+    row_user = test["user"].to_numpy().astype(np.int64)
+    row_item = test["item"].to_numpy().astype(np.int64)
+    if row_user.size and mask.contains(row_user, row_item).any():
+        bad = np.flatnonzero(mask.contains(row_user, row_item))[:5]
+        raise ValueError(
+            f"held-out rows {bad.tolist()} (user, item) are also training/validation positives; "
+            "a held-out item must not be masked (re-run split)"
+        )
+    return row_user, row_item
+
+
 def full_ranking(
     score_all: AllScorer,
     mask: Interactions,
@@ -152,14 +165,7 @@ def full_ranking(
     mask: the positives never recommended (training and validation). ``batch`` users are
     scored at once: peak memory is about ``batch * n_items * 6`` bytes on ``device``.
     """
-    row_user = test["user"].to_numpy().astype(np.int64)
-    row_item = test["item"].to_numpy().astype(np.int64)
-    if row_user.size and mask.contains(row_user, row_item).any():
-        bad = np.flatnonzero(mask.contains(row_user, row_item))[:5]
-        raise ValueError(
-            f"held-out rows {bad.tolist()} (user, item) are also training/validation positives; "
-            "a held-out item must not be masked (re-run split)"
-        )
+    row_user, row_item = held_out(mask, test)
     order = np.argsort(row_user, kind="stable")
     ru, ri = row_user[order], row_item[order]
     users, starts, counts = np.unique(ru, return_index=True, return_counts=True)

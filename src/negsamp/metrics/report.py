@@ -8,6 +8,7 @@ tables behind the DVC plots.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,16 +129,18 @@ def evaluate_model(
     cfg: EvaluateCfg,
     seed: int,
     device: Any,
+    full_ranking: Callable[..., FullRanking] = ev.full_ranking,
 ) -> Evaluation:
     """Rank the held-out items with ``model`` both ways and :func:`build` the evaluation:
     what the evaluate stage and :func:`negsamp.evaluate` compute.
 
     cands: the candidates stage's rows (user, item, candidates); test: user, item of the
     held-out rows; train: training positives; seen: the positives masked in full ranking
-    (train and validation).
+    (train and validation); full_ranking: :func:`negsamp.evaluate.full_ranking` or a
+    function of the same arguments and result (the Ray engine's sharded one).
     """
     s_ranks = ev.sampled_ranks(model.score, cands, device, cfg.batch_size)
-    full_rank = ev.full_ranking(model.score_all, seen, test, max(cfg.ks), device, cfg.batch_size)
+    full_rank = full_ranking(model.score_all, seen, test, max(cfg.ks), device, cfg.batch_size)
     return build(cands, s_ranks, full_rank, train, cfg, seed)
 
 

@@ -26,9 +26,12 @@ __all__ = [
     "USER_BLOCK",
     "PoolAuditError",
     "audit_pool",
+    "candidates_frame",
     "eval_candidates",
     "merge_shards",
     "plot_negative_popularity",
+    "pool_frame",
+    "pool_negatives",
     "pool_statistics",
     "sample_rows",
     "shard_ranges",
@@ -85,6 +88,60 @@ def shard_ranges(n_users: int, n_shards: int) -> list[tuple[int, int]]:
     return [(cuts[k], cuts[k + 1]) for k in range(n_shards)]
 
 
+def _pool_rows(train: Interactions, user_range: tuple[int, int] | None) -> tuple[np.ndarray, ...]:
+    """(users int32, pos_items, degrees) of the training rows of ``user_range``, CSR order."""
+    lo, hi = user_range if user_range is not None else (0, train.n_users)
+    if (
+        not (0 <= lo <= hi <= train.n_users)
+        or lo % USER_BLOCK
+        or (hi % USER_BLOCK and hi != train.n_users)
+    ):
+        raise ValueError(
+            f"user_range {(lo, hi)} must lie in [0, {train.n_users}] on multiples of "
+            f"USER_BLOCK={USER_BLOCK} (or end at n_users); use shard_ranges()"
+        )
+    a, b = int(train.indptr[lo]), int(train.indptr[hi])
+    deg = np.diff(train.indptr[lo : hi + 1])
+    users = np.repeat(np.arange(lo, hi, dtype=np.int32), deg)
+    return users, train.indices[a:b], deg
+
+
+def pool_negatives(
+    sampler: Sampler,
+    train: Interactions,
+    exclude: Interactions,
+    user_range: tuple[int, int] | None,
+    n_neg: int,
+    pool_epochs: int,
+    seed: int,
+) -> list[np.ndarray]:
+    """The negatives of :func:`training_pool`, one int32 [rows of ``user_range``, n_neg]
+    array per epoch (rows in CSR order): what a shard computes and ships back."""
+    users, pos, deg = _pool_rows(train, user_range)
+    lo = user_range[0] if user_range is not None else 0
+    check_capacity(exclude, lo + np.flatnonzero(deg > 0), n_neg, replace=True, what="training pool")
+    n_blocks = _runs(users // USER_BLOCK).size - 1 if users.size else 0
+    total = pool_epochs * n_blocks
+    with tqdm(total=total, desc="sample negatives", unit="block", disable=total < 64) as bar:
+        return [
+            sample_rows(sampler, exclude, users, pos, n_neg, seed, e, bar)
+            for e in range(pool_epochs)
+        ]
+
+
+def pool_frame(
+    train: Interactions,
+    negs: list[np.ndarray],
+    n_neg: int,
+    user_range: tuple[int, int] | None = None,
+) -> pl.DataFrame:
+    """The pool frame of ``user_range`` from its per-epoch negatives (:func:`pool_negatives`,
+    or the shards' arrays concatenated in user order: the same frame, the same bytes)."""
+    users, pos, _ = _pool_rows(train, user_range)
+    frames = [_frame(users, pos, n, epoch=e) for e, n in enumerate(negs)]
+    return pl.concat(frames) if frames else _frame(users, pos, np.zeros((0, n_neg), np.int32), 0)
+
+
 def training_pool(
     sampler: Sampler,
     train: Interactions,
@@ -104,29 +161,8 @@ def training_pool(
     ordered by (epoch, user, pos_item).
     """
     exclude = train if exclude is None else exclude
-    lo, hi = user_range if user_range is not None else (0, train.n_users)
-    if (
-        not (0 <= lo <= hi <= train.n_users)
-        or lo % USER_BLOCK
-        or (hi % USER_BLOCK and hi != train.n_users)
-    ):
-        raise ValueError(
-            f"user_range {(lo, hi)} must lie in [0, {train.n_users}] on multiples of "
-            f"USER_BLOCK={USER_BLOCK} (or end at n_users); use shard_ranges()"
-        )
-    a, b = int(train.indptr[lo]), int(train.indptr[hi])
-    deg = np.diff(train.indptr[lo : hi + 1])
-    users = np.repeat(np.arange(lo, hi, dtype=np.int32), deg)
-    pos = train.indices[a:b]
-    check_capacity(exclude, np.arange(lo, hi)[deg > 0], n_neg, replace=True, what="training pool")
-    n_blocks = _runs(users // USER_BLOCK).size - 1 if users.size else 0
-    total = pool_epochs * n_blocks
-    frames = []
-    with tqdm(total=total, desc="sample negatives", unit="block", disable=total < 64) as bar:
-        for e in range(pool_epochs):
-            negs = sample_rows(sampler, exclude, users, pos, n_neg, seed, e, bar)
-            frames.append(_frame(users, pos, negs, epoch=e))
-    return pl.concat(frames) if frames else _frame(users, pos, np.zeros((0, n_neg), np.int32), 0)
+    negs = pool_negatives(sampler, train, exclude, user_range, n_neg, pool_epochs, seed)
+    return pool_frame(train, negs, n_neg, user_range)
 
 
 def merge_shards(frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -205,10 +241,15 @@ def eval_candidates(
     for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         rng = numpy_rng(seed, Stream.EVAL_CANDIDATES, 0, int(block[a]))  # one epoch
         negs[order[a:b]] = uniform_excluding(known, su[a:b], n_eval_neg, rng, replace=False)
+    return candidates_frame(test, negs)
+
+
+def candidates_frame(test: pl.DataFrame, negs: np.ndarray) -> pl.DataFrame:
+    """The candidates file's frame: user, item of ``test`` and ``negs`` int32 [rows, m]."""
     return pl.DataFrame(
         {
             "user": test["user"].cast(pl.Int32),
             "item": test["item"].cast(pl.Int32),
-            "candidates": pl.Series(negs, dtype=pl.Array(pl.Int32, n_eval_neg)),
+            "candidates": pl.Series(negs, dtype=pl.Array(pl.Int32, negs.shape[1])),
         }
     )

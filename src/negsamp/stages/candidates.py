@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from negsamp import engine
 from negsamp.config import Config
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
@@ -46,7 +47,17 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         original=original_users(paths),
         fix="remove the users who have interacted with (almost) every item",
     )
-    cands = eval_candidates(known, test, cfg.evaluate.n_eval_neg, cfg.base.seed)
+    eng = engine.current()
+    if eng.is_ray:  # user ranges as Ray tasks: the same rows
+        from negsamp.cluster import sampling
+
+        cands, shards = sampling.candidates(
+            eng.ray, known, test, cfg.evaluate.n_eval_neg, cfg.base.seed
+        )
+        where = engine.lineage(shards)
+    else:
+        cands = eval_candidates(known, test, cfg.evaluate.n_eval_neg, cfg.base.seed)
+        where = engine.lineage()
     write_parquet(paths.eval_candidates, cands)
     negs = cands["candidates"].to_numpy()
     train = positives(paths, paths.train)
@@ -58,6 +69,7 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         "rows": cands.height,
         "users": int(test["user"].n_unique()),
         "content_md5": md5_file(paths.eval_candidates),
+        "engine": where,  # where it was drawn: never part of the bytes above
         "data_md5": {
             "train": md5_file(paths.train),
             "valid": md5_file(paths.valid),

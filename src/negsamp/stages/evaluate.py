@@ -8,12 +8,15 @@ segments.csv (every metric by user activity and item popularity band) and plots/
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from negsamp import engine
+from negsamp import evaluate as ev
 from negsamp.config import Config
 from negsamp.device import resolve_device
 from negsamp.io import atomic_write, read_json, write_json, write_parquet
@@ -148,6 +151,17 @@ def probe_of(
     return metrics, {"probed": True, **rep}
 
 
+def _full_ranking() -> Any:
+    """The full ranking of ``base.engine``: in this process, or user ranges as Ray tasks
+    (the same ranks; see :mod:`negsamp.cluster.evaluation`)."""
+    eng = engine.current()
+    if not eng.is_ray:
+        return ev.full_ranking
+    from negsamp.cluster.evaluation import full_ranking
+
+    return functools.partial(full_ranking, eng.ray)
+
+
 @SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
@@ -160,7 +174,9 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
     test = pl.read_parquet(paths.test, columns=["user", "item"])
     train = positives(paths, paths.train)
     seen = positives(paths, paths.train, paths.valid)
-    result = report.evaluate_model(model, cands, test, train, seen, e, cfg.base.seed, device)
+    result = report.evaluate_model(
+        model, cands, test, train, seen, e, cfg.base.seed, device, _full_ranking()
+    )
     manifest = read_json(paths.train_pool_manifest) if paths.train_pool_manifest.exists() else {}
     cal_metrics, cal_report = calibration_of(model, cands, manifest, e, device)
     attrs = pl.read_parquet(paths.item_attributes) if paths.item_attributes.exists() else None

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from negsamp import engine
 from negsamp.config import Config
 from negsamp.device import resolve_device
 from negsamp.interactions import Interactions
@@ -141,6 +142,18 @@ def _from_registry(paths: Paths, registration: dict[str, Any], version: int, dev
     return scorer.score_all, (scorer.user_map >= 0).cpu().numpy(), where
 
 
+def _top_k(*args: Any) -> tuple[Any, dict[str, Any]]:
+    """(:func:`negsamp.recommend.top_k` of ``args``, where it ran): in this process, or user
+    ranges as Ray tasks with ``base.engine: ray`` (the same lists)."""
+    eng = engine.current()
+    if not eng.is_ray:
+        return top_k(*args), engine.lineage()
+    from negsamp.cluster.evaluation import top_k as sharded
+
+    top, shards = sharded(eng.ray, *args)
+    return top, engine.lineage(shards)
+
+
 @SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     """Write every known user's top ``recommend.k`` unseen items; returns the manifest."""
@@ -157,7 +170,7 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
     rc = cfg.recommend
     users = np.arange(n_users, dtype=np.int64)
     t0 = time.perf_counter()
-    top = top_k(score_all, seen, users, rc.k, device, rc.batch_size)
+    top, where["engine"] = _top_k(score_all, seen, users, rc.k, device, rc.batch_size)
     seconds = time.perf_counter() - t0
     model_user = np.ones(n_users, bool) if known is None else known
     frame = to_frame(top, raw_users, raw_items, model_user)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from negsamp import faults
+from negsamp import engine, faults
 from negsamp.config import Config
 from negsamp.config.models import SEQUENTIAL
 from negsamp.io import md5_file, write_json, write_parquet
@@ -263,6 +263,26 @@ def _on_the_fly(cfg: Config, paths: Paths, train: Any, common: dict[str, Any]) -
     return manifest
 
 
+def _draw(
+    s: Any, sampler: Any, train: Any, exclude: Any, deps: dict[str, Any], seed: int
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """(the pool, where it was drawn): in this process, or in user-range shards as Ray tasks
+    with ``base.engine: ray`` (the same bytes; ``sampler`` gets the shards' counts)."""
+    eng = engine.current()
+    if eng.is_ray and s.name != "teacher_hard":
+        from negsamp.cluster import sampling
+
+        pool, shards = sampling.training_pool(eng.ray, s, seed, sampler, train, exclude, deps)
+        return pool, engine.lineage(shards)
+    if eng.is_ray:
+        log.info(
+            "teacher_hard samples in this process (base.engine=ray): its teacher model "
+            "scores here, not in Ray tasks"
+        )
+    pool = training_pool(sampler, train, s.pool_width, s.pool_epochs, seed, exclude=exclude)
+    return pool, engine.lineage()
+
+
 @SPEC.enforce
 def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[str, Any]:
     """Run for configuration ``variant`` of ``sweep.configs`` (its own pool, model, metrics)."""
@@ -305,10 +325,11 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
 
     exclude = excluded_positives(cfg, paths, train)
     check_fits(s, train, exclude, paths)
-    sampler = build_sampler(s, train, **sampler_deps(s, cfg, paths, train.n_items))
+    deps = sampler_deps(s, cfg, paths, train.n_items)
+    sampler = build_sampler(s, train, **deps)
     width = s.pool_width
     t0 = time.perf_counter()
-    pool = training_pool(sampler, train, width, s.pool_epochs, cfg.base.seed, exclude=exclude)
+    pool, where = _draw(s, sampler, train, exclude, deps, cfg.base.seed)
     seconds = time.perf_counter() - t0
     audit_pool(pool, exclude)
     write_parquet(paths.train_pool, pool)
@@ -332,6 +353,8 @@ def run(cfg: Config, paths: Paths = Paths(), variant: str = "default") -> dict[s
         # same seed, parameters and algorithm version: same bytes (a new version explains a
         # changed pool; see negsamp.samplers.exact.ALGORITHM)
         "algorithm_version": ALGORITHM,
+        # where it was drawn (base.engine, shards): never part of the bytes above
+        "engine": where,
         "draws": sampler.stats.draws,
         "rejected_fraction": sampler.stats.rejected_fraction,
         "direct_draws": getattr(sampler.stats, "direct", 0),  # dense users, no rejection

@@ -21,6 +21,14 @@ def sampler_cfg(name: str, **kw: Any) -> Any:
     return Config.model_validate({"sampler": section}).sampler.active
 
 
+def wide_positives() -> Interactions:
+    """1,100 users (5 user blocks) x 300 items, so shards cut real block boundaries."""
+    rng = np.random.default_rng(0)
+    u = rng.integers(0, 1100, 25_000)
+    i = np.minimum(rng.zipf(1.3, 25_000) - 1, 299)
+    return Interactions.from_arrays(u, i, 1100, 300)
+
+
 def fake_attributes(n_items: int, family: str = "genre") -> pl.DataFrame:
     """Item features for a test catalog: item i has values g{i % 4} and g{4 + (i // 3) % 3},
     except every item i with i % 7 == 3, which has none (the uniform fallback's case)."""

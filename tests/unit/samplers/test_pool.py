@@ -22,16 +22,12 @@ from negsamp.samplers.pool import (
     training_pool,
 )
 from negsamp.samplers.stats import restricted_target
-from tests.unit.samplers.helpers import CASES, make_sampler, sampler_cfg
+from tests.unit.samplers.helpers import CASES, make_sampler, sampler_cfg, wide_positives
 
 
 @pytest.fixture(scope="module")
 def wide() -> Interactions:
-    """1,100 users (5 user blocks) x 300 items, so shards cut real block boundaries."""
-    rng = np.random.default_rng(0)
-    u = rng.integers(0, 1100, 25_000)
-    i = np.minimum(rng.zipf(1.3, 25_000) - 1, 299)
-    return Interactions.from_arrays(u, i, 1100, 300)
+    return wide_positives()
 
 
 def test_shard_ranges_cover_the_users_on_block_boundaries() -> None:

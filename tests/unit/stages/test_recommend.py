@@ -39,6 +39,7 @@ def test_recommend_writes_k_unseen_items_for_every_known_user(tmp_path) -> None:
         "alias": "champion",
         "model_dir": "data/models/default/model",  # no served_model: written before #13
         "refit": False,
+        "engine": {"engine": "local", "shards": 1},  # base.engine: where it ran (#16)
         "data_snapshot": 0,
         "k": 5,
         "users": world.N_USERS,

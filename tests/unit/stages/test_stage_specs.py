@@ -50,6 +50,10 @@ INFRASTRUCTURE = {
     # torch's CPU thread count (base.threads, #17) and the trainer's governor, which only
     # switches counts for models that give the same bytes at any count (test_threads.py)
     "negsamp.threads": "CPU thread count",
+    # base.engine (#16): where work runs; a Ray run has the bytes and metrics of a local one
+    # (tests/integration/test_ray_engine.py), so neither is a code dep of a result
+    "negsamp.engine": "where work runs",
+    "negsamp.cluster.*": "Ray tasks of the same functions; same bytes (test_ray_engine.py)",
 }
 
 SPECS = {name: module(name).SPEC for name in ORDER}
