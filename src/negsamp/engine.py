@@ -63,3 +63,15 @@ def lineage(tasks: int | None = None) -> dict[str, Any]:
     if tasks is None:
         return {"engine": "local", "shards": 1}
     return describe() | {"shards": tasks}
+
+
+def trained_in() -> str:
+    """``this process``, or ``ray worker on node <id>`` where a stage runs as a Ray task
+    (the flows' RayTaskRunner); lineage of a training run."""
+    import sys
+
+    if "ray" not in sys.modules:
+        return "this process"
+    from negsamp.cluster import runtime
+
+    return runtime.trained_in()

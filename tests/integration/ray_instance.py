@@ -1,44 +1,44 @@
-"""A local Ray instance for tests: 127.0.0.1, 2 CPUs, a small object store; shut down after,
-with a check that none of its processes (raylet, GCS, workers) is left behind."""
+"""A local Ray instance for tests, as ``base.engine: ray`` with ``ray.address: null`` starts
+it (negsamp.cluster.runtime): 2 CPUs, a small object store, listening on 127.0.0.1 only;
+shut down after, with a check that none of its processes (raylet, GCS, workers) is left."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import psutil
 
 SMALL_RAY = {"ray": {"num_cpus": 2, "object_store_mb": 150}}
 
 
-def _processes_of(session_dir: str) -> list[str]:
-    import psutil
-
-    left = []
-    for p in psutil.process_iter(["cmdline"]):
+def _listening(procs: list[psutil.Process]) -> set[str]:
+    """The addresses the processes listen on (IPv4-mapped IPv6 shown as IPv4)."""
+    found = set()
+    for p in procs:
         try:
-            cmd = " ".join(p.info["cmdline"] or [])
+            conns = p.net_connections(kind="inet")
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if session_dir in cmd:
-            left.append(cmd[:120])
-    return left
+        found |= {c.laddr.ip.removeprefix("::ffff:") for c in conns if c.status == "LISTEN"}
+    return found
 
 
 @contextmanager
 def local_ray(num_cpus: int = 2, object_store_mb: int = 150) -> Iterator[object]:
-    """The ``ray`` module connected to a fresh local instance started by negsamp's runtime
-    (as ``base.engine: ray`` with ``ray.address: null`` starts it)."""
+    """The ``ray`` module connected to a fresh local instance started by negsamp's runtime."""
     from negsamp.cluster import runtime
     from negsamp.config.run import RayCfg
 
+    before = {p.pid for p in psutil.Process().children(recursive=True)}  # a Prefect server...
     ray = runtime.ensure(RayCfg(num_cpus=num_cpus, object_store_mb=object_store_mb))
-    session = ray.get_runtime_context().get_node_id()  # noqa: F841 - connected
-    session_dir = ray._private.worker._global_node.get_session_dir_path()
+    started = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    names = {p.name() for p in started}
+    assert {"raylet", "gcs_server"} <= names, f"no local Ray instance among {names}"
+    assert _listening(started) <= {"127.0.0.1", "::1"}, _listening(started)
     try:
         yield ray
     finally:
         runtime.shutdown()
-        deadline = time.monotonic() + 20
-        while (left := _processes_of(session_dir)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not left, f"Ray processes left after shutdown: {left}"
+        _, alive = psutil.wait_procs(started, timeout=20)
+        assert not alive, f"Ray processes left behind: {[(p.pid, p.name()) for p in alive]}"

@@ -14,13 +14,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from negsamp import config, engine
 from negsamp.io import md5_file, read_json, write_json
 from negsamp.paths import Paths
 from negsamp.stages import run_stage
+from tests.integration.ray_instance import local_ray
 
 pytestmark = pytest.mark.slow
 
@@ -51,32 +51,16 @@ RAY = [
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
 
-def _instance_processes() -> list[psutil.Process]:
-    """The raylet and GCS server of a Ray instance this process started (its children)."""
-    return [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if any(name in p.name() for name in ("raylet", "gcs_server"))
-    ]
-
-
 @pytest.fixture(scope="module")
 def ray_cfg() -> Iterator[config.Config]:
     """The configuration with base.engine=ray, its local Ray instance started once; at the
-    end the instance is shut down and none of its raylet / GCS processes is left."""
-    from negsamp.cluster import runtime
-
+    end the instance is shut down and none of its processes is left (ray_instance.py)."""
     cfg = config.load(PARAMS, [*SMALL, *RAY])
-    runtime.ensure(cfg.ray)
-    started = _instance_processes()
-    assert started, "the local Ray instance runs no raylet / gcs_server child"
-    try:
-        yield cfg
-    finally:
-        runtime.shutdown()
-        engine.activate(config.load(PARAMS, SMALL))  # later tests of this process: local
-        gone, alive = psutil.wait_procs(started, timeout=20)
-        assert not alive, f"Ray processes left behind: {[p.pid for p in alive]}"
+    with local_ray(cfg.ray.num_cpus, cfg.ray.object_store_mb):
+        try:
+            yield cfg
+        finally:
+            engine.activate(config.load(PARAMS, SMALL))  # later tests of this process: local
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,12 @@ def ensure(cfg: RayCfg) -> Any:
         }
         try:
             if cfg.address is None:
+                # single-node mode: Ray otherwise swaps 127.0.0.1 for the machine's address
+                # and its GCS, raylet and object manager listen there; a local instance is
+                # for this machine only (ray_constants reads the variable at import, so set
+                # the module's flag too)
+                os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+                ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
                 cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
                 kwargs |= {
                     "num_cpus": cfg.num_cpus or cores or os.cpu_count() or 1,
@@ -115,3 +121,17 @@ def n_shards(cfg: RayCfg) -> int:
         return cfg.shards
     ray = ensure(cfg)
     return max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
+
+
+def trained_in() -> str:
+    """Where the calling code runs: ``ray worker on node <id>`` inside a Ray worker, else
+    ``this process`` (Ray is never imported for the answer)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return "this process"
+    ctx = ray.get_runtime_context()
+    if ctx.worker.mode != ray.WORKER_MODE:
+        return "this process"
+    return f"ray worker on node {ctx.get_node_id()[:12]}"
