@@ -76,6 +76,18 @@ def test_the_mlflow_package_is_where_mlflow_is_used() -> None:
     assert {"negsamp.mlops.gate", "negsamp.mlops.champion", "negsamp.mlops.pyfunc"} <= users
 
 
+def test_only_the_cluster_package_imports_ray() -> None:
+    """Ray is an optional extra (issue #16): the local engine must never need it."""
+    offenders = {
+        name: sorted(i for i in _imports(name, path) if i.split(".")[0] in ("ray", "prefect_ray"))
+        for name, path in MODULES.items()
+        if not name.startswith("negsamp.cluster")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+    users = {n for n, p in MODULES.items() if any(i.startswith("ray") for i in _imports(n, p))}
+    assert "negsamp.cluster.runtime" in users
+
+
 def test_nothing_in_the_package_imports_flows_or_prefect() -> None:
     """The commands that start flows (run, sweep, drift, demo-drift) live in flows/cli.py and
     join the CLI through the ``negsamp.commands`` entry point: the package never imports flows."""
