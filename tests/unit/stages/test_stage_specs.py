@@ -50,6 +50,11 @@ INFRASTRUCTURE = {
     # torch's CPU thread count (base.threads, #17) and the trainer's governor, which only
     # switches counts for models that give the same bytes at any count (test_threads.py)
     "negsamp.threads": "CPU thread count",
+    # base.engine and the ray section (#16): where work runs, never what it computes
+    "negsamp.engine": "where work runs",
+    # starting or joining the Ray cluster (#16); what runs on it is declared (cluster/training.py)
+    "negsamp.cluster": "the Ray package",
+    "negsamp.cluster.runtime": "starts or joins the Ray cluster",
 }
 
 SPECS = {name: module(name).SPEC for name in ORDER}
