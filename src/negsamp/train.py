@@ -150,7 +150,10 @@ class DataParallel(Protocol):
     in :func:`fit`. Every worker walks the same shuffled order (the seed's); each trains on
     its rows of every batch; the backward pass averages the gradients over the workers
     (DistributedDataParallel), so every replica takes the same step; rank 0 validates and
-    the others stop when it does."""
+    the others stop when it does. Workers beyond rank 0 draw batch-side negatives and
+    dropout masks from streams of their ``rank``, so their rows share no random numbers."""
+
+    rank: int
 
     def rows(self, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
         """This worker's rows of the batch ``idx`` int64 [B] and the weight of its mean loss
@@ -281,8 +284,12 @@ def fit(
     opt = kind(params, lr=lr, fused=True)
     amp, scaler = precision(cfg.precision, device)
     perm = torch_generator(seed, Stream.SHUFFLE)
-    neg_gen = torch_generator(seed, Stream.NEGATIVES, device=device)
-    drop_gen = torch_generator(seed, Stream.DROPOUT, device=device)
+    if parallel is None or parallel.rank == 0:
+        neg_gen = torch_generator(seed, Stream.NEGATIVES, device=device)
+        drop_gen = torch_generator(seed, Stream.DROPOUT, device=device)
+    else:  # the other workers' rows draw their own numbers
+        neg_gen = torch_generator(seed, Stream.WORKER_NEGATIVES, parallel.rank, device=device)
+        drop_gen = torch_generator(seed, Stream.WORKER_DROPOUT, parallel.rank, device=device)
     model.set_dropout_generator(drop_gen)
     objective = objectives.build(
         sampler,

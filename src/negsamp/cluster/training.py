@@ -72,7 +72,7 @@ def fit(
     dist = cfg.train.distributed
     model = trainer.initial_model(cfg, n_users, n_items)
     data = {"frame": frame, "valid": valid, "test": test, "pool": pool()}
-    queue = Queue()
+    queue = Queue(actor_options={"num_cpus": 0})  # no CPU kept from the workers
     conf = {
         "cfg": cfg,
         "sizes": (n_users, n_items),
@@ -110,7 +110,8 @@ def fit(
         runner.join()
     queue.shutdown()
     if failed or final is None:
-        why = str(failed[0]).strip().splitlines()[0] if failed else "rank 0 sent no weights"
+        # a worker's traceback ends with its exception's line
+        why = str(failed[0]).strip().splitlines()[-1] if failed else "rank 0 sent no weights"
         raise ClusterError(
             f"distributed training failed on the Ray workers ({why}); set "
             "train.distributed.workers=1 to train in process"
