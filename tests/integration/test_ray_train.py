@@ -4,12 +4,12 @@ store, shut down at the end with no process left) trains BPR to the single-proce
 
 The two runs take the same steps up to the order of float sums: each batch's gradient is the
 average of the workers' share-weighted gradients, which equals the whole batch's to ~1e-7
-relative. Adam turns those last-bit differences into small weight differences over the
-~100 steps here (it divides each coordinate by its own tiny gradient scale), so the runs do
-not agree bit for bit: their losses agree to 1e-3 relative, and the best validation
-NDCG@10 to 0.02, i.e. a few of the 300 users' validation ranks moving (one user moves the
-mean by at most 1/300). Without the gradient all-reduce the replicas drift apart (mean
-weight difference 64% of the weights' size against 4% with it, measured with batch 512).
+relative (tests/unit/cluster). Adam turns those last-bit differences into small weight
+differences over the ~100 steps here (it divides each coordinate by its own tiny gradient
+scale), so the runs do not agree bit for bit. Tolerances: losses 5e-3 relative (9e-4
+measured), embeddings 15% of their mean size (4% measured; 64% without the gradient
+all-reduce, with batch 512), best validation NDCG@10 0.02 (0.0012 measured), i.e. a few
+of the 300 users' validation ranks moving (one user moves the mean by at most 1/300).
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def test_two_ray_train_workers_train_bpr_as_one_process_does(
 
     local = run_stage("train", cfg, paths, "bpr")
     one = read_json(vpaths.train_history)
+    alone = load_model(vpaths.model_dir).state_dict()
 
     live: list[dict] = []  # what the runner's live MLflow run would get, epoch by epoch
     dist = run_stage("train", _distributed(cfg, 2), paths, "bpr", on_epoch=live.append)
@@ -116,10 +117,13 @@ def test_two_ray_train_workers_train_bpr_as_one_process_does(
     assert all(r["workers"] == 2 and r["backend"] == "gloo" for r in two)
     assert "workers" not in one[0]  # the in-process history is unchanged
     for a, b in zip(one, two, strict=True):
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
+        assert b["loss"] == pytest.approx(a["loss"], rel=5e-3)
     best_one, best_two = max(r[MONITOR] for r in one), max(r[MONITOR] for r in two)
     assert best_two == pytest.approx(best_one, abs=0.02)
     assert best_two > 0.3  # it learned: 50 candidates ranked at random give about 0.09
     # the stage saved the model as the in-process path does: evaluate loads it the same way
     model = load_model(vpaths.model_dir)
     assert (model.n_users, model.n_items) == (300, 200)
+    for name, w in model.state_dict().items():  # 4% apart here; 64% without the all-reduce
+        if name != "bias.weight":
+            assert (w - alone[name]).abs().mean() < 0.15 * alone[name].abs().mean(), name
