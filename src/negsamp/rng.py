@@ -55,6 +55,9 @@ class Stream(Enum):
     NEGATIVES = Spec(4, None, (), "batch-side draws: hard temperature, mixed cap redraws (torch)")
     DROPOUT = Spec(5, None, (), "dropout masks of the MLP tower (torch, on the device)")
     VALIDATION = Spec(6, None, (), "seed of the validation candidates (then EVAL_CANDIDATES)")
+    # data-parallel training (issue #16): worker rank >= 1's own draws; rank 0 draws the above
+    WORKER_NEGATIVES = Spec(7, None, ("rank",), "NEGATIVES of data-parallel worker rank")
+    WORKER_DROPOUT = Spec(8, None, ("rank",), "DROPOUT of data-parallel worker rank")
     SPLIT = Spec(0x5B17, None, (), "random splits: each user's held-out items")
     SEGMENTS = Spec(0x5E6, None, (), "evaluate: bootstrap intervals of every segment")
     GATE = Spec(0xC4A1, None, (), "the champion gate's paired test")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -145,6 +145,34 @@ class Pool:
         return replace(self, weights=w)
 
 
+class DataParallel(Protocol):
+    """What data-parallel training (:mod:`negsamp.cluster.training`, one per worker) changes
+    in :func:`fit`. Every worker walks the same shuffled order (the seed's); each trains on
+    its rows of every batch; the backward pass averages the gradients over the workers
+    (DistributedDataParallel), so every replica takes the same step; rank 0 validates and
+    the others stop when it does. Workers beyond rank 0 draw batch-side negatives and
+    dropout masks from streams of their ``rank``, so their rows share no random numbers."""
+
+    rank: int
+
+    def rows(self, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """This worker's rows of the batch ``idx`` int64 [B] and the weight of its mean loss
+        (its rows x workers / B: the workers' average of weighted means is the batch mean)."""
+        ...
+
+    def wrap(self, model: Any, loss: objectives.BatchLoss) -> objectives.BatchLoss:
+        """``loss`` computed through the DDP-wrapped ``model``: its backward all-reduces."""
+        ...
+
+    def total(self, total: torch.Tensor) -> torch.Tensor:
+        """The epoch's summed loss over every worker, from this worker's (weighted) sum."""
+        ...
+
+    def agree(self, stopped: bool) -> bool:
+        """Rank 0's early-stopping decision, on every worker."""
+        ...
+
+
 @dataclass(frozen=True)
 class Validation:
     """Each user's validation item ranked by the protocol of ``monitor`` (as evaluate does).
@@ -233,6 +261,7 @@ def fit(
     checkpoint: Path | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     adapt_threads: bool = True,
+    parallel: DataParallel | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` in place for up to ``cfg.epochs`` (a :class:`TrainCfg`); returns the
     per-epoch history [{epoch, loss, seconds, pairs_per_second, valid_<metric>...}].
@@ -243,7 +272,8 @@ def fit(
     ``on_epoch`` is called after each epoch's checkpoint (tests raise in it to crash).
     ``adapt_threads``: on CPU, for a ``thread_invariant`` model (same bytes at any count),
     each epoch runs at torch's thread count or at 1, whichever its first batches ran
-    faster (:class:`negsamp.threads.ThreadGovernor`).
+    faster (:class:`negsamp.threads.ThreadGovernor`). ``parallel``: this worker's share of
+    data-parallel training (:class:`DataParallel`; only rank 0 gets ``valid``).
     """
     model.to(device).train()
     lr = cfg.lr if cfg.lr is not None else model.cfg.lr
@@ -254,8 +284,12 @@ def fit(
     opt = kind(params, lr=lr, fused=True)
     amp, scaler = precision(cfg.precision, device)
     perm = torch_generator(seed, Stream.SHUFFLE)
-    neg_gen = torch_generator(seed, Stream.NEGATIVES, device=device)
-    drop_gen = torch_generator(seed, Stream.DROPOUT, device=device)
+    if parallel is None or parallel.rank == 0:
+        neg_gen = torch_generator(seed, Stream.NEGATIVES, device=device)
+        drop_gen = torch_generator(seed, Stream.DROPOUT, device=device)
+    else:  # the other workers' rows draw their own numbers
+        neg_gen = torch_generator(seed, Stream.WORKER_NEGATIVES, parallel.rank, device=device)
+        drop_gen = torch_generator(seed, Stream.WORKER_DROPOUT, parallel.rank, device=device)
     model.set_dropout_generator(drop_gen)
     objective = objectives.build(
         sampler,
@@ -267,6 +301,7 @@ def fit(
         neg_gen,
         exclude,
     )
+    loss_of = objective.loss if parallel is None else parallel.wrap(model, objective.loss)
     n = pool.users.shape[0]
     fp = ckpt.fingerprint(model.cfg, cfg, seed, sampler, pool.negs.shape)
     gens = {"perm": perm, "neg": neg_gen, "dropout": drop_gen}
@@ -284,9 +319,11 @@ def fit(
         for lo in range(0, n, cfg.batch_size):
             governor.tick()
             idx = order[lo : lo + cfg.batch_size]
+            rows, share = (idx, None) if parallel is None else parallel.rows(idx)
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                w = None if pool.weights is None else pool.weights[idx]
-                loss = objective.loss(model, pool.users[idx], pool.pos[idx], negs[idx], l2, w)
+                w = None if pool.weights is None else pool.weights[rows]
+                loss = loss_of(model, pool.users[rows], pool.pos[rows], negs[rows], l2, w)
+                loss = loss if share is None else loss * share
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -294,11 +331,14 @@ def fit(
             total += loss.detach().float() * idx.numel()
         seconds = time.perf_counter() - t0  # float(total) below waits for the device
         governor.finish()
+        total = total if parallel is None else parallel.total(total)
         row = {"epoch": epoch, "loss": float(total) / max(n, 1), "seconds": seconds}
         row["pairs_per_second"] = n * objective.per_positive(min(cfg.batch_size, n)) / seconds
         row.update(objective.stats())
         row.update(_validate(model, valid, device))
         state.record(model, row, cfg, valid)
+        if parallel is not None:
+            state.stopped = parallel.agree(state.stopped)
         if checkpoint is not None and cfg.checkpoint:
             ckpt.save(checkpoint, fp, state.__dict__, model, opt, scaler, gens)
         faults.point("train:epoch")  # a crash mid-training (tests/integration/test_faults.py)
@@ -339,6 +379,13 @@ def fit_closed_form(
     return state.finish(model, cfg)
 
 
+def initial_model(cfg: Any, n_users: int, n_items: int) -> Any:
+    """The configured model before training: drawn from the ``MODEL_INIT`` stream of
+    ``base.seed``, or initialised from the pretrained models it names (NeuMF)."""
+    gen = torch_generator(cfg.base.seed, Stream.MODEL_INIT)
+    return build_model(cfg.model.active, n_users, n_items, generator=gen, load_pretrained=True)
+
+
 def train_configured(
     cfg: Any,
     frame: pl.DataFrame,
@@ -352,6 +399,8 @@ def train_configured(
     test: pl.DataFrame | None = None,
     checkpoint: Path | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    parallel: DataParallel | None = None,
+    model: Any = None,
 ) -> tuple[Any, list[dict[str, float]]]:
     """Build and train the configured model: what the train stage and the Python API run.
 
@@ -363,12 +412,15 @@ def train_configured(
     pool: returns the training pool frame, called only when the model trains on one (not
     ``ials``, not ``in_batch``). exclude: returns the ``sampler.exclude`` positives, called
     only for ``mixed`` with an item cap and for sequential models (``sasrec``, ``gru4rec``: their
-    per-position negatives avoid it; see :mod:`negsamp.sequential`). Returns (model in eval mode, per-epoch history).
+    per-position negatives avoid it; see :mod:`negsamp.sequential`). parallel: one worker of
+    data-parallel training (gradient models on a pool only; the config refuses the others).
+    model: the initial model (a worker's copy of the driver's); None builds it from the seed.
+    Returns (model in eval mode, per-epoch history).
     """
     train = Interactions.from_frame(frame, n_users, n_items)
     m = cfg.model.active
-    gen = torch_generator(cfg.base.seed, Stream.MODEL_INIT)
-    model = build_model(m, n_users, n_items, generator=gen, load_pretrained=True)
+    if model is None:
+        model = initial_model(cfg, n_users, n_items)
     checker = None
     if valid is not None:
         checker = Validation.build(
@@ -427,5 +479,6 @@ def train_configured(
         exclude=exclude() if capped else None,  # the cap redraws from the pool's candidate set
         checkpoint=checkpoint,
         on_epoch=on_epoch,
+        parallel=parallel,
     )
     return model, history

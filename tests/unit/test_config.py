@@ -226,3 +226,35 @@ def test_new_data_and_split_settings_are_checked_issue_14(tmp_path: Path) -> Non
     for bad in ("data.timestamp_format=epoch", "data.weight_aggregate=median", "split.method=x"):
         with pytest.raises(ConfigError, match=bad.split("=")[0].split(".")[-1]):
             config.load(p, [bad])
+
+
+def test_distributed_training_needs_the_ray_engine_issue_16() -> None:
+    with pytest.raises(
+        ConfigError, match=r"train\.distributed\.workers=2 .* base\.engine=ray"
+    ) as e:
+        config.from_dict({"train": {"distributed": {"workers": 2}}})
+    assert len(str(e.value).splitlines()) == 2  # the file, then one sentence
+    on_ray = {"base": {"engine": "ray"}, "train": {"distributed": {"workers": 2}}}
+    assert config.from_dict(on_ray).train.distributed.workers == 2
+
+
+@pytest.mark.parametrize(
+    ("patch", "why"),
+    [
+        ({"model": {"name": "ials"}}, "closed form"),
+        ({"model": {"name": "sasrec"}, "sampler": {"name": "uniform"}}, "per position"),
+        ({"sampler": {"name": "in_batch"}}, "whole batch"),
+        ({"sampler": {"name": "mixed", "mixed": {"max_item_share": 0.5}}}, "whole epoch"),
+        ({"train": {"resume": True}}, "checkpoint"),
+    ],
+)
+def test_distributed_training_refuses_what_a_worker_cannot_split_issue_16(
+    patch: dict, why: str
+) -> None:
+    doc = {"base": {"engine": "ray"}, "train": {"distributed": {"workers": 2}}}
+    for section, values in patch.items():
+        doc[section] = {**doc.get(section, {}), **values}
+    with pytest.raises(
+        ConfigError, match=rf"workers=2 .*{why}.*: set train\.distributed\.workers=1"
+    ):
+        config.from_dict(doc)

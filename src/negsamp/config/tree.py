@@ -96,7 +96,31 @@ class Config(Frozen):
                 "cluster: set base.engine=ray (and install the extra: pip install -e "
                 '".[cluster]"), or set train.distributed.workers=1'
             )
+        if self.train.distributed.workers > 1:
+            self._data_parallel_fits()
         return self
+
+    def _data_parallel_fits(self) -> None:
+        """Data-parallel training splits each batch of a negative pool over the workers and
+        averages their gradients: what a step needs must lie in the worker's own rows."""
+        workers, model = self.train.distributed.workers, self.model.name
+        sampler = self.sampler.active
+        why = None
+        if model in CLOSED_FORM:
+            why = f"model {model} is fitted in closed form, not by gradient steps on a pool"
+        elif model in SEQUENTIAL:
+            why = f"model {model} trains on sequences with negatives drawn per position"
+        elif sampler.name == "in_batch":
+            why = "sampler 'in_batch' takes its negatives from the whole batch"
+        elif getattr(sampler, "max_item_share", None) is not None:
+            why = f"sampler {sampler.name!r} with max_item_share caps items over the whole epoch"
+        elif self.train.resume:
+            why = "train.resume reads a checkpoint, which distributed runs do not write"
+        if why:
+            raise ValueError(
+                f"train.distributed.workers={workers} splits each batch of the negative pool "
+                f"over Ray workers, but {why}: set train.distributed.workers=1"
+            )
 
     @model_validator(mode="after")
     def _metric_known(self) -> Config:

@@ -135,6 +135,10 @@ class ScopedConfig:
     def __delattr__(self, attr: str) -> None:
         raise AttributeError(f"the configuration is read-only (tried to delete {attr!r})")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as itself, scope included (a Ray worker trains on the stage's view)."""
+        return (ScopedConfig, (self._obj, self._scope, self._path))
+
     def __repr__(self) -> str:
         where = ".".join(self._path) or "config"
         return f"<{where} as stage {self._scope.stage!r} sees it: {type(self._obj).__name__}>"

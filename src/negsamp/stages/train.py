@@ -6,7 +6,9 @@ checkpoint each epoch beside the model (``data/models/<config>/checkpoint.pt``, 
 output: DVC would delete it before the stage runs, which is exactly when ``train.resume``
 needs it). ``ials`` reads the training positives with their counts and no pool. ``mixed``
 with ``max_item_share`` also reads the ``sampler.exclude`` positives (valid.parquet for
-``train+valid``): the cap's redraws avoid them, as the pool's draws did.
+``train+valid``): the cap's redraws avoid them, as the pool's draws did. With
+``train.distributed.workers > 1`` the same trainer runs on Ray Train workers
+(:mod:`negsamp.cluster.training`) and the model is saved here all the same.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from negsamp import engine
 from negsamp import train as trainer
 from negsamp.config import Config
 from negsamp.device import resolve_device
@@ -65,6 +68,7 @@ SPEC = StageSpec(
         "device.py",
         "rng.py",
         "stages/train.py",
+        "cluster/training.py",
     ),
     outs=rel(VARIANT.model_dir, VARIANT.train_history),
     per_variant=True,
@@ -109,23 +113,41 @@ def run(
         return excluded_positives(cfg, paths, Interactions.from_frame(frame, n_users, n_items))
 
     t0 = time.perf_counter()
-    model, history = trainer.train_configured(
-        cfg,
-        frame,
-        n_users,
-        n_items,
-        device,
-        valid=valid,
-        pool=pool,
-        exclude=exclude,
-        test=test,
-        checkpoint=checkpoint_path(paths),
-        on_epoch=on_epoch,
-    )
+    workers = cfg.train.distributed.workers
+    if workers > 1:  # the config allows it only with base.engine: ray
+        from negsamp.cluster import training
+
+        model, history = training.fit(
+            engine.current().ray,
+            cfg,
+            frame,
+            n_users,
+            n_items,
+            valid=valid,
+            test=test,
+            pool=pool,
+            on_epoch=on_epoch,
+        )
+    else:
+        model, history = trainer.train_configured(
+            cfg,
+            frame,
+            n_users,
+            n_items,
+            device,
+            valid=valid,
+            pool=pool,
+            exclude=exclude,
+            test=test,
+            checkpoint=checkpoint_path(paths),
+            on_epoch=on_epoch,
+        )
     seconds = time.perf_counter() - t0
     save_model(model, paths.model_dir)
     write_json(paths.train_history, history)
-    out = {"device": str(device), "seconds": seconds, "epochs": len(history)}
+    out = {"device": str(device), "seconds": seconds, "epochs": len(history), "workers": workers}
+    if workers > 1:  # where it ran: Ray Train workers, their torch.distributed backend
+        out |= {"device": "ray", "backend": history[-1]["backend"]}
     out["final_loss"] = history[-1]["loss"]
     out.update({k: v for k, v in history[-1].items() if k.startswith("valid_")})
     return out

@@ -53,7 +53,11 @@ INFRASTRUCTURE = {
     # base.engine (#16): where work runs; a Ray run has the bytes and metrics of a local one
     # (tests/integration/test_ray_engine.py), so neither is a code dep of a result
     "negsamp.engine": "where work runs",
-    "negsamp.cluster.*": "Ray tasks of the same functions; same bytes (test_ray_engine.py)",
+    "negsamp.cluster": "the Ray package",
+    "negsamp.cluster.runtime": "starts or joins the Ray cluster",
+    "negsamp.cluster.sampling": "Ray tasks of the same functions; same bytes (test_ray_engine.py)",
+    "negsamp.cluster.evaluation": "Ray tasks of the same functions; same bytes",
+    # cluster/training.py is not here: DDP changes the weights, so it is the train stage's code
 }
 
 SPECS = {name: module(name).SPEC for name in ORDER}
