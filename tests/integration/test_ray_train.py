@@ -14,11 +14,9 @@ of the 300 users' validation ranks moving (one user moves the mean by at most 1/
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
@@ -43,32 +41,14 @@ SMALL = {
 MONITOR = "valid_sampled_ndcg_10"
 
 
-def _ray_children() -> list[psutil.Process]:
-    """Ray's processes this test process started (the local instance's gcs, raylet, workers)."""
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "ray" in " ".join(p.cmdline()).lower():
-                out.append(p)
-        except psutil.Error:
-            continue
-    return out
-
-
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[RayCfg]:
-    from negsamp.cluster import runtime
+    """A 127.0.0.1 instance, shut down after with nothing left (tests/integration/ray_instance.py)."""
+    from tests.integration.ray_instance import local_ray as started
 
     cfg = RayCfg(**RAY)
-    runtime.ensure(cfg)
-    try:
+    with started(cfg.num_cpus, cfg.object_store_mb):
         yield cfg
-    finally:
-        runtime.shutdown()
-        deadline = time.monotonic() + 30
-        while _ray_children() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not _ray_children(), "the local Ray instance left processes behind"
 
 
 def _project(root: Path) -> config.Config:
