@@ -4,9 +4,9 @@ Samplers draw for a block of rows whose users span a small id range ``[lo, hi]``
 positives of those users are one contiguous slice of the CSR. Everything here is built
 from that slice, so its cost is O(slice), never O(nnz), and stays cache-resident:
 
-* membership is one gather from a byte-per-(user, item) mask of the block, reused per
-  thread (cleared lazily on the next use, so it costs O(slice), not O(span x n_items));
-  a packed bitmap for wider blocks; a ``searchsorted`` on the slice's keys beyond that;
+* membership is one gather from a packed bit-per-(user, item) bitmap of the block, reused
+  per thread (cleared lazily on the next use, so it costs O(slice), not O(span x n_items));
+  a ``searchsorted`` on the slice's keys for blocks too wide for it;
 * :meth:`LocalPositives.select` maps a rank ``r`` to the ``r``-th non-positive item of a
   user (the "skip the positives below" trick), optionally also skipping a few extra items
   per row (the row's earlier draws, for sampling without replacement);
@@ -22,24 +22,42 @@ import numpy as np
 
 from negsamp.interactions import Interactions
 
-MAX_MASK_CELLS = 1 << 25  # 32 MiB byte mask per thread: span x n_items up to this
-MAX_BITMAP_BITS = 1 << 28  # 32 MiB packed bitmap beyond that; searchsorted above this
+MAX_BITMAP_BITS = 1 << 28  # 32 MiB packed bitmap per thread: span x n_items up to this
 MAX_COMPLEMENT_CELLS = 1 << 24  # 16 MiB bool rows per chunk of LocalPositives.complement
 _BIT = (1 << np.arange(8)).astype(np.uint8)
-_ws = threading.local()  # buf: bool workspace, dirty: indices set in it, owner: token
+_ws = threading.local()  # buf: uint8 bitmap workspace, dirty: bytes set in it, owner: token
 
 
-def _acquire_mask(cells: int, marks: np.ndarray) -> tuple[np.ndarray, object]:
-    """The thread's zeroed bool workspace (>= ``cells``) with ``marks`` set, and an owner token."""
+def _set_bits(buf: np.ndarray, bit: np.ndarray) -> np.ndarray:
+    """Set the sorted, unique bit positions ``bit`` in the zeroed ``buf``; the bytes touched."""
+    byte = bit >> 3
+    val = _BIT[bit & 7]
+    buf[byte] = val  # the last bit of each byte wins ...
+    dup = np.flatnonzero(byte[1:] == byte[:-1])
+    if dup.size:  # ... then the bits before it in the same byte are or-ed in
+        np.bitwise_or.at(buf, byte[dup], val[dup])
+    return byte
+
+
+def _acquire_bits(nbytes: int, bit: np.ndarray) -> tuple[np.ndarray, object]:
+    """The thread's zeroed uint8 workspace (>= ``nbytes``) with ``bit`` set, and an owner token."""
     buf = getattr(_ws, "buf", None)
-    if buf is None or buf.size < cells:
-        buf = _ws.buf = np.zeros(max(cells, 1 << 20), bool)
+    if buf is None or buf.size < nbytes:
+        buf = _ws.buf = np.zeros(max(nbytes, 1 << 17), np.uint8)
     elif getattr(_ws, "dirty", None) is not None:
-        buf[_ws.dirty] = False
-    _ws.dirty = marks
-    buf[marks] = True
+        buf[_ws.dirty] = 0
+    _ws.dirty = _set_bits(buf, bit)
     token = _ws.owner = object()
     return buf, token
+
+
+def _scratch(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The thread's int32, uint8 and bool scratch vectors of ``size`` (views, reused)."""
+    bufs = getattr(_ws, "scratch", None)
+    if bufs is None or bufs[0].size < size:
+        n = max(size, 1 << 16)
+        bufs = _ws.scratch = (np.empty(n, np.int32), np.empty(n, np.uint8), np.empty(n, bool))
+    return bufs[0][:size], bufs[1][:size], bufs[2][:size]
 
 
 class LocalPositives:
@@ -48,6 +66,11 @@ class LocalPositives:
     lu:    int64 [B], each row's user minus ``lo`` (the local user id)
     deg:   int64 [B], each row's user's number of positives
     items: int32 [m], the slice's positive items (sorted within each local user)
+
+    Membership: bit ``lu * n_items + item`` of a packed bitmap of the block (a per-thread
+    workspace, cleared lazily: O(slice) per block). A query gathers the *byte* of each
+    bit (one pass, the bitmap stays cache-resident: 1/8 of a byte mask) and tests the bit
+    only where that byte is non-zero, which few are when users hold few of the items.
     """
 
     def __init__(self, pos: Interactions, users: np.ndarray) -> None:
@@ -60,18 +83,16 @@ class LocalPositives:
         self.items = pos.indices[a:b]
         self._keys = pos._keys[a:b]  # int64 u * n_items + item, global user ids
         self.lu = users - lo
-        self.deg = np.diff(self.indptr)[self.lu]
+        self.local_deg = np.diff(self.indptr)  # int64 [span]
+        self.deg = self.local_deg[self.lu]
         self._skip: np.ndarray | None = None
         self._pos_w: tuple[int, np.ndarray] | None = None
-        self._mask: np.ndarray | None = None
         self._bits: np.ndarray | None = None
         self._token: object | None = None
         cells = self.span * n
-        if self.nnz and cells <= MAX_MASK_CELLS:
-            self._mask, self._token = _acquire_mask(cells, self._keys - lo * n)
+        if self.nnz and cells <= MAX_BITMAP_BITS:
+            self._bits, self._token = _acquire_bits((cells + 7) >> 3, self._keys - lo * n)
             self._base = self.lu.astype(np.int32) * np.int32(n)  # int32 [B], row offsets
-        elif self.nnz and cells <= MAX_BITMAP_BITS:
-            self._bits = self._bitmap()
 
     @classmethod
     def from_rows(
@@ -83,7 +104,8 @@ class LocalPositives:
         self.indptr, self.items, self.lu = indptr, items, lu
         self.deg = np.diff(indptr)[lu]
         self._keys = self.rows() * n_items + items.astype(np.int64)
-        self._bits, self._skip, self._pos_w, self._mask, self._token = None, None, None, None, None
+        self.local_deg = np.diff(indptr)
+        self._bits, self._skip, self._pos_w, self._token = None, None, None, None
         return self
 
     def rows(self) -> np.ndarray:
@@ -91,38 +113,55 @@ class LocalPositives:
         return np.repeat(np.arange(self.span, dtype=np.int64), np.diff(self.indptr))
 
     def _bitmap(self) -> np.ndarray:
-        bit = self._keys - self.lo * self.n_items  # sorted, unique
-        byte = bit >> 3
-        first = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
-        out = np.zeros((self.span * self.n_items + 7) >> 3, np.uint8)
-        out[byte[first]] = np.bitwise_or.reduceat(_BIT[bit & 7], first)
+        """The block's bitmap: the thread's workspace, or a copy of its own if another
+        block has taken the workspace since."""
+        if self._token is not None and getattr(_ws, "owner", None) is not self._token:
+            own = np.zeros((self.span * self.n_items + 7) >> 3, np.uint8)
+            _set_bits(own, self._keys - self.lo * self.n_items)
+            self._bits, self._token = own, None
+        return self._bits
+
+    def _test(self, idx: np.ndarray) -> np.ndarray:
+        """bool like ``idx``: is bit ``idx`` (int32 lu * n_items + item) set?"""
+        g = np.take(self._bitmap(), idx >> 3)
+        out = g.astype(bool)
+        cand = np.flatnonzero(out)  # a byte with some positive: test the bit itself
+        out.reshape(-1)[cand] = (g.reshape(-1)[cand] & _BIT[idx.reshape(-1)[cand] & 7]) != 0
         return out
 
     def hit(self, lu: np.ndarray, items: np.ndarray) -> np.ndarray:
         """bool, broadcast shape of (lu, items): is ``items`` a positive of local user ``lu``?"""
         if self.nnz == 0:
             return np.zeros(np.broadcast_shapes(np.shape(lu), np.shape(items)), bool)
-        if self._mask is not None:
-            return self._gather(np.asarray(lu).astype(np.int32) * np.int32(self.n_items), items)
         if self._bits is not None:
-            idx = lu.astype(np.int32) * np.int32(self.n_items) + items.astype(np.int32, copy=False)
-            return (self._bits[idx >> 3] & _BIT[idx & 7]) != 0
+            base = np.asarray(lu).astype(np.int32) * np.int32(self.n_items)
+            return self._test(base + np.asarray(items).astype(np.int32, copy=False))
         q = (lu + self.lo) * self.n_items + items.astype(np.int64)
         at = np.minimum(np.searchsorted(self._keys, q), self.nnz - 1)
         return self._keys[at] == q
 
     def hit_rows(self, rows: np.ndarray | None, items: np.ndarray) -> np.ndarray:
         """bool like ``items``: rows None with items [B, k] (every row), or items [k] of ``rows``."""
-        if self._mask is None:
+        if self._bits is None:
             return self.hit(self.lu[:, None] if rows is None else self.lu[rows], items)
-        return self._gather(self._base[:, None] if rows is None else self._base[rows], items)
+        base = self._base[:, None] if rows is None else self._base[rows]
+        return self._test(base + items.astype(np.int32, copy=False))
 
-    def _gather(self, base: np.ndarray, items: np.ndarray) -> np.ndarray:
-        if self._token is not None and getattr(_ws, "owner", None) is not self._token:
-            mask = np.zeros(self.span * self.n_items, bool)  # another block took the workspace
-            mask[self._keys - self.lo * self.n_items] = True
-            self._mask, self._token = mask, None
-        return np.take(self._mask, base + items.astype(np.int32, copy=False))
+    def hit_index(self, items: np.ndarray) -> np.ndarray:
+        """int64: the flat indices of the cells of ``items`` [B, k] (every row) that are
+        positives; ``np.flatnonzero(hit_rows(None, items))`` with fewer passes."""
+        if self._bits is None:
+            return np.flatnonzero(self.hit_rows(None, items))
+        items = items.astype(np.int32, copy=False)
+        idx, g, nz = _scratch(items.size)  # reused: no fresh pages per block
+        idx = idx.reshape(items.shape)
+        np.add(self._base[:, None], items, out=idx)
+        np.right_shift(idx, 3, out=idx)
+        np.take(self._bitmap(), idx.reshape(-1), out=g)
+        cand = np.flatnonzero(np.not_equal(g, 0, out=nz))  # faster than nonzero on uint8
+        k = items.shape[1] if items.ndim == 2 else 1
+        bit = (self._base[cand // k] + items.reshape(-1)[cand]) & 7
+        return cand[(g[cand] & _BIT[bit]) != 0]
 
     def count_below(self, lu: np.ndarray, items: np.ndarray) -> np.ndarray:
         """int64: how many of the local user's positives are < ``items``."""

@@ -60,10 +60,15 @@ class DiscreteTable:
         f = b / self.m
         for _ in range(4):  # step down while the previous double still lands in slice b
             prev = np.nextafter(f, 0.0)
-            down = (prev * self.m).astype(np.int64) >= b
-            f = np.where(down & (b > 0), prev, f)
+            down = ((prev * self.m).astype(np.int64) >= b) & (b > 0)
+            if not down.any():  # a fixed point: further steps change nothing
+                break
+            f = np.where(down, prev, f)
         for _ in range(4):  # step up while f still lands below slice b
-            f = np.where((f * self.m).astype(np.int64) < b, np.nextafter(f, 1.0), f)
+            up = (f * self.m).astype(np.int64) < b
+            if not up.any():
+                break
+            f = np.where(up, np.nextafter(f, 1.0), f)
         g = np.searchsorted(self.cum, f * self.total, side="right") - 1
         return np.clip(g, 0, self._last).astype(np.int32)
 

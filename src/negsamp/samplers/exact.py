@@ -153,7 +153,8 @@ class Proposal(Protocol):
         ...
 
     # Optional, as a pair (resolve uses them for rows with rejected_share >= DENSE_AT):
-    # rejected_share(local) -> float [B], each row's chance that a proposal is a positive;
+    # rejected_share(local) -> float [span], each local user's chance that a proposal is
+    # one of its positives (per user, not per row: B is ~100x span in a pool block);
     # direct(rng, local, rows [k], n_neg) -> int [k, n_neg], draws from the proposal
     # restricted to each row's non-positives, from its user's complement (no rejection).
 
@@ -184,19 +185,21 @@ def resolve(
 ) -> np.ndarray:
     """int32 [B, n_neg]: draws from ``prop`` restricted to each row's non-positives (see module)."""
     b = local.lu.size
-    dense_none = np.zeros(0, np.int64)
     out = prop.first(rng, b, n_neg)
-    hit = local.hit_rows(None, out)
     st = DrawStats(draws=out.size)
     flat_out = out.reshape(-1)
     if replace:
+        flat = local.hit_index(out)  # the rejected cells, flat
         share = getattr(prop, "rejected_share", None)  # a proposal without ``direct``: None
-        dense = dense_none if share is None else np.flatnonzero(share(local) >= DENSE_AT)
-        if dense.size:  # no rejection for them: the draws from their complement's table
+        dense_user = None if share is None else share(local) >= DENSE_AT
+        if dense_user is not None and dense_user.any():
+            # no rejection for them: the draws from their complement's table
+            dense = np.flatnonzero(dense_user[local.lu])
             out[dense] = prop.direct(rng, local, dense, n_neg)
-            hit[dense] = False
+            is_dense = np.zeros(b, bool)
+            is_dense[dense] = True
+            flat = flat[~is_dense[flat // n_neg]]
             st.direct += dense.size * n_neg
-        flat = np.flatnonzero(hit)
         st.rejected += flat.size
         for r in range(rounds):
             if not flat.size:
@@ -212,6 +215,7 @@ def resolve(
             flat_out[flat] = prop.exact(rng, local, flat // n_neg, flat_out[flat], None)
             st.exact += flat.size
     else:
+        hit = local.hit_rows(None, out)
         for j in range(n_neg):
             bad = hit[:, j] | (out[:, :j] == out[:, j : j + 1]).any(axis=1)
             rows = np.flatnonzero(bad)
@@ -242,8 +246,8 @@ class UniformProposal:
     """Uniform over the catalog; exact draws map a uniform rank over the non-positives."""
 
     def rejected_share(self, local: LocalPositives) -> np.ndarray:
-        """float [B]: each row's chance that a proposal is one of its user's positives."""
-        return local.deg / self.n_items
+        """float [span]: each local user's chance that a proposal is one of its positives."""
+        return local.local_deg / self.n_items
 
     def __init__(self, n_items: int) -> None:
         self.n_items = n_items
@@ -273,9 +277,10 @@ class WeightedProposal:
     """P(i) proportional to ``table`` weights; exact draws bisect the user's non-positive mass."""
 
     def rejected_share(self, local: LocalPositives) -> np.ndarray:
-        """float [B]: each row's chance that a proposal is one of its user's positives."""
+        """float [span]: each local user's chance that a proposal is one of its positives."""
         t = self.table
-        return 1.0 - local.remaining_weight(local.lu, t.weights, t.total) / t.total
+        every = np.arange(local.span)
+        return 1.0 - local.remaining_weight(every, t.weights, t.total) / t.total
 
     def __init__(self, table: DiscreteTable) -> None:
         self.table = table
@@ -353,8 +358,10 @@ def uniform_excluding(
     Without replacement the items of a row are distinct (a uniform random subset).
     """
     users = np.asarray(users, np.int64)
-    check_capacity(pos, users, n_neg, replace, "uniform sampling")
     local = LocalPositives(pos, users)
+    need = 1 if replace else n_neg
+    if users.size and pos.n_items - int(local.local_deg.max()) < need:  # name who is short
+        capacity_error(users, pos.n_items - local.deg, need, pos.n_items, "uniform sampling")
     return resolve(local, UniformProposal(pos.n_items), n_neg, rng, replace, stats)
 
 

@@ -26,43 +26,42 @@ ScoreAll = Callable[[np.ndarray], Any]  # int64 [U] -> float [U, n_items] (numpy
 MINE_CELLS = 1 << 22  # scores held at once while mining (part of the format: the chunking)
 
 
+ROWS = 16  # rows of a chunk's scores copied (and masked) at once: bounds the extra memory
+
+
 def _numpy(x: Any) -> np.ndarray:
+    """The scores as a numpy array (a view where possible: the caller's array is only read)."""
     if hasattr(x, "detach"):  # a torch tensor
         x = x.detach().float().cpu().numpy()
-    return np.array(x, copy=True)
+    return np.asarray(x)
 
 
 def _top_m(s: np.ndarray, m: int) -> np.ndarray:
     """int64 [U, m]: per row the m best-scored columns, ties at the cut going to smaller ids."""
     import torch  # lazily: importing the samplers should not pay for torch
 
-    top = torch.topk(torch.from_numpy(s), m, dim=1, sorted=False)  # O(U * m) memory
-    part, cut = top.indices.numpy(), top.values.numpy().min(axis=1, keepdims=True)
-    tied = np.flatnonzero((s >= cut).sum(axis=1) > m)  # more items reach the cut than fit
-    if tied.size:
+    k = min(m + 1, s.shape[1])  # one more: a tie across the cut shows as value m+1 == value m
+    top = torch.topk(torch.from_numpy(s), k, dim=1, sorted=True)  # O(U * m) memory
+    part, vals = top.indices.numpy()[:, :m], top.values.numpy()
+    cut = vals[:, m - 1 : m]
+    tied = np.flatnonzero(vals[:, m] == cut[:, 0]) if k > m else np.zeros(0, np.int64)
+    if tied.size:  # more items reach the cut than fit: the smaller ids among the tied
         st, c = s[tied], cut[tied]
         eq = st == c
         keep = (st > c) | (eq & (np.cumsum(eq, axis=1) <= m - (st > c).sum(1, keepdims=True)))
+        part = part.copy()
         part[tied] = np.nonzero(keep)[1].reshape(tied.size, m)
     return part
 
 
-def mine_hard_negatives(
-    score_all: ScoreAll, exclude: Interactions, users: np.ndarray, top_k: int, skip_top: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """The mined lists of ``users`` (scored in one call to ``score_all``).
-
-    Returns mined int32 [U, top_k] (best first; entries past ``valid`` are padding) and
-    valid int64 [U] = min(top_k, non-positives - skip_top), clipped at 0.
-    """
-    users = np.asarray(users, np.int64)
-    n = exclude.n_items
-    s = _numpy(score_all(users))
-    if s.shape != (users.size, n):
-        raise ValueError(f"score_all returned shape {s.shape}, expected {(users.size, n)}")
-    s = s.astype(np.float64 if s.dtype == np.float64 else np.float32, copy=False)
-    low = np.finfo(s.dtype).max
-    np.nan_to_num(s, copy=False, nan=-low, posinf=low, neginf=-low)
+def _rank_rows(
+    s: np.ndarray, exclude: Interactions, users: np.ndarray, m: int, skip_top: int
+) -> np.ndarray:
+    """int64 [U, m - skip_top]: each row's best non-positives past ``skip_top`` (score desc,
+    then id). ``s`` is a copy of the rows' scores (it is masked in place)."""
+    if not np.isfinite(s.sum(dtype=np.float64)):  # one pass; nan / inf are rare
+        low = np.finfo(s.dtype).max
+        np.nan_to_num(s, copy=False, nan=-low, posinf=low, neginf=-low)
     deg = exclude.indptr[users + 1] - exclude.indptr[users]
     row = np.repeat(np.arange(users.size), deg)
     at = (
@@ -71,12 +70,35 @@ def mine_hard_negatives(
         + np.repeat(exclude.indptr[users], deg)
     )
     s[row, exclude.indices[at]] = -np.inf  # strictly below every non-positive
-    m = min(skip_top + top_k, n)
     part = _top_m(s, m)
     order = np.lexsort((part, -np.take_along_axis(s, part, axis=1)))  # score desc, then id
-    ranked = np.take_along_axis(part, order, axis=1)[:, skip_top:]
+    return np.take_along_axis(part, order, axis=1)[:, skip_top:]
+
+
+def mine_hard_negatives(
+    score_all: ScoreAll, exclude: Interactions, users: np.ndarray, top_k: int, skip_top: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mined lists of ``users`` (scored in one call to ``score_all``).
+
+    Returns mined int32 [U, top_k] (best first; entries past ``valid`` are padding) and
+    valid int64 [U] = min(top_k, non-positives - skip_top), clipped at 0. The scores are
+    read, never written: :data:`ROWS` rows at a time are copied and masked, so mining
+    holds the teacher's scores plus that much.
+    """
+    users = np.asarray(users, np.int64)
+    n = exclude.n_items
+    s = _numpy(score_all(users))
+    if s.shape != (users.size, n):
+        raise ValueError(f"score_all returned shape {s.shape}, expected {(users.size, n)}")
+    dtype = np.float64 if s.dtype == np.float64 else np.float32
+    m = min(skip_top + top_k, n)
     mined = np.zeros((users.size, top_k), np.int32)
-    mined[:, : ranked.shape[1]] = ranked
+    for r in range(0, users.size, ROWS):  # slices of rows, not a loop per user
+        part = _rank_rows(
+            np.array(s[r : r + ROWS], dtype), exclude, users[r : r + ROWS], m, skip_top
+        )
+        mined[r : r + ROWS, : part.shape[1]] = part
+    deg = exclude.indptr[users + 1] - exclude.indptr[users]
     valid = np.clip(n - deg - skip_top, 0, top_k)
     return mined, valid
 

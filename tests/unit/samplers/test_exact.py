@@ -201,11 +201,14 @@ def test_membership_is_right_in_every_tier_and_after_the_workspace_moves_on(
     assert np.array_equal(
         other.hit_rows(None, items[:20]), pos.contains(np.arange(40, 60)[:, None], items[:20])
     )
-    assert np.array_equal(first.hit_rows(None, items), want)  # rebuilt its own mask
-    monkeypatch.setattr(lp, "MAX_MASK_CELLS", 0)  # packed bitmap tier
-    assert np.array_equal(LocalPositives(pos, users).hit_rows(None, items), want)
+    assert np.array_equal(first.hit_rows(None, items), want)  # rebuilt its own bitmap
+    # the flat hit indices the first draw uses (byte gather, then the bit where it is set)
+    assert np.array_equal(LocalPositives(pos, users).hit_index(items), np.flatnonzero(want))
+    local = LocalPositives(pos, users)
+    assert np.array_equal(local.hit(local.lu[:, None], items), want)
     monkeypatch.setattr(lp, "MAX_BITMAP_BITS", 0)  # searchsorted tier
     assert np.array_equal(LocalPositives(pos, users).hit_rows(None, items), want)
+    assert np.array_equal(LocalPositives(pos, users).hit_index(items), np.flatnonzero(want))
     negs = uniform_excluding(pos, users, 6, np.random.default_rng(1))
     assert not pos.contains(users[:, None], negs).any()
 

@@ -77,3 +77,34 @@ def test_a_user_whose_list_is_empty_after_skipping_gets_a_clear_error() -> None:
     s = build_sampler(sampler_cfg("teacher_hard", skip_top=2), pos, score_all=score_by_id)
     with pytest.raises(SamplingError, match="user 0 has 0 of 10"):
         s.sample(pos, np.zeros(1, np.int64), np.zeros(1), 1, np.random.default_rng(0))
+
+
+def test_mining_in_row_slices_reads_the_scores_only_and_matches_one_slice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """#17: mining copies ROWS rows of scores at a time (bounded memory) and never writes
+    the teacher's array; the lists equal those of one slice holding every row, ties at the
+    cut (quantized scores) and non-finite scores included."""
+    import negsamp.samplers.teacher as teacher
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 40, 60
+    users = np.repeat(np.arange(n_users), 12)
+    pos = Interactions.from_arrays(users, rng.integers(0, n_items, users.size), n_users, n_items)
+    scores = np.round(rng.normal(size=(n_users, n_items)), 1).astype(np.float32)  # many ties
+    scores[3, 5], scores[7, 2], scores[9, 1] = np.nan, np.inf, -np.inf
+    before = scores.copy()
+    who = np.arange(n_users)
+    sliced = mine_hard_negatives(lambda u: scores[u], pos, who, top_k=8, skip_top=2)
+    assert np.array_equal(scores, before, equal_nan=True)  # read, never written
+    monkeypatch.setattr(teacher, "ROWS", n_users)
+    whole = mine_hard_negatives(lambda u: scores[u].copy(), pos, who, top_k=8, skip_top=2)
+    assert np.array_equal(sliced[0], whole[0]) and np.array_equal(sliced[1], whole[1])
+    assert not pos.contains(who[:, None], sliced[0]).any()
+    # the definition: non-positives by (score desc, id), nan as -max, +-inf as +-max
+    low = np.finfo(np.float32).max
+    clean = np.nan_to_num(before, nan=-low, posinf=low, neginf=-low)
+    for u in range(n_users):  # a test may loop: the reference, one user at a time
+        free = np.setdiff1d(np.arange(n_items), pos.indices[pos.indptr[u] : pos.indptr[u + 1]])
+        ranked = free[np.lexsort((free, -clean[u, free]))]
+        assert sliced[0][u].tolist() == ranked[2:10].tolist()
