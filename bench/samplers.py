@@ -235,6 +235,17 @@ def bench(
             f"{mark:<13} {rate / rates['(a)']:>6.1f}x (a) {rate / rates[AP]:>6.1f}x (a')  "
             f"peak {mem:.2f}x output  rejected {sampler.stats.rejected_fraction:.2%}{note}",
         )
+        if spec["name"] == "teacher_hard":  # what mining cannot avoid: the teacher's scores
+            scored = np.arange(int(uu.max()) + 1 if uu.size else 0)
+            step = sampler.chunk
+            chunks = [scored[i : i + step] for i in range(0, scored.size, step)]
+            t, _ = best(lambda k, c=chunks: [score_all(x) for x in c])
+            line(
+                "  of which the teacher's scoring",
+                rows * N_NEG / t,
+                floor,
+                f"[score_all over the catalog for {scored.size:,} users, the chunks mining uses]",
+            )
     torch_paths(pos, users, floor, numpy_rate)
 
 

@@ -84,7 +84,6 @@ class LocalPositives:
         self._keys = pos._keys[a:b]  # int64 u * n_items + item, global user ids
         self.lu = users - lo
         self.local_deg = np.diff(self.indptr)  # int64 [span]
-        self.deg = self.local_deg[self.lu]
         self._skip: np.ndarray | None = None
         self._pos_w: tuple[int, np.ndarray] | None = None
         self._bits: np.ndarray | None = None
@@ -102,11 +101,15 @@ class LocalPositives:
         self = cls.__new__(cls)
         self.n_items, self.lo, self.span, self.nnz = n_items, 0, indptr.size - 1, items.size
         self.indptr, self.items, self.lu = indptr, items, lu
-        self.deg = np.diff(indptr)[lu]
         self._keys = self.rows() * n_items + items.astype(np.int64)
         self.local_deg = np.diff(indptr)
         self._bits, self._skip, self._pos_w, self._token = None, None, None, None
         return self
+
+    @property
+    def deg(self) -> np.ndarray:
+        """int64 [B]: each row's user's number of positives."""
+        return self.local_deg[self.lu]
 
     def rows(self) -> np.ndarray:
         """int64 [m]: the local user of each positive of the slice."""
@@ -123,11 +126,7 @@ class LocalPositives:
 
     def _test(self, idx: np.ndarray) -> np.ndarray:
         """bool like ``idx``: is bit ``idx`` (int32 lu * n_items + item) set?"""
-        g = np.take(self._bitmap(), idx >> 3)
-        out = g.astype(bool)
-        cand = np.flatnonzero(out)  # a byte with some positive: test the bit itself
-        out.reshape(-1)[cand] = (g.reshape(-1)[cand] & _BIT[idx.reshape(-1)[cand] & 7]) != 0
-        return out
+        return (np.take(self._bitmap(), idx >> 3) & np.take(_BIT, idx & 7)) != 0
 
     def hit(self, lu: np.ndarray, items: np.ndarray) -> np.ndarray:
         """bool, broadcast shape of (lu, items): is ``items`` a positive of local user ``lu``?"""

@@ -14,6 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def _count_le(cum: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(cum, q, side="right")`` for sorted ``q``, by merging: each of the
+    (fewer) ``cum`` values is placed among the queries, then counted up to each query."""
+    if q.size < 2 * cum.size or (np.diff(q) < 0).any():
+        return np.searchsorted(cum, q, side="right")
+    at = np.searchsorted(q, cum, side="left")  # cum[i] <= q[j]  <=>  j >= at[i]
+    return np.cumsum(np.bincount(at, minlength=q.size + 1))[: q.size]
+
+
 class DiscreteTable:
     """P(i) = weights[i] / sum(weights) over ``n`` items.
 
@@ -69,7 +78,7 @@ class DiscreteTable:
             if not up.any():
                 break
             f = np.where(up, np.nextafter(f, 1.0), f)
-        g = np.searchsorted(self.cum, f * self.total, side="right") - 1
+        g = _count_le(self.cum, f * self.total) - 1
         return np.clip(g, 0, self._last).astype(np.int32)
 
     def from_uniform(self, f: np.ndarray) -> np.ndarray:
@@ -91,6 +100,14 @@ class DiscreteTable:
     def draw(self, rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
         """int32 [shape]: i.i.d. draws."""
         return self.from_uniform(rng.random(shape))
+
+    def heaviest(self, k: np.ndarray) -> np.ndarray:
+        """float64 like ``k``: the total weight of the ``k`` heaviest items (an upper bound
+        on the weight of any ``k`` items); the sorted table is built on first use."""
+        top = getattr(self, "_heaviest", None)
+        if top is None:
+            top = self._heaviest = np.concatenate(([0.0], np.cumsum(np.sort(self.weights)[::-1])))
+        return top[np.minimum(k, self.n)]
 
     def probabilities(self) -> np.ndarray:
         """float64 [n]: the normalized weights."""

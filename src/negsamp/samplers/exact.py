@@ -152,9 +152,9 @@ class Proposal(Protocol):
         """int32 [k]: fresh proposals for cells whose last (rejected) draw was ``last``."""
         ...
 
-    # Optional, as a pair (resolve uses them for rows with rejected_share >= DENSE_AT):
-    # rejected_share(local) -> float [span], each local user's chance that a proposal is
-    # one of its positives (per user, not per row: B is ~100x span in a pool block);
+    # Optional, as a pair (resolve uses them for the rows of the dense users):
+    # dense_users(local) -> bool [span], the local users whose positives hold at least
+    # DENSE_AT of the proposal's mass (per user, not per row: B is ~100x span in a block);
     # direct(rng, local, rows [k], n_neg) -> int [k, n_neg], draws from the proposal
     # restricted to each row's non-positives, from its user's complement (no rejection).
 
@@ -190,8 +190,8 @@ def resolve(
     flat_out = out.reshape(-1)
     if replace:
         flat = local.hit_index(out)  # the rejected cells, flat
-        share = getattr(prop, "rejected_share", None)  # a proposal without ``direct``: None
-        dense_user = None if share is None else share(local) >= DENSE_AT
+        dense_users = getattr(prop, "dense_users", None)  # a proposal without ``direct``: None
+        dense_user = None if dense_users is None else dense_users(local)
         if dense_user is not None and dense_user.any():
             # no rejection for them: the draws from their complement's table
             dense = np.flatnonzero(dense_user[local.lu])
@@ -245,9 +245,9 @@ def resolve(
 class UniformProposal:
     """Uniform over the catalog; exact draws map a uniform rank over the non-positives."""
 
-    def rejected_share(self, local: LocalPositives) -> np.ndarray:
-        """float [span]: each local user's chance that a proposal is one of its positives."""
-        return local.local_deg / self.n_items
+    def dense_users(self, local: LocalPositives) -> np.ndarray:
+        """bool [span]: the local users holding at least DENSE_AT of the catalog."""
+        return local.local_deg / self.n_items >= DENSE_AT
 
     def __init__(self, n_items: int) -> None:
         self.n_items = n_items
@@ -276,11 +276,19 @@ class UniformProposal:
 class WeightedProposal:
     """P(i) proportional to ``table`` weights; exact draws bisect the user's non-positive mass."""
 
-    def rejected_share(self, local: LocalPositives) -> np.ndarray:
-        """float [span]: each local user's chance that a proposal is one of its positives."""
+    def dense_users(self, local: LocalPositives) -> np.ndarray:
+        """bool [span]: the local users whose positives hold at least DENSE_AT of the weight.
+
+        Only users whose ``deg`` heaviest items could reach it (a bound, with a margin far
+        above rounding) get their positives' weight summed: usually none, so the block's
+        cumulative positive weight is not built for this.
+        """
         t = self.table
+        may = t.heaviest(local.local_deg) >= (DENSE_AT - 1e-6) * t.total
+        if not may.any():
+            return may
         every = np.arange(local.span)
-        return 1.0 - local.remaining_weight(every, t.weights, t.total) / t.total
+        return 1.0 - local.remaining_weight(every, t.weights, t.total) / t.total >= DENSE_AT
 
     def __init__(self, table: DiscreteTable) -> None:
         self.table = table
@@ -386,7 +394,8 @@ def weighted_excluding(
     table = weights if isinstance(weights, DiscreteTable) else DiscreteTable(weights)
     local = LocalPositives(pos, users)
     need = 1 if replace else n_neg
-    capacity_error(users, pos.n_items - local.deg, need, pos.n_items, "weighted sampling")
+    if users.size and pos.n_items - int(local.local_deg.max()) < need:  # name who is short
+        capacity_error(users, pos.n_items - local.deg, need, pos.n_items, "weighted sampling")
     return resolve(local, WeightedProposal(table), n_neg, rng, replace, stats, rejection_rounds)
 
 

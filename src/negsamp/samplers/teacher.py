@@ -123,6 +123,11 @@ class TeacherHardSampler:
     def mined(self, exclude: Interactions, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The mined lists of ``users`` (int32 [B, top_k], valid int64 [B]), mined once per chunk."""
         users = np.asarray(users, np.int64)
+        lists, valid = self._mine(exclude, users)
+        return lists[users], valid[users]
+
+    def _mine(self, exclude: Interactions, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every user's lists and valid counts, with the chunks of ``users`` mined."""
         ref, lists, valid = self._store.get(id(exclude), (None, None, None))
         if ref is not exclude:
             lists = np.zeros((exclude.n_users, self.cfg.top_k), np.int32)
@@ -134,7 +139,7 @@ class TeacherHardSampler:
             lists[uu], valid[uu] = mine_hard_negatives(
                 self.score_all, exclude, uu, self.cfg.top_k, self.cfg.skip_top
             )
-        return lists[users], valid[users]
+        return lists, valid
 
     def sample(
         self,
@@ -146,7 +151,8 @@ class TeacherHardSampler:
     ) -> np.ndarray:
         """int32 [B, n_neg]: uniform draws from each user's mined list (never a positive)."""
         users = np.asarray(users, np.int64)
-        lists, valid = self.mined(exclude, users)
+        lists, every = self._mine(exclude, users)
+        valid = every[users]
         need = 1 if self.replace else n_neg
         if (valid < need).any():
             capacity_error(
@@ -165,7 +171,9 @@ class TeacherHardSampler:
         else:
             idx = floyd(valid, n_neg, rng)
         self.stats.draws += idx.size
-        return np.take_along_axis(lists, idx, axis=1)
+        # one gather of the drawn cells (not a copy of every row's whole list first)
+        idx += (users * lists.shape[1])[:, None]
+        return np.take(lists.reshape(-1), idx)
 
     def target(self, exclude: Interactions, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, np.int64)

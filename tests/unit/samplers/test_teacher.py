@@ -79,16 +79,17 @@ def test_a_user_whose_list_is_empty_after_skipping_gets_a_clear_error() -> None:
         s.sample(pos, np.zeros(1, np.int64), np.zeros(1), 1, np.random.default_rng(0))
 
 
-def test_mining_in_row_slices_reads_the_scores_only_and_matches_one_slice(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("n_items", [60, 2000])
+def test_mining_in_row_slices_reads_the_scores_only_and_matches_the_definition(
+    monkeypatch: pytest.MonkeyPatch, n_items: int
 ) -> None:
     """#17: mining copies ROWS rows of scores at a time (bounded memory) and never writes
-    the teacher's array; the lists equal those of one slice holding every row, ties at the
-    cut (quantized scores) and non-finite scores included."""
+    the teacher's array; the lists equal those of one slice holding every row and the
+    definition, ties at the cut (quantized scores) and non-finite scores included."""
     import negsamp.samplers.teacher as teacher
 
     rng = np.random.default_rng(0)
-    n_users, n_items = 40, 60
+    n_users = 40
     users = np.repeat(np.arange(n_users), 12)
     pos = Interactions.from_arrays(users, rng.integers(0, n_items, users.size), n_users, n_items)
     scores = np.round(rng.normal(size=(n_users, n_items)), 1).astype(np.float32)  # many ties
