@@ -4,9 +4,9 @@ Samplers draw for a block of rows whose users span a small id range ``[lo, hi]``
 positives of those users are one contiguous slice of the CSR. Everything here is built
 from that slice, so its cost is O(slice), never O(nnz), and stays cache-resident:
 
-* membership is one gather from a packed bit-per-(user, item) bitmap of the block, reused
-  per thread (cleared lazily on the next use, so it costs O(slice), not O(span x n_items));
-  a ``searchsorted`` on the slice's keys for blocks too wide for it;
+* membership is one gather from a byte-per-(user, item) mask of the block, or from a
+  packed bitmap for wider blocks, reused per thread (cleared lazily on the next use, so it
+  costs O(slice), not O(span x n_items)); a ``searchsorted`` on the slice's keys beyond;
 * :meth:`LocalPositives.select` maps a rank ``r`` to the ``r``-th non-positive item of a
   user (the "skip the positives below" trick), optionally also skipping a few extra items
   per row (the row's earlier draws, for sampling without replacement);
@@ -22,10 +22,17 @@ import numpy as np
 
 from negsamp.interactions import Interactions
 
-MAX_BITMAP_BITS = 1 << 28  # 32 MiB packed bitmap per thread: span x n_items up to this
+# Membership tiers by the block's span x n_items cells: a byte per cell up to
+# MAX_MASK_CELLS (one gather; the mask stays in L2), a packed bitmap up to MAX_BITMAP_BITS
+# (1/8 the memory: byte gather, then a bit test where the byte is set), searchsorted beyond.
+# Measured (bench/samplers.py --quick, uniform): ML-100k's 0.4 MiB blocks, 6% dense, 4.7x
+# the floor with the mask vs 8.4x with the bitmap; the 20k-item set's 5 MiB blocks, 0.5%
+# dense, 6.7x with the mask vs 4.1x with the bitmap.
+MAX_MASK_CELLS = 1 << 20
+MAX_BITMAP_BITS = 1 << 28  # 32 MiB packed bitmap per thread
 MAX_COMPLEMENT_CELLS = 1 << 24  # 16 MiB bool rows per chunk of LocalPositives.complement
 _BIT = (1 << np.arange(8)).astype(np.uint8)
-_ws = threading.local()  # buf: uint8 bitmap workspace, dirty: bytes set in it, owner: token
+_ws = threading.local()  # buf: uint8 workspace, dirty: bytes set in it, owner: token
 
 
 def _set_bits(buf: np.ndarray, bit: np.ndarray) -> np.ndarray:
@@ -39,14 +46,23 @@ def _set_bits(buf: np.ndarray, bit: np.ndarray) -> np.ndarray:
     return byte
 
 
-def _acquire_bits(nbytes: int, bit: np.ndarray) -> tuple[np.ndarray, object]:
-    """The thread's zeroed uint8 workspace (>= ``nbytes``) with ``bit`` set, and an owner token."""
+def _mark(buf: np.ndarray, bit: np.ndarray, per_cell: bool) -> np.ndarray:
+    """Mark the sorted, unique cells ``bit`` in the zeroed ``buf``: a byte per cell (set
+    to 1) or packed bits; returns the bytes touched."""
+    if per_cell:
+        buf[bit] = 1
+        return bit
+    return _set_bits(buf, bit)
+
+
+def _acquire(nbytes: int, bit: np.ndarray, per_cell: bool) -> tuple[np.ndarray, object]:
+    """The thread's zeroed uint8 workspace (>= ``nbytes``) with ``bit`` marked, and an owner token."""
     buf = getattr(_ws, "buf", None)
     if buf is None or buf.size < nbytes:
         buf = _ws.buf = np.zeros(max(nbytes, 1 << 17), np.uint8)
     elif getattr(_ws, "dirty", None) is not None:
         buf[_ws.dirty] = 0
-    _ws.dirty = _set_bits(buf, bit)
+    _ws.dirty = _mark(buf, bit, per_cell)
     token = _ws.owner = object()
     return buf, token
 
@@ -67,10 +83,11 @@ class LocalPositives:
     deg:   int64 [B], each row's user's number of positives
     items: int32 [m], the slice's positive items (sorted within each local user)
 
-    Membership: bit ``lu * n_items + item`` of a packed bitmap of the block (a per-thread
-    workspace, cleared lazily: O(slice) per block). A query gathers the *byte* of each
-    bit (one pass, the bitmap stays cache-resident: 1/8 of a byte mask) and tests the bit
-    only where that byte is non-zero, which few are when users hold few of the items.
+    Membership: cell ``lu * n_items + item`` of a byte mask or a packed bitmap of the
+    block (see MAX_MASK_CELLS; a per-thread workspace, cleared lazily: O(slice) per
+    block). A bitmap query gathers the *byte* of each bit (the bitmap stays
+    cache-resident: 1/8 of a byte mask) and tests the bit only where that byte is
+    non-zero, which few are when users hold few of the items.
     """
 
     def __init__(self, pos: Interactions, users: np.ndarray) -> None:
@@ -89,8 +106,10 @@ class LocalPositives:
         self._bits: np.ndarray | None = None
         self._token: object | None = None
         cells = self.span * n
+        self._per_cell = cells <= MAX_MASK_CELLS
         if self.nnz and cells <= MAX_BITMAP_BITS:
-            self._bits, self._token = _acquire_bits((cells + 7) >> 3, self._keys - lo * n)
+            size = cells if self._per_cell else (cells + 7) >> 3
+            self._bits, self._token = _acquire(size, self._keys - lo * n, self._per_cell)
             self._base = self.lu.astype(np.int32) * np.int32(n)  # int32 [B], row offsets
 
     @classmethod
@@ -104,6 +123,7 @@ class LocalPositives:
         self._keys = self.rows() * n_items + items.astype(np.int64)
         self.local_deg = np.diff(indptr)
         self._bits, self._skip, self._pos_w, self._token = None, None, None, None
+        self._per_cell = False
         return self
 
     @property
@@ -119,13 +139,16 @@ class LocalPositives:
         """The block's bitmap: the thread's workspace, or a copy of its own if another
         block has taken the workspace since."""
         if self._token is not None and getattr(_ws, "owner", None) is not self._token:
-            own = np.zeros((self.span * self.n_items + 7) >> 3, np.uint8)
-            _set_bits(own, self._keys - self.lo * self.n_items)
+            cells = self.span * self.n_items
+            own = np.zeros(cells if self._per_cell else (cells + 7) >> 3, np.uint8)
+            _mark(own, self._keys - self.lo * self.n_items, self._per_cell)
             self._bits, self._token = own, None
         return self._bits
 
     def _test(self, idx: np.ndarray) -> np.ndarray:
-        """bool like ``idx``: is bit ``idx`` (int32 lu * n_items + item) set?"""
+        """bool like ``idx``: is cell ``idx`` (int32 lu * n_items + item) a positive?"""
+        if self._per_cell:  # the mask holds 0 / 1: a valid bool view
+            return np.take(self._bitmap().view(bool), idx)
         return (np.take(self._bitmap(), idx >> 3) & np.take(_BIT, idx & 7)) != 0
 
     def hit(self, lu: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -155,6 +178,8 @@ class LocalPositives:
         idx, g, nz = _scratch(items.size)  # reused: no fresh pages per block
         idx = idx.reshape(items.shape)
         np.add(self._base[:, None], items, out=idx)
+        if self._per_cell:
+            return np.flatnonzero(np.take(self._bitmap().view(bool), idx.reshape(-1), out=nz))
         np.right_shift(idx, 3, out=idx)
         np.take(self._bitmap(), idx.reshape(-1), out=g)
         cand = np.flatnonzero(np.not_equal(g, 0, out=nz))  # faster than nonzero on uint8

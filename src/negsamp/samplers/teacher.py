@@ -59,7 +59,9 @@ def _rank_rows(
 ) -> np.ndarray:
     """int64 [U, m - skip_top]: each row's best non-positives past ``skip_top`` (score desc,
     then id). ``s`` is a copy of the rows' scores (it is masked in place)."""
-    if not np.isfinite(s.sum(dtype=np.float64)):  # one pass; nan / inf are rare
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: nan, as wanted
+        finite = np.isfinite(s.sum(dtype=np.float64))  # one pass; nan / inf are rare
+    if not finite:
         low = np.finfo(s.dtype).max
         np.nan_to_num(s, copy=False, nan=-low, posinf=low, neginf=-low)
     deg = exclude.indptr[users + 1] - exclude.indptr[users]

@@ -206,6 +206,12 @@ def test_membership_is_right_in_every_tier_and_after_the_workspace_moves_on(
     assert np.array_equal(LocalPositives(pos, users).hit_index(items), np.flatnonzero(want))
     local = LocalPositives(pos, users)
     assert np.array_equal(local.hit(local.lu[:, None], items), want)
+    monkeypatch.setattr(lp, "MAX_MASK_CELLS", 0)  # packed bitmap tier
+    assert np.array_equal(LocalPositives(pos, users).hit_rows(None, items), want)
+    assert np.array_equal(LocalPositives(pos, users).hit_index(items), np.flatnonzero(want))
+    first = LocalPositives(pos, users)  # ... and its own copy once the workspace moves on
+    LocalPositives(pos, np.arange(40, 60))
+    assert np.array_equal(first.hit_rows(None, items), want)
     monkeypatch.setattr(lp, "MAX_BITMAP_BITS", 0)  # searchsorted tier
     assert np.array_equal(LocalPositives(pos, users).hit_rows(None, items), want)
     assert np.array_equal(LocalPositives(pos, users).hit_index(items), np.flatnonzero(want))
