@@ -34,12 +34,33 @@ def run(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     record: RecordOpt = True,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="run the flow even when `dvc status` finds nothing changed since the last "
+            "recorded run (otherwise its recorded results are printed)",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run the whole pipeline as a Prefect flow, then print the metrics and the registered model."""
+    """Run the whole pipeline as a Prefect flow, then print the metrics and the registered
+    model; with nothing changed since the last recorded run, print that run's results."""
     setup(verbose, params)
     with reported(), held(root_of(params), "run"):
         cfg = configure(params, set_)
+        from flows import results
+        from negsamp.paths import Paths
+
+        paths = Paths(root_of(params))
+        if record and not force and results.unchanged(paths):
+            typer.echo(
+                "nothing changed since the last recorded run (`dvc status`: every stage up "
+                "to date, the registration in this tracking store): its results follow; "
+                "--force runs the pipeline anyway"
+            )
+            output.result(results.collect(list(cfg.variants), paths))
+            return
         from flows.engine import bind
         from flows.pipeline import pipeline
 

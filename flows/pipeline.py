@@ -20,9 +20,9 @@ from prefect.runtime import flow_run
 from flows import errors
 from flows.artifacts import publish_run
 from flows.engine import runs_on
+from flows.results import collect
 from negsamp import config, dvcops
 from negsamp.config import Config
-from negsamp.io import read_json
 from negsamp.paths import Paths
 from negsamp.runner import run_stage
 from negsamp.stages import ORDER, PER_VARIANT
@@ -109,12 +109,7 @@ def run_all(cfg: Config, root: str, record_outputs: bool) -> dict[str, Any]:
             _task("synthesize")(cfg, paths)
         record(str(paths.root))
     logger.info("pipeline finished: %d configuration(s)", len(variants))
-    result = {
-        "metrics": {v: read_json(paths.for_variant(v).metrics) for v in variants},
-        "comparison": read_json(paths.comparison),
-        "registration": read_json(paths.registration),
-        "recommendations": read_json(paths.recommendations_manifest),
-    }
+    result = collect(list(variants), paths)
     publish_run(result, f"{flow_run.flow_name}: {len(variants)} configuration(s)")
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -103,6 +104,23 @@ def record(root: Path) -> dict[str, bool]:
         pushed = True
     log.info("recorded outputs in dvc.lock%s", " and pushed them" if pushed else "")
     return {"committed": True, "pushed": pushed}
+
+
+def up_to_date(root: Path) -> bool:
+    """Whether `dvc status` finds every stage of dvc.yaml as dvc.lock recorded it (what
+    `dvc repro` would skip); False outside a DVC project, without a dvc.lock, or when DVC
+    fails (then the pipeline runs, as it would have)."""
+    root = root.resolve()
+    if not is_dvc_repo(root) or not (root / "dvc.lock").is_file():
+        return False
+    try:
+        status = json.loads(_call(root, "status", "--json") or "{}")
+    except (RuntimeError, OSError, ValueError) as err:
+        log.info("`dvc status` failed, so the pipeline runs: %s", err)
+        return False
+    if status:
+        log.debug("changed since dvc.lock: %s", ", ".join(sorted(status)))
+    return status == {}
 
 
 def init(root: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import make_project, sh
+from tests.integration.conftest import BIN, make_project, sh
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +36,25 @@ def test_flow_runs_every_stage_and_dvc_has_nothing_left(
     again = sh(project, "dvc", "repro")
     assert "Data and pipelines are up to date" in again.stdout
     _assert_artifacts(result)
+    _assert_second_run_reprints(project, result)
+
+
+def _assert_second_run_reprints(project: Path, result: dict) -> None:
+    """Issue #17: a second `negsamp run` with nothing changed runs no stage (no new MLflow
+    run, no new version, the registration as it was) and prints the recorded results."""
+    import mlflow
+
+    reg = result["registration"]
+    client = mlflow.MlflowClient(reg["tracking_uri"])
+    exp = client.get_experiment_by_name(reg["experiment"]).experiment_id
+    runs = len(client.search_runs([exp]))
+    registration = (project / "data/registry/registration.json").read_text()
+    out = sh(project, str(BIN / "negsamp"), "run").stdout
+    assert "nothing changed since the last recorded run" in out, out
+    assert "sampled_hr_10" in out and f"{result['metrics']['default']['sampled_hr_10']:.4f}" in out
+    assert len(client.search_runs([exp])) == runs
+    assert (project / "data/registry/registration.json").read_text() == registration
+    assert "up to date" in sh(project, "dvc", "status").stdout
 
 
 def _assert_artifacts(result: dict) -> None:

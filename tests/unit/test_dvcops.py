@@ -118,3 +118,24 @@ def test_partial_cache_writes_of_a_killed_dvc_are_dropped_only_under_dvcs_lock(
         assert all(p.exists() for p in partial)
     assert sorted(drop_partial_cache_writes(tmp_path)) == sorted(partial)
     assert obj.exists() and not any(p.exists() for p in partial)
+
+
+def test_up_to_date_is_what_dvc_status_says(repo: Path) -> None:
+    """Issue #17: `negsamp run` skips the flow only when every stage is as dvc.lock has it."""
+    from negsamp import dvcops
+
+    dvcops.init(repo)
+    (repo / "params.yaml").write_text("n: 1\n")
+    (repo / "a.txt").write_text("a\n")
+    stage = "stages:\n  copy:\n    cmd: cp a.txt b.txt\n    deps: [a.txt]\n"
+    (repo / "dvc.yaml").write_text(stage + "    params: [n]\n    outs: [b.txt]\n")
+    assert not dvcops.up_to_date(repo)  # no dvc.lock: never recorded
+    subprocess.run([*dvcops._dvc(), "repro", "--quiet"], cwd=repo, check=True)
+    assert dvcops.up_to_date(repo)
+    (repo / "params.yaml").write_text("n: 2\n")
+    assert not dvcops.up_to_date(repo)  # a changed param
+    (repo / "params.yaml").write_text("n: 1\n")
+    (repo / "b.txt").write_text("edited\n")
+    assert not dvcops.up_to_date(repo)  # a changed output
+    (repo / "b.txt").write_text("a\n")
+    assert dvcops.up_to_date(repo)

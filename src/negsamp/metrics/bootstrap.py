@@ -37,24 +37,38 @@ def resample_counts(n: int, b: int, rng: np.random.Generator) -> np.ndarray:
     Users are rows so that a segment's users are a contiguous gather. float32 holds the
     counts exactly and halves the cost of the products (sums stay within 1e-6 relative).
     """
-    idx = rng.integers(0, n, size=(b, n)) * b + np.arange(b)[:, None]
+    idx = rng.integers(0, n, size=(b, n))
+    idx *= b  # in place: the [b, n] int64 draws are the block's largest buffer
+    idx += np.arange(b)[:, None]
     return np.bincount(idx.ravel(), minlength=n * b).reshape(n, b).astype(np.float32)
 
 
+def with_count(values: np.ndarray) -> np.ndarray:
+    """float32 [n_g, m + 1]: ``values`` [n_g, m] and a column of ones (the drawn-user count),
+    written into one buffer (no float32 copy and then a stacked one)."""
+    values = np.asarray(values)
+    out = np.empty((values.shape[0], values.shape[1] + 1), np.float32)
+    out[:, :-1] = values
+    out[:, -1] = 1.0
+    return out
+
+
 def grouped_bootstrap_sums(
-    groups: list[Group], n: int, n_resamples: int, rng: np.random.Generator
+    groups: list[Group],
+    n: int,
+    n_resamples: int,
+    rng: np.random.Generator,
+    counted: bool = False,
 ) -> list[np.ndarray]:
     """Per group, float64 [n_resamples, m_g + 1]: the sums of its values over the users
     each resample drew, then how many of its users were drawn (see :func:`sums_to_means`).
 
     groups: (rows int [n_g] into the n users, a slice of them (no copy) or None for all
-    of them; values float [n_g, m_g]). Sums of groups that partition a set of users add
-    up to the set's sums.
+    of them; values float [n_g, m_g], or with ``counted`` already :func:`with_count`'s
+    float32 [n_g, m_g + 1], which saves a copy). Sums of groups that partition a set of
+    users add up to the set's sums.
     """
-    vals = [
-        torch.from_numpy(np.hstack([np.asarray(v, np.float32), np.ones((len(v), 1), np.float32)]))
-        for _, v in groups
-    ]
+    vals = [torch.from_numpy(v if counted else with_count(v)) for _, v in groups]
     rows = [
         r if r is None or isinstance(r, slice) else torch.from_numpy(np.asarray(r, np.int64))
         for r, _ in groups

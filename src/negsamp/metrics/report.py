@@ -82,14 +82,19 @@ def build(
     n_train = train.user_degrees()[fr.users]
     activity = np.array(segments.USER_BANDS)[segments.user_bands(n_train, cfg.user_bands)]
     names = headline_names(ks)
-    per_user = (
-        pl.DataFrame(
-            {"user": fr.users.astype(np.int32), "n_train": n_train, "n_test": held}
-            | {"activity": activity}
-            | beyond.user_metrics(fr.top, ks, counts, bands, train.n_users)
-        )
-        .join(full_user_metrics(fr.row_user, fr.below, fr.position, ks), on="user")
-        .join(per_user_mean(s_users, s_rows), on="user")
+    # three tables of the same users, ascending (checked above): put side by side, which
+    # shares their columns, where joins on "user" would copy every column twice
+    per_user = pl.concat(
+        [
+            pl.DataFrame(
+                {"user": fr.users.astype(np.int32), "n_train": n_train, "n_test": held}
+                | {"activity": activity}
+                | beyond.user_metrics(fr.top, ks, counts, bands, train.n_users)
+            ),
+            full_user_metrics(fr.row_user, fr.below, fr.position, ks).drop("user"),
+            per_user_mean(s_users, s_rows).drop("user"),
+        ],
+        how="horizontal",
     )
     per_user = per_user.select(
         "user", "n_train", "n_test", "activity", *[n for n in names if n in per_user.columns]
