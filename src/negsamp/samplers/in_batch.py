@@ -143,17 +143,10 @@ class InBatchRows:
         s = cross(self.uniq_u, self.uniq_i)  # [U, I]; half precision (autocast) in float32
         s = s.to(torch.promote_types(s.dtype, torch.float32))
         with torch.no_grad():
-            n_i = self.uniq_i.numel()
-            col = torch.bincount(self.i_at, minlength=n_i).to(s.dtype).log()
+            col = torch.bincount(self.i_at, minlength=self.uniq_i.numel()).to(s.dtype).log()
             if self.log_q is not None:
                 col -= self.log_q[self.uniq_i].to(s.dtype)
-            bias = col[None, :].expand_as(s).clone()
-            bias.masked_fill_(self.grid, float("-inf"))
-            # a user all of whose batch items are positives has nothing to normalise over;
-            # a finite placeholder keeps logsumexp's backward finite, the -inf goes back below
-            empty = self.grid.all(1)
-            bias[:, 0].masked_fill_(empty, 0.0)
-        lse = torch.logsumexp(s + bias, dim=1).masked_fill(empty, float("-inf"))  # [U]
+        lse = _MaskedLogSumExp.apply(s, col, self.grid)  # [U]
         label = s[self.u_at, self.i_at]  # [B]: each row's own score
         if self.log_q is not None:
             label = label - self.log_q[self.pos_items].to(s.dtype)
@@ -176,3 +169,27 @@ def in_batch_logits(
     if scores.shape != (b, b):
         raise ValueError(f"scores must be [B, B], got {tuple(scores.shape)}")
     return InBatch(is_positive, log_q)(users, pos_items).logits(scores)
+
+
+class _MaskedLogSumExp(torch.autograd.Function):
+    """float [U]: log sum_k exp(s[r, k] + col[k]) over the k where ``mask[r, k]`` is False
+    (-inf for a row with none: a user all of whose batch items are its positives).
+
+    One exp pass: the forward keeps the softmax p (0 where masked) and the backward is
+    p * grad, instead of logsumexp's backward exponentiating the matrix again.
+    """
+
+    @staticmethod
+    def forward(ctx, s: Tensor, col: Tensor, mask: Tensor) -> Tensor:  # noqa: ANN001
+        x = (s.detach() + col[None, :]).masked_fill_(mask, float("-inf"))
+        m = x.amax(1, keepdim=True)
+        m.masked_fill_(torch.isneginf(m), 0.0)  # a row with nothing left: exp gives 0s
+        z = x.sub_(m).exp_().sum(1, keepdim=True)
+        lse = z.log().add_(m).squeeze(1)
+        ctx.save_for_backward(x.div_(z.clamp_min(torch.finfo(z.dtype).tiny)))
+        return lse
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # noqa: ANN001
+        (p,) = ctx.saved_tensors
+        return p * grad[:, None], None, None
