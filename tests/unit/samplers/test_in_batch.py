@@ -18,6 +18,8 @@ from negsamp.models import build_model, losses, model_config
 from negsamp.samplers.in_batch import InBatch
 from negsamp.samplers.torch_exact import TorchPositives
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
 
 def _batch(seed: int, n_users: int = 25, n_items: int = 15, b: int = 300, density: float = 0.3):
     """Positives at ``density`` and a batch of b rows drawn from them (with repeats)."""
@@ -39,27 +41,32 @@ def _slow_and_fast(task: InBatch, users: torch.Tensor, items: torch.Tensor, u_em
         if fast:
             rows = batch.distinct_rows(cross)
         else:
-            target = torch.arange(users.numel())
+            target = torch.arange(users.numel(), device=users.device)
             rows = F.cross_entropy(batch.logits(cross(users, items)), target, reduction="none")
         grads = torch.autograd.grad(
-            (rows * torch.linspace(0.5, 2, rows.numel())).sum(), (u_emb, i_emb)
+            (rows * torch.linspace(0.5, 2, rows.numel(), device=rows.device)).sum(), (u_emb, i_emb)
         )
         out.append((rows.detach(), grads))
     return out
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("logq", [False, True])
-def test_distinct_rows_equal_the_batch_softmax(seed: int, logq: bool) -> None:
+def test_distinct_rows_equal_the_batch_softmax(device: str, seed: int, logq: bool) -> None:
     inter, users, items = _batch(seed)
+    users, items = users.to(device), items.to(device)
     assert users.unique().numel() < users.numel() and items.unique().numel() < items.numel()
     gen = torch.Generator().manual_seed(seed)
     log_q = torch.randn(inter.n_items, generator=gen, dtype=torch.float64) if logq else None
-    task = InBatch(TorchPositives(inter).contains, log_q)
+    log_q = None if log_q is None else log_q.to(device)
+    task = InBatch(TorchPositives(inter, device).contains, log_q)
     batch = task(users, items)
     assert batch.own and bool(batch.grid.any())  # accidental hits present
-    u_emb = torch.randn(inter.n_users, 6, generator=gen, dtype=torch.float64, requires_grad=True)
-    i_emb = torch.randn(inter.n_items, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    u_emb = torch.randn(inter.n_users, 6, generator=gen, dtype=torch.float64).to(device)
+    i_emb = torch.randn(inter.n_items, 6, generator=gen, dtype=torch.float64).to(device)
+    u_emb.requires_grad_(True)
+    i_emb.requires_grad_(True)
     (slow, g_slow), (fast, g_fast) = _slow_and_fast(task, users, items, u_emb, i_emb)
     assert torch.allclose(fast, slow, rtol=1e-12, atol=1e-12)
     for a, b in zip(g_fast, g_slow, strict=True):
@@ -131,3 +138,15 @@ def test_a_model_with_pairwise_dropout_keeps_the_batch_matrix() -> None:
     assert model.distinct_cross
     gmf = build_model(model_config({"name": "gmf", "factors": 4}), 5, 5)
     assert gmf.train().distinct_cross
+
+
+def test_rows_dense_of_distinct_items_equals_the_columns_of_full_rows() -> None:
+    """The grid of the batch's distinct items is built without the users' full dense rows."""
+    inter, users, items = _batch(4, n_users=30, n_items=40, b=200)
+    pos = TorchPositives(inter)
+    uu, ii = users.unique(), items.unique()
+    full = pos.rows_dense(uu)
+    assert torch.equal(pos.rows_dense(uu, ii), full[:, ii])
+    assert torch.equal(pos.contains(uu[:, None], ii[None, :]), full[:, ii])
+    rev = ii.flip(0)  # not increasing: the column gather of the full rows
+    assert torch.equal(pos.contains(uu[:, None], rev[None, :]), full[:, rev])
