@@ -175,21 +175,33 @@ class _MaskedLogSumExp(torch.autograd.Function):
     """float [U]: log sum_k exp(s[r, k] + col[k]) over the k where ``mask[r, k]`` is False
     (-inf for a row with none: a user all of whose batch items are its positives).
 
-    One exp pass: the forward keeps the softmax p (0 where masked) and the backward is
-    p * grad, instead of logsumexp's backward exponentiating the matrix again.
+    One exp pass over finite numbers (exp of -inf or of huge negatives is several times
+    slower on CPU): the row maximum is taken over every item, masked ones too, so nothing
+    overflows, and the masked terms are zeroed after exp. A row whose unmasked terms all
+    lie far below that maximum (their sum under 1e-30, e.g. empty) is redone with the
+    maximum over its unmasked items. The forward keeps the terms and their row sums; the
+    backward scales them by grad / sum (the softmax times grad) instead of logsumexp's
+    backward exponentiating the matrix again.
     """
 
     @staticmethod
     def forward(ctx, s: Tensor, col: Tensor, mask: Tensor) -> Tensor:  # noqa: ANN001
-        x = (s.detach() + col[None, :]).masked_fill_(mask, float("-inf"))
+        x = s.detach() + col[None, :]
         m = x.amax(1, keepdim=True)
-        m.masked_fill_(torch.isneginf(m), 0.0)  # a row with nothing left: exp gives 0s
-        z = x.sub_(m).exp_().sum(1, keepdim=True)
+        e = (x - m).exp_().mul_(mask.logical_not().to(x.dtype))
+        z = e.sum(1, keepdim=True)
+        low = (z < 1e-30).squeeze(1)
+        if bool(low.any()):
+            xr = x[low].masked_fill_(mask[low], float("-inf"))
+            mr = xr.amax(1, keepdim=True)
+            mr.masked_fill_(torch.isneginf(mr), 0.0)  # nothing left: exp gives 0s
+            e[low] = xr.sub_(mr).exp_()
+            m[low], z[low] = mr, e[low].sum(1, keepdim=True)
         lse = z.log().add_(m).squeeze(1)
-        ctx.save_for_backward(x.div_(z.clamp_min(torch.finfo(z.dtype).tiny)))
+        ctx.save_for_backward(e, z.clamp_min_(torch.finfo(z.dtype).tiny))
         return lse
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # noqa: ANN001
-        (p,) = ctx.saved_tensors
-        return p * grad[:, None], None, None
+        e, z = ctx.saved_tensors  # the softmax is e / z (0 where masked)
+        return e * (grad[:, None] / z), None, None

@@ -86,17 +86,17 @@ class TorchPositives:
         at += torch.arange(int(deg.sum()), device=self.device)
         rows = torch.repeat_interleave(torch.arange(users.numel(), device=self.device), deg)
         cols = self.indices[at]
-        width = self.n_items
-        if items is not None:  # item -> its column, -1 where not asked for
-            width = items.numel()
-            where = torch.full((self.n_items,), -1, dtype=torch.long, device=self.device)
-            where[items] = torch.arange(width, device=self.device)
-            cols = where[cols]
-            keep = cols >= 0
-            rows, cols = rows[keep], cols[keep]
-        out = torch.zeros(users.numel(), width, dtype=torch.bool, device=self.device)
-        out[rows, cols] = True
-        return out
+        if items is None:
+            out = torch.zeros(users.numel(), self.n_items, dtype=torch.bool, device=self.device)
+            out[rows, cols] = True
+            return out
+        # item -> its column, and one spare column (dropped) for the items not asked for
+        width = items.numel()
+        where = torch.full((self.n_items,), width, dtype=torch.long, device=self.device)
+        where[items] = torch.arange(width, device=self.device)
+        out = torch.zeros(users.numel(), width + 1, dtype=torch.bool, device=self.device)
+        out[rows, where[cols]] = True
+        return out[:, :width]
 
     def positive_weight(self, weights: torch.Tensor) -> torch.Tensor:
         """float64 [nnz + 1]: cumulative ``weights`` over the stored positives (cached)."""

@@ -150,3 +150,25 @@ def test_rows_dense_of_distinct_items_equals_the_columns_of_full_rows() -> None:
     assert torch.equal(pos.contains(uu[:, None], ii[None, :]), full[:, ii])
     rev = ii.flip(0)  # not increasing: the column gather of the full rows
     assert torch.equal(pos.contains(uu[:, None], rev[None, :]), full[:, rev])
+
+
+def test_rows_whose_hits_score_far_above_the_rest_stay_exact() -> None:
+    """The row maximum is first taken over masked items too: a user whose other positives
+    (masked) score 200 above its batch labels and the rest would underflow there (float32:
+    exp(-200) is 0) and is redone over its unmasked items."""
+    inter, users, items = _batch(5)
+    pos = TorchPositives(inter)
+    hits = pos.rows_dense(torch.arange(inter.n_users)).float()
+    hits[users, items] = 0.0  # the labels stay low: only the other positives are far above
+    gen = torch.Generator().manual_seed(5)
+    table = torch.randn(inter.n_users, inter.n_items, generator=gen) + 200.0 * hits
+    table.requires_grad_(True)
+    cross = lambda a, c: table[a][:, c]  # noqa: E731
+    batch = InBatch(pos.contains)(users, items)
+    assert bool((batch.grid & (hits[batch.uniq_u][:, batch.uniq_i] > 0)).any())
+    fast = batch.distinct_rows(cross)
+    target = torch.arange(users.numel())
+    slow = F.cross_entropy(batch.logits(cross(users, items)), target, reduction="none")
+    assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-5) and bool((slow > 0.1).all())
+    g_fast, g_slow = (torch.autograd.grad(r.sum(), table)[0] for r in (fast, slow))
+    assert torch.allclose(g_fast, g_slow, rtol=1e-4, atol=1e-5)
