@@ -167,8 +167,9 @@ def ours_bpr(
     }
 
 
-def ours_in_batch(d: dict[str, Any], batch: int, epochs: int = 3) -> float:
-    """Median seconds per epoch of BPR's model trained with in_batch negatives (logQ on)."""
+def ours_in_batch(d: dict[str, Any], batch: int, epochs: int = 8) -> float:
+    """Median seconds per epoch of BPR's model trained with in_batch negatives (logQ on),
+    measured as :func:`ours_bpr` measures the uniform pool: epochs after the first."""
     from pydantic import TypeAdapter
 
     from negsamp.config import SamplerCfg
@@ -180,7 +181,7 @@ def ours_in_batch(d: dict[str, Any], batch: int, epochs: int = 3) -> float:
     sampler = TypeAdapter(SamplerCfg).validate_python({"name": "in_batch"})
     tc = TrainCfg(epochs=epochs, batch_size=batch, patience=0, checkpoint=False)
     hist = trainer.fit(model, pool, tc, 0, torch.device("cpu"), sampler=sampler, train=t)
-    return statistics.median(h["seconds"] for h in hist)
+    return statistics.median(h["seconds"] for h in hist[1:])  # epoch 0 warms up
 
 
 def implicit_bpr(d: dict[str, Any], threads: int) -> dict[str, float]:
@@ -343,7 +344,8 @@ def main() -> None:
             uni = ours_bpr(d, 4096, 4)["s_per_epoch"]
             ib = ours_in_batch(d, 4096)
             print(
-                f"  in_batch s/epoch (batch 4096, a 4096 x 4096 softmax per step): {ib:.3f} | "
+                f"  in_batch s/epoch (batch 4096: a softmax over the batch's distinct users x "
+                f"items per step): {ib:.3f} | "
                 f"uniform pool, n_neg 4: {uni:.3f} | ratio {ib / uni:.1f} (target <= 3.0)"
             )
         if a.thread_study and name == "ml100k":

@@ -71,6 +71,32 @@ def test_the_governor_switching_threads_mid_epoch_gives_the_same_weights(name: s
         assert torch.equal(value, states[1][key]), f"{name}: {key} differs between 1 and 2 threads"
 
 
+def test_in_batch_switching_threads_mid_epoch_gives_the_same_weights() -> None:
+    """Issue #17: in_batch's softmax over distinct users x items (row reductions, a masked
+    logsumexp) keeps BPR thread-invariant: the governor's run equals the 1-thread one."""
+    from pydantic import TypeAdapter
+
+    from negsamp.config import SamplerCfg
+
+    train = _data()
+    pool = trainer.Pool.from_positives(train, torch.device("cpu"))
+    sampler = TypeAdapter(SamplerCfg).validate_python({"name": "in_batch"})
+    cfg = TrainCfg(epochs=2, batch_size=2048, patience=0, checkpoint=False)
+    states, losses = [], []
+    for n, adapt in ((1, False), (2, True)):
+        torch.set_num_threads(n)
+        model = make("bpr", train, factors=32)
+        hist = trainer.fit(
+            model, pool, cfg, 0, torch.device("cpu"), adapt_threads=adapt, sampler=sampler,
+            train=train,
+        )  # fmt: skip
+        states.append(model.state_dict())
+        losses.append([h["loss"] for h in hist])
+    assert losses[0] == losses[1]
+    for key, value in states[0].items():
+        assert torch.equal(value, states[1][key]), f"in_batch: {key} differs at 1 and 2 threads"
+
+
 class _Clock:
     """A fake perf_counter: each batch costs ``cost[threads]`` seconds."""
 

@@ -7,8 +7,7 @@ embedding rows it read, from one gather) and ``score_all(users)``; it may overri
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,6 +15,9 @@ from torch import nn
 
 from negsamp.interactions import Interactions
 from negsamp.models import losses
+
+if TYPE_CHECKING:
+    from negsamp.samplers.in_batch import InBatch
 
 
 class SeededDropout(nn.Module):
@@ -55,6 +57,10 @@ class Scorer(nn.Module):
     # reduction torch splits by thread): the trainer may then switch counts mid-run
     # (negsamp.threads.ThreadGovernor). Dense layers (NCF) sum over the batch in BLAS: False.
     thread_invariant = False
+    # True when training's score_cross gives one number per (user, item), wherever the pair
+    # repeats (no dropout drawn per pair): in_batch may then score each distinct user and
+    # item of a batch once (InBatchRows.distinct_rows), the same loss from a smaller matrix
+    distinct_cross = True
 
     def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """users int64 [B]; items int64 [B, M] -> float [B, M]."""
@@ -140,11 +146,17 @@ class SampledModel(Scorer):
         users: torch.Tensor,
         pos: torch.Tensor,
         l2: float,
-        to_logits: Callable[[torch.Tensor], torch.Tensor],
+        task: InBatch,
         weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Softmax over the batch's positives: ``to_logits`` turns the float [B, B] score
-        matrix (user b x positive of row b') into logits (hits masked, logQ subtracted)."""
+        """Softmax of each row over the batch's positives (``task``: hits masked, logQ
+        subtracted). A model whose ``score_cross`` repeats its numbers (``distinct_cross``)
+        scores the batch's distinct users x distinct items once; otherwise (or when a row's
+        own item is not its user's positive) the full [B, B] matrix: the same loss."""
         _, reg = self._score_reg(users, pos.unsqueeze(1))
-        rows = losses.in_batch_softmax(to_logits(self.score_cross(users, pos)))
+        batch = task(users, pos)
+        if self.distinct_cross and batch.own:
+            rows = batch.distinct_rows(self.score_cross)
+        else:
+            rows = losses.in_batch_softmax(batch.logits(self.score_cross(users, pos)))
         return losses.mean(rows, weight) + l2 * reg / users.shape[0]

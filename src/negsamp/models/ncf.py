@@ -61,6 +61,12 @@ class _NCF(SampledModel):
                     m.weight.uniform_(-bound, bound, generator=generator)
                     m.bias.zero_()
 
+    @property
+    def distinct_cross(self) -> bool:
+        """False while the tower's dropout draws a mask per (user, item) pair in training:
+        in_batch then scores the full [B, B] matrix, each column its own mask, as before."""
+        return not (self.mlp and self.training and self.cfg.dropout > 0)
+
     def _scores(
         self, users: torch.Tensor, items: torch.Tensor, cross: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:

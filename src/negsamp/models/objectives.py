@@ -84,12 +84,10 @@ def build(
     if name == "in_batch":
         positives = sb.TorchPositives(train, device)
         log_q = sb.item_log_q(train.item_counts(), device) if sampler.logq_correction else None
+        task = sb.InBatch(positives.contains, log_q)
 
         def in_batch(model, u, p, _negs, l2, w):  # noqa: ANN001, ANN202
-            def to_logits(s: torch.Tensor) -> torch.Tensor:
-                return sb.in_batch_logits(s, u, p, positives.contains, log_q)
-
-            return model.in_batch_loss(u, p, l2, to_logits, w)
+            return model.in_batch_loss(u, p, l2, task, w)
 
         return Objective(in_batch, lambda b: b - 1)
     if name == "hard":

@@ -3,16 +3,16 @@
 They never see the model or the data loader, only tensors and a ``score(users, items)``
 callable (as TensorFlow Recommenders' retrieval task separates them):
 
-* ``in_batch``: :func:`in_batch_logits` turns the batch score matrix into logits whose
-  row ``i`` ranges over the batch's positive items, masking accidental hits and
-  subtracting ``log Q`` (Yi et al., RecSys 2019) with :func:`item_log_q`;
+* ``in_batch``: :class:`InBatch` (:mod:`negsamp.samplers.in_batch`) gives a softmax of
+  row ``i`` over the batch's positive items, masking accidental hits and subtracting
+  ``log Q`` (Yi et al., RecSys 2019) with :func:`item_log_q`;
 * ``hard``: :func:`hard_negatives` keeps the top-``k`` scored of a row's candidates (the
   base sampler's pool columns), or samples ``k`` by softmax(score / temperature);
 * ``mixed``: :func:`mix_negatives` joins hard and random negatives, and :class:`ItemCap`
   caps one item's share of an epoch's negatives.
 
-The exact torch draws and positive lookup live in :mod:`negsamp.samplers.torch_exact`
-and are re-exported here.
+The exact torch draws and positive lookup live in :mod:`negsamp.samplers.torch_exact`,
+the in_batch softmax in :mod:`negsamp.samplers.in_batch`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from negsamp.samplers.in_batch import InBatch, InBatchRows, in_batch_logits, item_log_q
 from negsamp.samplers.torch_exact import (
     TorchPositives,
     uniform_excluding_torch,
@@ -31,6 +31,8 @@ from negsamp.samplers.torch_exact import (
 )
 
 __all__ = [
+    "InBatch",
+    "InBatchRows",
     "ItemCap",
     "TorchPositives",
     "hard_negatives",
@@ -42,71 +44,6 @@ __all__ = [
 ]
 
 Score = Callable[[Tensor, Tensor], Tensor]  # (users, items) same shape -> float scores
-
-
-def item_log_q(
-    item_counts: Tensor | np.ndarray, device: torch.device | str | None = None
-) -> Tensor:
-    """float32 [n_items]: log of the probability that a batch positive is item ``i``.
-
-    Batches are drawn uniformly from the training positives, so P(i) = count_i / nnz (the
-    constant log(batch size) of "appears in the batch" cancels in the softmax). Items with
-    count 0 never appear as batch positives; they get log(1 / nnz) only to stay finite.
-    """
-    c = torch.as_tensor(
-        np.asarray(item_counts) if not torch.is_tensor(item_counts) else item_counts
-    )
-    c = c.to(device=device or c.device, dtype=torch.float64)
-    return (c.clamp_min(1.0) / c.sum().clamp_min(1.0)).log().float()
-
-
-def in_batch_logits(
-    scores: Tensor,
-    users: Tensor,
-    pos_items: Tensor,
-    is_positive: Callable[[Tensor, Tensor], Tensor],
-    log_q: Tensor | None = None,
-) -> Tensor:
-    """float [B, B]: logits of row ``i`` over the batch's positive items (label: the diagonal).
-
-    scores: float [B, B], scores[i, j] = score(users[i], pos_items[j]).
-    users, pos_items: int64 [B]. is_positive(users, items) -> bool, same shape (e.g.
-    ``TorchPositives.contains``). Off the diagonal, column ``j`` is masked to -inf when
-    ``pos_items[j]`` is a positive of ``users[i]`` or the same item as ``pos_items[i]``
-    (an accidental hit). log_q: float [n_items] from :func:`item_log_q`; when given,
-    ``log_q[pos_items[j]]`` is subtracted from every entry of column ``j`` (the
-    diagonal too, as TFRS does), correcting the popularity bias of in-batch negatives.
-    """
-    b = scores.shape[0]
-    if scores.shape != (b, b):
-        raise ValueError(f"scores must be [B, B], got {tuple(scores.shape)}")
-    with torch.no_grad():
-        # look up (user, item) positives once per distinct pair of the batch, not B x B
-        # times: a batch repeats users and (small catalogs) items, and each lookup is a
-        # binary search over every training positive (or a dense row, see contains)
-        uniq_u, u_at = torch.unique(users, return_inverse=True)
-        uniq_i, i_at = torch.unique(pos_items, return_inverse=True)
-        grid = is_positive(uniq_u[:, None], uniq_i[None, :])  # bool [U, I]
-        # [U, B] (column j: the item of row j) by row gathers, then [B, B] by a row gather:
-        # gathering columns of a [B, I] matrix is many times slower on CPU
-        by_user = grid.t().contiguous().index_select(0, i_at).t().contiguous()
-        hits = by_user.index_select(0, u_at)
-        if not bool(grid[u_at, i_at].all()):
-            # a row whose own item is not a positive of its user: mask that item's repeats
-            # explicitly (batch positives are training positives, so normally never needed)
-            hits |= i_at[None, :] == i_at[:, None]
-        hits.fill_diagonal_(False)
-        # the mask and the logQ correction as one additive bias built without autograd:
-        # the graph then holds one add (whose backward passes the gradient through) instead
-        # of a subtraction and a masked_fill that backward masks again; -inf + a finite
-        # score is -inf, and the softmax gradient there is 0 either way: the same numbers
-        shape = (b, b)
-        if log_q is None:
-            bias = torch.zeros(shape, dtype=scores.dtype, device=scores.device)
-        else:
-            bias = (-log_q[pos_items].to(scores.dtype))[None, :].expand(shape).clone()
-        bias.masked_fill_(hits, float("-inf"))
-    return scores + bias
 
 
 def hard_negatives(

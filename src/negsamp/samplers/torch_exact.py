@@ -67,23 +67,36 @@ class TorchPositives:
             and items.shape[0] == 1
             and users.shape[0] * self.n_items <= DENSE_CELLS
         ):
-            return self.rows_dense(users[:, 0].long())[:, items[0].long()]
+            cols = items[0].long()
+            if cols.numel() > 1 and bool((cols[1:] > cols[:-1]).all()):
+                return self.rows_dense(users[:, 0].long(), cols)  # distinct items: no gather
+            return self.rows_dense(users[:, 0].long())[:, cols]
         q = users.long() * self.n_items + items.long()
         if self.nnz == 0:
             return torch.zeros(q.shape, dtype=torch.bool, device=q.device)
         at = torch.searchsorted(self.keys, q).clamp_max_(self.nnz - 1)
         return self.keys[at] == q
 
-    def rows_dense(self, users: torch.Tensor) -> torch.Tensor:
-        """bool [len(users), n_items]: each user's positives as a dense row."""
+    def rows_dense(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """bool [len(users), n_items]: each user's positives as a dense row; with ``items``
+        (distinct int64 [I]) only those columns, [len(users), I], without the full rows."""
         deg = self.degrees(users)
         firsts = torch.cumsum(deg, 0) - deg  # where each user's run starts in the flat list
         at = torch.repeat_interleave(self.indptr[users] - firsts, deg)
         at += torch.arange(int(deg.sum()), device=self.device)
         rows = torch.repeat_interleave(torch.arange(users.numel(), device=self.device), deg)
-        out = torch.zeros(users.numel(), self.n_items, dtype=torch.bool, device=self.device)
-        out[rows, self.indices[at]] = True
-        return out
+        cols = self.indices[at]
+        if items is None:
+            out = torch.zeros(users.numel(), self.n_items, dtype=torch.bool, device=self.device)
+            out[rows, cols] = True
+            return out
+        # item -> its column, and one spare column (dropped) for the items not asked for
+        width = items.numel()
+        where = torch.full((self.n_items,), width, dtype=torch.long, device=self.device)
+        where[items] = torch.arange(width, device=self.device)
+        out = torch.zeros(users.numel(), width + 1, dtype=torch.bool, device=self.device)
+        out[rows, where[cols]] = True
+        return out[:, :width]
 
     def positive_weight(self, weights: torch.Tensor) -> torch.Tensor:
         """float64 [nnz + 1]: cumulative ``weights`` over the stored positives (cached)."""
