@@ -66,9 +66,20 @@ def load_raw(cfg: DataCfg) -> pl.DataFrame:
 
 
 def load_raw_info(cfg: DataCfg) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """:func:`load_raw` plus what was decided reading it: ``timestamp_format`` (the setting)
-    and ``timestamp_parsed_as`` (unix_s | unix_ms | unix_us | iso | datetime | the strftime
-    format; None when the log has no timestamp column)."""
+    """:func:`scan_raw_info`, collected: the whole log in memory."""
+    lf, info = scan_raw_info(cfg)
+    return collect(lf, resolve_path(cfg), cfg.source), info
+
+
+def scan_raw_info(cfg: DataCfg) -> tuple[pl.LazyFrame, dict[str, Any]]:
+    """The raw log as a lazy frame in the raw schema, checked in one streaming pass.
+
+    Every row was read and checked (ids, values, weights) without holding the log in
+    memory; what comes back re-reads the file when collected (issue #16: a log larger
+    than memory). Also returns what was decided reading it: ``timestamp_format`` (the
+    setting) and ``timestamp_parsed_as`` (unix_s | unix_ms | unix_us | iso | datetime |
+    the strftime format; None when the log has no timestamp column).
+    """
     info: dict[str, Any] = {"timestamp_format": cfg.timestamp_format, "timestamp_parsed_as": None}
     path = resolve_path(cfg)
     source = cfg.source
@@ -90,10 +101,22 @@ def load_raw_info(cfg: DataCfg) -> tuple[pl.DataFrame, dict[str, Any]]:
         lf = _with_shared_weight(lf, cfg, source)
         return _coerce(lf, path, source, row_word, cfg, info), info
     except pl.exceptions.PolarsError as err:
-        raise DataError(
-            f"{path} could not be read as {source} ({_first_line(err)}); "
-            "check data.source matches the file's format (separator, header, columns)"
-        ) from None
+        raise _unreadable(path, source, err) from None
+
+
+def collect(lf: pl.LazyFrame, path: Path, source: str) -> pl.DataFrame:
+    """``lf`` (a scan of ``path``) run by the streaming engine; a read error is a DataError."""
+    try:
+        return lf.collect(engine="streaming")
+    except pl.exceptions.PolarsError as err:
+        raise _unreadable(path, source, err) from None
+
+
+def _unreadable(path: Path, source: str, err: Exception) -> DataError:
+    return DataError(
+        f"{path} could not be read as {source} ({_first_line(err)}); "
+        "check data.source matches the file's format (separator, header, columns)"
+    )
 
 
 def _scan_fixed(path: Path, sep: str) -> pl.LazyFrame:
@@ -143,7 +166,7 @@ def _scan_header(path: Path, sep: str, columns: ColumnsCfg, *, source: str) -> p
             path, separator=sep, infer_schema_length=None, schema_overrides=others
         ).collect_schema()
         schema.update({c: inferred[c] for c in ids})
-    lf = pl.scan_csv(path, separator=sep, schema=schema)
+    lf = pl.scan_csv(path, separator=sep, schema=schema, low_memory=True)
     lf = lf.with_row_index(_LINE, offset=2)  # line 1 is the header
     if blank:  # an empty line is no row (polars reads it as one of nulls)
         lf = lf.filter(~pl.col(_LINE).is_in(blank))
@@ -153,7 +176,7 @@ def _scan_header(path: Path, sep: str, columns: ColumnsCfg, *, source: str) -> p
 def _scan_parquet(path: Path, columns: ColumnsCfg, *, source: str) -> pl.LazyFrame:
     wanted = _wanted(columns)
     try:
-        lf = pl.scan_parquet(path)
+        lf = pl.scan_parquet(path, low_memory=True)  # bounded read-ahead (issue #16)
         header = lf.collect_schema().names()
     except pl.exceptions.PolarsError as err:
         raise DataError(
@@ -297,8 +320,12 @@ def _check_lines(path: Path, sep: str, n_fields: int) -> list[int]:
 
 def _coerce(
     lf: pl.LazyFrame, path: Path, source: str, row_word: str, cfg: DataCfg, info: dict[str, Any]
-) -> pl.DataFrame:
-    """Cast to the raw schema; rows whose values do not parse raise a DataError."""
+) -> pl.LazyFrame:
+    """Cast to the raw schema; rows whose values do not parse raise a DataError.
+
+    The checks are one streaming pass of counts; only when one fails are the first
+    offending rows read back (a second pass that stops at them).
+    """
     schema = lf.collect_schema()
     casts: dict[str, pl.Expr] = {}
     for name in ("user", "item"):
@@ -332,44 +359,51 @@ def _coerce(
         )
     if "_fields" in schema:
         bad.append((pl.col("_fields") != len(RAW_SCHEMA)).alias("_bad_fields"))
-    out = lf.select(pl.col(_LINE), *(e.alias(c) for c, e in casts.items()), *bad).collect()
-    if out.height == 0:
-        raise DataError(f"{path} has no data rows; check data.path")
-    flags = [c for c in out.columns if c.startswith("_bad_")]
+    out = lf.select(pl.col(_LINE), *(e.alias(c) for c, e in casts.items()), *bad)
+    flags = [c for c in out.collect_schema().names() if c.startswith("_bad_")]
     any_bad = pl.any_horizontal(flags) if flags else pl.lit(False)
-    n_bad = out.select(any_bad.sum()).item()
+    wrong_weight, rule, zero_refused = _weight_rule(cfg)
+    counts = [pl.len().alias("n"), any_bad.sum().alias("bad")]
+    if "weight" in casts:
+        counts += [
+            wrong_weight.sum().alias("wrong"),
+            (wrong_weight & (pl.col("weight") == 0)).sum().alias("zero"),
+        ]
+    found = out.select(counts).collect(engine="streaming").row(0, named=True)
+    if found["n"] == 0:
+        raise DataError(f"{path} has no data rows; check data.path")
+    n_bad = found["bad"]
     if n_bad:
-        message = _bad_rows_message(lf, out.filter(any_bad), path, source, row_word, n_bad)
-        if n_bad == out.height:
+        shown = out.filter(any_bad).head(_MAX_SHOWN).collect(engine="streaming")
+        message = _bad_rows_message(lf, shown, path, source, row_word, n_bad)
+        if n_bad == found["n"]:
             message += f" (no row parsed at all: is data.source={source!r} right for this file?)"
         raise DataError(message)
     if "weight" in casts:
-        _check_weights(out, path, row_word, cfg)
+        if found["wrong"]:
+            shown = out.filter(wrong_weight).head(_MAX_SHOWN).select(_LINE, "weight")
+            rows = shown.collect(engine="streaming").iter_rows()
+            fix = "fix or remove those rows"
+            if zero_refused and found["zero"]:
+                fix += ", or set data.zero_weight: drop to drop zero-weight rows"
+            raise DataError(
+                f"{path}: {found['wrong']} row(s) have a weight (column {cfg.columns.weight!r}) "
+                f"that is not {rule}: "
+                + ", ".join(f"{row_word} {n}: {v if v is not None else 'empty'}" for n, v in rows)
+                + f"; {fix}"
+            )
         return out.select(*RAW_SCHEMA, "weight")
     return out.select(RAW_SCHEMA)
 
 
-def _check_weights(out: pl.DataFrame, path: Path, row_word: str, cfg: DataCfg) -> None:
-    """Weights must be finite and >= 0 (and > 0 with ``data.zero_weight: refuse``)."""
+def _weight_rule(cfg: DataCfg) -> tuple[pl.Expr, str, bool]:
+    """Weights must be finite and >= 0 (and > 0 with ``data.zero_weight: refuse``):
+    (the expression of a wrong weight, the rule in words, whether 0 is refused)."""
     w = pl.col("weight")
     wrong = w.is_null() | ~w.is_finite() | (w < 0)
-    rule = "finite and >= 0"
     if cfg.zero_weight == "refuse":
-        wrong, rule = wrong | (w == 0), "finite and > 0 (data.zero_weight: refuse)"
-    bad = out.filter(wrong)
-    if bad.height == 0:
-        return
-    shown = ", ".join(
-        f"{row_word} {n}: {v if v is not None else 'empty'}"
-        for n, v in bad.head(_MAX_SHOWN).select(_LINE, "weight").iter_rows()
-    )
-    fix = "fix or remove those rows"
-    if cfg.zero_weight == "refuse" and bad.filter(w == 0).height:
-        fix += ", or set data.zero_weight: drop to drop zero-weight rows"
-    raise DataError(
-        f"{path}: {bad.height} row(s) have a weight (column {cfg.columns.weight!r}) that is not "
-        f"{rule}: {shown}; {fix}"
-    )
+        return wrong | (w == 0), "finite and > 0 (data.zero_weight: refuse)", True
+    return wrong, "finite and >= 0", False
 
 
 def _id_expr(name: str, dtype: pl.DataType, *, strict_int: bool) -> pl.Expr:

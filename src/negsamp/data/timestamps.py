@@ -46,7 +46,7 @@ def timestamp_expr(
         return col.cast(pl.Datetime("us")).dt.epoch("s"), "date"
     numeric = dtype.is_numeric()
     if fmt == "auto" and not numeric:  # text: numbers (maybe "964982703.0") or dates, by a sample
-        sample = lf.select(col).drop_nulls().head(1000).collect().to_series()
+        sample = lf.select(col).drop_nulls().head(1000).collect(engine="streaming").to_series()
         numeric = sample.cast(pl.Float64, strict=False).null_count() == 0
         unparsed = pl.select(_iso(pl.lit(sample))).to_series().null_count()
         if not numeric and sample.len() and unparsed == sample.len():
@@ -67,9 +67,9 @@ def timestamp_expr(
         return parsed.dt.epoch("s"), fmt
     number = col.cast(pl.Float64, strict=False)
     if fmt == "auto":
-        median = lf.select(number.abs().median()).collect().item()
-        fmt = next((unit for limit, unit, _ in _EPOCH_UNITS if (median or 0) < limit), "")
+        fmt = _epoch_unit(lf, number.abs())
         if not fmt:
+            median = lf.select(number.abs().median()).collect(engine="streaming").item()
             raise DataError(
                 f"{path}: timestamps around {median:.3g} are too large for epoch seconds, "
                 "milliseconds or microseconds; set data.timestamp_format (unix_s, unix_ms, "
@@ -79,6 +79,45 @@ def timestamp_expr(
     if dtype.is_integer():
         return col.cast(pl.Int64, strict=False).floordiv(divisor), fmt
     return (number / divisor).floor().cast(pl.Int64, strict=False), fmt
+
+
+def _epoch_unit(lf: pl.LazyFrame, size: pl.Expr) -> str:
+    """The first unit of ``_EPOCH_UNITS`` whose limit the median of ``size`` lies below
+    ("" if none; an all-null column counts as 0), as ``size.median()`` would decide it.
+
+    One streaming pass of counts and extremes, never the column in memory (a median
+    sorts it): with n values, the median lies below a limit when more than half do, or,
+    n even and exactly half below, when the mean of the two middle values does.
+    """
+    found = (
+        lf.select(
+            size.count().alias("n"),
+            *(
+                e
+                for i, (limit, _, _) in enumerate(_EPOCH_UNITS)
+                for e in (
+                    (size < limit).sum().alias(f"below{i}"),
+                    size.filter(size < limit).max().alias(f"top{i}"),
+                    size.filter(size >= limit).min().alias(f"bottom{i}"),
+                )
+            ),
+        )
+        .collect(engine="streaming")
+        .row(0, named=True)
+    )
+    n = found["n"]
+    if n == 0:
+        return _EPOCH_UNITS[0][1]
+    for i, (limit, unit, _) in enumerate(_EPOCH_UNITS):
+        below = found[f"below{i}"]
+        if below > n // 2 or (
+            n % 2 == 0
+            and below == n // 2
+            and found[f"bottom{i}"] is not None
+            and (found[f"top{i}"] + found[f"bottom{i}"]) / 2 < limit
+        ):
+            return unit
+    return ""
 
 
 def _iso(text: pl.Expr) -> pl.Expr:

@@ -24,7 +24,7 @@ from negsamp.data.features import (
     read_item_features,
     resolve_features_path,
 )
-from negsamp.data.loaders import load_raw, load_raw_info, resolve_path
+from negsamp.data.loaders import collect, load_raw, resolve_path, scan_raw_info
 from negsamp.io import md5_file, write_json, write_parquet
 from negsamp.paths import Paths
 from negsamp.stages.spec import SHARED, StageSpec, rel, src
@@ -80,13 +80,22 @@ def read_snapshot(data: DataCfg, paths: Paths) -> pl.DataFrame:
     Each appended file must still have the md5 params.yaml recorded for it: the snapshot
     that ran is exactly the one DVC and MLflow say ran.
     """
-    return read_snapshot_info(data, paths)[0]
+    snapshot = collect(scan_snapshot_info(data, paths)[0], resolve_path(data), data.source)
+    if "_batch" in snapshot.columns:
+        return snapshot
+    return snapshot.with_columns(_batch=pl.lit(0, pl.Int32))
 
 
-def read_snapshot_info(data: DataCfg, paths: Paths) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """:func:`read_snapshot` and how the base log was read (the loader's timestamp format)."""
-    base, info = load_raw_info(data)
+def scan_snapshot_info(data: DataCfg, paths: Paths) -> tuple[pl.LazyFrame, dict[str, Any]]:
+    """:func:`read_snapshot` as a lazy frame (every row checked, none held: issue #16) and
+    how the base log was read (the loader's timestamp format). Without appends it has no
+    ``_batch`` column. Appended batches are read whole: each is one increment, the base
+    log is what outgrows memory."""
+    base, info = scan_raw_info(data)
+    if not data.appends:  # no _batch column: encode() reads its absence as batch 0 (and
+        return base, info  # polars' streaming group-by once held a whole log for that literal)
     frames = [base.with_columns(_batch=pl.lit(0, pl.Int32))]
+    schema = base.collect_schema()
     for i, a in enumerate(data.appends, start=1):
         f = Path(a.path) if Path(a.path).is_absolute() else paths.root / a.path
         if a.base is None:
@@ -106,26 +115,24 @@ def read_snapshot_info(data: DataCfg, paths: Paths) -> tuple[pl.DataFrame, dict[
                 f"{f}: md5 differs from data.appends[{i - 1}].md5 in params.yaml; the batch "
                 "changed after it was appended (restore it with `dvc checkout`)"
             )
-        frames.append(
-            _conform(pl.read_parquet(f), frames[0], f).with_columns(_batch=pl.lit(i, pl.Int32))
-        )
-    snapshot = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
-    return snapshot, info
+        batch = _conform(pl.read_parquet(f), schema, f)
+        frames.append(batch.with_columns(_batch=pl.lit(i, pl.Int32)).lazy())
+    return pl.concat(frames, how="vertical_relaxed"), info
 
 
-def _conform(batch: pl.DataFrame, base: pl.DataFrame, where: Path) -> pl.DataFrame:
+def _conform(batch: pl.DataFrame, base: pl.Schema, where: Path) -> pl.DataFrame:
     cols = [
         "user",
         "item",
         "rating",
         "timestamp",
-        *(["weight"] if "weight" in base.columns else []),
+        *(["weight"] if "weight" in base else []),
     ]
     missing = [c for c in cols if c not in batch.columns]
     if missing:
         raise DataError(f"{where}: appended batch lacks columns {missing} (has {batch.columns})")
     try:
-        return batch.select(pl.col(c).cast(base.schema[c]) for c in cols)
+        return batch.select(pl.col(c).cast(base[c]) for c in cols)
     except pl.exceptions.PolarsError as err:
         raise DataError(
             f"{where}: ids or values do not match the base log's types: {err}"
@@ -157,7 +164,9 @@ def append(cfg: Config, source: Path, paths: Paths = Paths()) -> dict[str, Any]:
     try:
         grown = data.model_copy(update={"appends": (*data.appends, AppendCfg(**entry))})
         interactions, user_ids, item_ids = encode(
-            to_implicit(read_snapshot(grown, paths), data.rating_threshold, data.weight_aggregate)
+            to_implicit(
+                scan_snapshot_info(grown, paths)[0], data.rating_threshold, data.weight_aggregate
+            )
         )
         report = validate_interactions(
             interactions,
@@ -289,8 +298,17 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
             data.path,
         )
     source_path = resolve_path(data)
-    raw, read_info = read_snapshot_info(data, paths)
+    raw, read_info = scan_snapshot_info(data, paths)  # checked, never loaded whole
     implicit = to_implicit(raw, data.rating_threshold, data.weight_aggregate)
+    read = collect(
+        raw.select(
+            pl.len().alias("rows"),
+            pl.col("rating").null_count().alias("no_rating"),
+            pl.col("timestamp").null_count().alias("no_timestamp"),
+        ),
+        source_path,
+        data.source,
+    ).row(0, named=True)
     interactions, user_ids, item_ids = encode(implicit)
     attributes, release, features_report = item_features(data, item_ids, paths)
 
@@ -300,14 +318,14 @@ def run(cfg: Config, paths: Paths = Paths()) -> dict[str, Any]:
         "path": str(source_path),
         "md5": md5_file(source_path),
         "rating_threshold": data.rating_threshold,
-        "rows_read": raw.height,
+        "rows_read": read["rows"],
         "rows_kept": rows_kept,
         "duplicates_aggregated": rows_kept - implicit.height,
         "n_users": user_ids.height,
         "n_items": item_ids.height,
         "n_interactions": interactions.height,
-        "has_ratings": raw["rating"].null_count() < raw.height,
-        "has_timestamps": raw["timestamp"].null_count() < raw.height,
+        "has_ratings": read["no_rating"] < read["rows"],
+        "has_timestamps": read["no_timestamp"] < read["rows"],
         # how the timestamps were read: the setting and what auto detected (unix_s, iso, ...)
         "timestamp_format": read_info["timestamp_format"],
         "timestamp_parsed_as": read_info["timestamp_parsed_as"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -91,3 +92,23 @@ def test_native_datetime_parquet_column(tmp_path: Path) -> None:
 def test_unknown_format_is_refused_by_the_config() -> None:
     with pytest.raises(ValueError, match="strftime"):
         DataCfg(timestamp_format="seconds")
+
+
+def test_the_epoch_unit_from_counts_is_the_one_the_median_picks() -> None:
+    # issue #16: decided in one streaming pass, never by sorting the column; ties at a
+    # unit's limit (an even count, the middle pair straddling it) included
+    from negsamp.data.timestamps import _EPOCH_UNITS, _epoch_unit
+
+    rng = np.random.default_rng(0)
+    limits = [limit for limit, _, _ in _EPOCH_UNITS]
+    cases = [rng.choice([1e9, 1e12, 1e15, 1e18], size=n) * rng.random(n) for n in (1, 2, 7, 50)]
+    cases += [
+        np.array([limits[0] - 2.0, limits[0] + 1.0]),
+        np.array([limits[0] - 1.0, limits[0] + 3.0]),
+    ]
+    cases += [np.array([1e9, 1e18, 1e18, 2e9]), np.array([])]
+    for values in cases:
+        lf = pl.DataFrame({"t": values}, schema={"t": pl.Float64}).lazy()
+        median = lf.select(pl.col("t").median()).collect().item() or 0
+        expected = next((unit for limit, unit, _ in _EPOCH_UNITS if median < limit), "")
+        assert _epoch_unit(lf, pl.col("t").abs()) == expected, values
