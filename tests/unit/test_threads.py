@@ -28,8 +28,14 @@ def restore_threads() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-def test_null_threads_are_the_cores_this_process_may_use() -> None:
+def test_null_threads_are_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
     expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert threads.resolve_threads(None) == expected
+    # a Ray task's OMP_NUM_THREADS (its reserved CPUs) caps the count; nonsense is ignored
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads.resolve_threads(None) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")
     assert threads.resolve_threads(None) == expected
     assert threads.resolve_threads(3) == 3
     assert threads.set_threads(1) == 1 and torch.get_num_threads() == 1
