@@ -48,6 +48,8 @@ STRINGS = {
     "schedule.cron": "0 4 * * *",
     "schedule.timezone": "Europe/Paris",
 }
+# keys whose null default has no generic valid alternative
+NULLS = {"ray.address": "auto", "ray.object_store_mb": 200}
 # keys that are only valid when changed together (both keys' stages are expected stale)
 TOGETHER = {
     "sampler.hard.schedule": {"sampler.hard.temperature": 0.5},  # a schedule moves a temperature
@@ -55,6 +57,12 @@ TOGETHER = {
     "sampler.stratified.attribute_shares": {"sampler.stratified.attribute_values": ["g"]},
     "model.neumf.pretrained_gmf": {"model.neumf.pretrained_mlp": "data/models/mlp/model"},
     "model.neumf.pretrained_mlp": {"model.neumf.pretrained_gmf": "data/models/gmf/model"},
+}
+# keys no valid value of which this project admits, and why (the key's section is declared)
+FIXED = {
+    # workers > 1 needs base.engine: ray and refuses the in_batch configuration this project
+    # compares; train declares the whole train section (tests/integration/test_ray_train.py)
+    "train.distributed.workers",
 }
 
 
@@ -102,6 +110,8 @@ def _alternatives(key: str, value: Any) -> Iterator[Any]:
     elif isinstance(value, float):
         yield from (round(value * 0.5, 6), round(value + 0.05, 6), round(value - 0.05, 6))
     elif value is None:
+        if key in NULLS:
+            yield NULLS[key]
         yield from (0.5, 2, "data/models/other/model")
     elif isinstance(value, str):
         yield from (c for c in _choices(key) if c != value)
@@ -192,7 +202,7 @@ def test_dvc_status_marks_exactly_the_stages_that_declare_each_key(
     sections = {k.split(".")[0]: [] for k in every}  # every stride-th key of each section
     for k in every:
         sections[k.split(".")[0]].append(k)
-    keys = [k for ks in sections.values() for k in ks[::stride]]
+    keys = [k for ks in sections.values() for k in ks[::stride] if k not in FIXED]
     try:
         for i, key in enumerate(keys):
             new, changes = _change(doc, key)
