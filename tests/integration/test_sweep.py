@@ -144,6 +144,9 @@ def test_sweep_logs_a_parent_and_a_child_per_configuration_and_registers_the_bes
         assert set(dvc_metrics) <= set(best.data.metrics) and "sampled_ndcg_10" in dvc_metrics
 
 
+# make test keeps a lineage rebuild (test_retraining.py: a retrained champion by dvc repro);
+# this one (a sweep child, 41 s) is in make test-full
+@pytest.mark.full
 def test_a_sweep_child_is_rebuilt_from_its_lineage_tags(swept: dict, tmp_path: Path) -> None:
     """Check out the child's git_commit in a clone, `dvc repro` its stage: the same metrics."""
     from negsamp.io import md5_file
