@@ -29,9 +29,7 @@ def bind(flow: F, cfg: Config) -> F:
 
 def runs_on(cfg: Config) -> dict[str, Any]:
     """Lineage of the engine the flow ran on: name, and the Ray cluster's size."""
-    if cfg.base.engine != "ray":
-        return {"negsamp.engine": "local"}
-    from negsamp.cluster import runtime
+    from negsamp import engine
 
-    size = runtime.cluster_size(cfg.ray)
-    return {"negsamp.engine": "ray"} | {f"negsamp.{k}": str(v) for k, v in size.items()}
+    found = engine.describe(engine.Engine(cfg.base.engine, cfg.ray))
+    return {f"negsamp.{k}": str(v) for k, v in found.items()}

@@ -46,9 +46,10 @@ def current() -> Engine:
     return _current
 
 
-def describe() -> dict[str, Any]:
-    """The engine for lineage: name, and for ray the cluster's size (nodes, CPUs, GPUs)."""
-    eng = current()
+def describe(eng: Engine | None = None) -> dict[str, Any]:
+    """The engine (default: :func:`current`) for lineage: name, and for ray the cluster's
+    size (nodes, CPUs, GPUs)."""
+    eng = current() if eng is None else eng
     if not eng.is_ray:
         return {"engine": "local"}
     from negsamp.cluster import runtime
